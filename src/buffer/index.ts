@@ -1,0 +1,3 @@
+export * from "./buffer-pool.ts";
+export * from "./packet-buffer.ts";
+export * from "./vectorised-view.ts";

@@ -1,0 +1,119 @@
+/**
+ * A byte sequence made of several chunks (the seed's `VectorisedView`): a
+ * reassembled datagram, a TCP send queue, or a payload split across buffers.
+ * Chunks are referenced, not copied; `toBytes` copies once when a flat view
+ * is needed.
+ */
+export class VectorisedView {
+  private chunks: Uint8Array[];
+  private total: number;
+
+  constructor(chunks: Uint8Array[] = []) {
+    this.chunks = chunks.filter((c) => c.length > 0);
+    this.total = 0;
+    for (const c of this.chunks) this.total += c.length;
+  }
+
+  get size(): number {
+    return this.total;
+  }
+
+  get views(): readonly Uint8Array[] {
+    return this.chunks;
+  }
+
+  append(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+  }
+
+  /** Removes `n` bytes from the front. */
+  trimFront(n: number): void {
+    if (n > this.total) n = this.total;
+    this.total -= n;
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      if (c.length <= n) {
+        this.chunks.shift();
+        n -= c.length;
+      } else {
+        this.chunks[0] = c.subarray(n);
+        n = 0;
+      }
+    }
+  }
+
+  /** Keeps the first `n` bytes. */
+  capLength(n: number): void {
+    if (n >= this.total) return;
+    let left = n;
+    const kept: Uint8Array[] = [];
+    for (const c of this.chunks) {
+      if (left === 0) break;
+      if (c.length <= left) {
+        kept.push(c);
+        left -= c.length;
+      } else {
+        kept.push(c.subarray(0, left));
+        left = 0;
+      }
+    }
+    this.chunks = kept;
+    this.total = n;
+  }
+
+  /** A view of the first chunk (no copy). */
+  first(): Uint8Array | undefined {
+    return this.chunks[0];
+  }
+
+  /** A new view over the same chunks (shallow: the bytes are shared). */
+  clone(): VectorisedView {
+    const v = new VectorisedView();
+    v.chunks = this.chunks.slice();
+    v.total = this.total;
+    return v;
+  }
+
+  /** Copies up to `dst.length` bytes starting at byte `from` into `dst`; returns bytes copied. */
+  copyTo(dst: Uint8Array, from = 0): number {
+    let skip = from;
+    let w = 0;
+    for (const c of this.chunks) {
+      if (w >= dst.length) break;
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      const part = c.subarray(skip, skip + (dst.length - w));
+      dst.set(part, w);
+      w += part.length;
+      skip = 0;
+    }
+    return w;
+  }
+
+  /** The bytes in `[from, from + len)`: a view when they lie in one chunk, else one copy. */
+  slice(from: number, len: number): Uint8Array {
+    let off = from;
+    for (const c of this.chunks) {
+      if (off < c.length) {
+        if (off + len <= c.length) return c.subarray(off, off + len);
+        break;
+      }
+      off -= c.length;
+    }
+    const out = new Uint8Array(Math.max(0, Math.min(len, this.total - from)));
+    this.copyTo(out, from);
+    return out;
+  }
+
+  /** All bytes flat: the only chunk itself if there is one, else one copy. */
+  toBytes(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    const out = new Uint8Array(this.total);
+    this.copyTo(out);
+    return out;
+  }
+}

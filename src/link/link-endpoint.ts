@@ -1,0 +1,64 @@
+import type { PacketBuffer } from "../buffer/packet-buffer.ts";
+import type { LinkAddress } from "../tcpip/link-address.ts";
+
+/**
+ * The contract between a link endpoint and the stack above it. Every link
+ * (channel, loopback, sniffer, waitable, fdbased, sharedmem) implements
+ * `LinkEndpoint`; the stack's NIC implements `NetworkDispatcher`.
+ *
+ * Inbound: the link calls `dispatcher.deliverNetworkPacket` synchronously for
+ * each packet, with `pkt.head` at the network header (an Ethernet link strips
+ * its header first and records it in `pkt.linkHeader`, `linkSrc`, `linkDst`).
+ *
+ * Outbound: the stack calls `writePackets` with packets whose `head` is at the
+ * network header and `networkProtocol` set; an Ethernet link prepends its
+ * header into the headroom using `pkt.linkDst` (resolved by ARP/NDP above).
+ */
+export interface NetworkDispatcher {
+  deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void;
+}
+
+/** Capability bits a link advertises (gVisor's `LinkEndpointCapabilities`). */
+export const LinkCapability = {
+  None: 0,
+  /** The link verifies inbound checksums; the stack may skip them. */
+  RXChecksumOffload: 1 << 0,
+  /** The link computes outbound checksums; the stack may leave them partial. */
+  TXChecksumOffload: 1 << 1,
+  /** The link needs link-address resolution (ARP/NDP): it is Ethernet. */
+  ResolutionRequired: 1 << 2,
+  /** Packets written are looped back (the loopback link). */
+  Loopback: 1 << 3,
+  /** The link accepts TCP super-segments with `pkt.gso` set and segments them (TSO/GSO). */
+  HardwareGSO: 1 << 4,
+  /** The link can be asked to see frames for any destination MAC. */
+  Promiscuous: 1 << 5,
+} as const;
+
+export interface LinkEndpoint {
+  /** Largest network-layer packet the link carries (without its own header). */
+  readonly mtu: number;
+  readonly capabilities: number;
+  /** Bytes the link prepends (14 for Ethernet, 0 for IP-mode links). */
+  readonly maxHeaderLength: number;
+  /** This link's own address (empty for IP-mode links). */
+  readonly linkAddress: LinkAddress;
+  /** Largest super-segment accepted with `HardwareGSO` (0 otherwise). */
+  readonly gsoMaxSize?: number;
+
+  /** Starts delivering inbound packets to `dispatcher`; `undefined` detaches. */
+  attach(dispatcher: NetworkDispatcher | undefined): void;
+  isAttached(): boolean;
+
+  /**
+   * Sends packets. Returns how many were accepted; the rest were dropped
+   * (counted by the caller). Never throws for a full queue.
+   */
+  writePackets(pkts: readonly PacketBuffer[]): number;
+
+  /** Waits for in-flight work to finish (waitable, fdbased). Resolves at once elsewhere. */
+  wait?(): Promise<void>;
+
+  /** Releases the link's resources. */
+  close?(): void;
+}

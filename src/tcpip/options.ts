@@ -1,0 +1,47 @@
+/**
+ * Socket options, as a discriminated set of names. `setSockOpt(name, value)` and
+ * `getSockOpt(name)` take these; an endpoint that does not know a name throws
+ * `ErrUnknownProtocolOption`.
+ */
+export const SockOpt = {
+  NoDelay: "NoDelay",
+  Cork: "Cork",
+  Passcred: "Passcred",
+  ReceiveBufferSize: "ReceiveBufferSize",
+  SendBufferSize: "SendBufferSize",
+  ReceiveQueueSize: "ReceiveQueueSize",
+  SendQueueSize: "SendQueueSize",
+  ReuseAddress: "ReuseAddress",
+  ReusePort: "ReusePort",
+  V6Only: "V6Only",
+  Timestamp: "Timestamp",
+  TCPInfo: "TCPInfo",
+  Error: "Error",
+  KeepaliveEnabled: "KeepaliveEnabled",
+  KeepaliveIdle: "KeepaliveIdle",
+  KeepaliveInterval: "KeepaliveInterval",
+  KeepaliveCount: "KeepaliveCount",
+  UserTimeout: "UserTimeout",
+  MaxSegment: "MaxSegment",
+  Broadcast: "Broadcast",
+  MulticastTTL: "MulticastTTL",
+  TTL: "TTL",
+  AddMembership: "AddMembership",
+  RemoveMembership: "RemoveMembership",
+} as const;
+export type SockOptName = (typeof SockOpt)[keyof typeof SockOpt];
+
+/** TCP_INFO as returned by `getSockOpt("TCPInfo")`. Times are ms. */
+export interface TcpInfo {
+  state: string;
+  rtt: number;
+  rttVar: number;
+  rto: number;
+  sndCwnd: number;
+  sndSsthresh: number;
+  sndMss: number;
+  rcvMss: number;
+  retransmits: number;
+  sndWnd: number;
+  rcvWnd: number;
+}

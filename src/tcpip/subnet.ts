@@ -1,0 +1,144 @@
+import { Address } from "./address.ts";
+
+/** A mask of the same length as the addresses it applies to. */
+export class AddressMask {
+  constructor(readonly bytes: Uint8Array) {}
+
+  /** The mask with the first `bits` bits set, for addresses of `len` bytes. */
+  static fromPrefix(bits: number, len: 4 | 16): AddressMask {
+    if (!Number.isInteger(bits) || bits < 0 || bits > len * 8) {
+      throw new RangeError(`Cannot make a /${bits} mask for ${len * 8}-bit addresses`);
+    }
+    const b = new Uint8Array(len);
+    for (let i = 0; i < len; i++) {
+      const n = Math.max(0, Math.min(8, bits - i * 8));
+      b[i] = (0xff << (8 - n)) & 0xff;
+    }
+    return new AddressMask(b);
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  /** The number of leading one bits. */
+  get prefix(): number {
+    let n = 0;
+    for (const x of this.bytes) {
+      if (x === 0xff) {
+        n += 8;
+        continue;
+      }
+      let y = x;
+      while (y & 0x80) {
+        n++;
+        y = (y << 1) & 0xff;
+      }
+      break;
+    }
+    return n;
+  }
+
+  toString(): string {
+    return Array.from(this.bytes, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+}
+
+export class SubnetError extends Error {
+  override name = "SubnetError";
+}
+
+/** An address range: an id (the address with host bits zero) and a mask. */
+export class Subnet {
+  private constructor(
+    readonly id: Address,
+    readonly mask: AddressMask,
+  ) {}
+
+  /** Throws `SubnetError` if lengths differ or `address` has bits outside `mask` (like the seed's `NewSubnet`). */
+  static new(address: Address, mask: AddressMask): Subnet {
+    if (address.length !== mask.length) throw new SubnetError("subnet length of address and mask differ");
+    for (let i = 0; i < address.length; i++) {
+      if ((address.bytes[i]! & ~mask.bytes[i]!) !== 0)
+        throw new SubnetError("subnet has bits outside the mask");
+    }
+    return new Subnet(address, mask);
+  }
+
+  /** A subnet from any address in it and a prefix length: host bits are cleared. */
+  static fromPrefix(address: Address, bits: number): Subnet {
+    const mask = AddressMask.fromPrefix(bits, address.length as 4 | 16);
+    const b = new Uint8Array(address.length);
+    for (let i = 0; i < b.length; i++) b[i] = address.bytes[i]! & mask.bytes[i]!;
+    return new Subnet(Address.fromBytes(b), mask);
+  }
+
+  /** Parses "198.18.0.0/15" or "fd00::/8"; the address may have host bits set (they are cleared). */
+  static parse(text: string): Subnet {
+    const slash = text.indexOf("/");
+    if (slash === -1) throw new SubnetError(`Cannot parse subnet "${text}": missing /prefix`);
+    const addr = Address.tryParse(text.slice(0, slash));
+    const bitsText = text.slice(slash + 1);
+    if (!addr || !/^[0-9]{1,3}$/.test(bitsText)) throw new SubnetError(`Cannot parse subnet "${text}"`);
+    const bits = Number(bitsText);
+    if (bits > addr.length * 8) throw new SubnetError(`Cannot parse subnet "${text}": prefix too long`);
+    return Subnet.fromPrefix(addr, bits);
+  }
+
+  contains(a: Address): boolean {
+    if (a.length !== this.id.length) return false;
+    const m = this.mask.bytes;
+    const id = this.id.bytes;
+    const b = a.bytes;
+    for (let i = 0; i < b.length; i++) if ((b[i]! & m[i]!) !== id[i]) return false;
+    return true;
+  }
+
+  /** Number of zero bits (host part) and one bits (prefix), like the seed's `Bits`. */
+  bits(): { ones: number; zeros: number } {
+    const ones = this.mask.prefix;
+    return { ones, zeros: this.id.length * 8 - ones };
+  }
+
+  get prefix(): number {
+    return this.mask.prefix;
+  }
+
+  /** The highest address in the range (the IPv4 directed broadcast). */
+  broadcast(): Address {
+    const b = new Uint8Array(this.id.length);
+    for (let i = 0; i < b.length; i++) b[i] = this.id.bytes[i]! | (~this.mask.bytes[i]! & 0xff);
+    return Address.fromBytes(b);
+  }
+
+  equals(o: Subnet): boolean {
+    return this.id.equals(o.id) && this.mask.toString() === o.mask.toString();
+  }
+
+  toString(): string {
+    return `${this.id}/${this.prefix}`;
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+}
+
+/** An address with its prefix length, as configured on a NIC ("198.18.0.2/24"). */
+export interface AddressWithPrefix {
+  readonly address: Address;
+  readonly prefixLen: number;
+}
+
+export function parseAddressWithPrefix(text: string): AddressWithPrefix {
+  const slash = text.indexOf("/");
+  const addr = Address.tryParse(slash === -1 ? text : text.slice(0, slash));
+  if (!addr) throw new SubnetError(`Cannot parse address "${text}"`);
+  if (slash === -1) return { address: addr, prefixLen: addr.length * 8 };
+  const bitsText = text.slice(slash + 1);
+  const bits = Number(bitsText);
+  if (!/^[0-9]{1,3}$/.test(bitsText) || bits > addr.length * 8) {
+    throw new SubnetError(`Cannot parse address "${text}": bad prefix length`);
+  }
+  return { address: addr, prefixLen: bits };
+}
