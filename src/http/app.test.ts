@@ -78,6 +78,8 @@ function memoryController() {
 }
 
 const TOKEN = "s3cret-token";
+type J = { error: string; field?: string; id: number; [k: string]: unknown };
+const json = async (r: Response) => (await r.json()) as J;
 const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
 
 function setup() {
@@ -90,7 +92,7 @@ describe("REST API", () => {
     const { app } = setup();
     const r = await app.request("/v1/health");
     expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ status: "ok", version: "test" });
+    expect(await json(r)).toEqual({ status: "ok", version: "test" });
   });
 
   test("state changes without a valid token get 401 and change nothing", async () => {
@@ -108,7 +110,7 @@ describe("REST API", () => {
         headers: { ...headers, "content-type": "application/json" },
       });
       expect(r.status).toBe(401);
-      expect((await r.json()).field).toBe("authorization");
+      expect((await json(r)).field).toBe("authorization");
     }
     expect((await app.request("/v1/routes/1", { method: "DELETE" })).status).toBe(401);
     expect(routes).toEqual([]);
@@ -122,7 +124,7 @@ describe("REST API", () => {
       body: JSON.stringify({ destination: "198.18.5.0/24", gateway: "198.18.0.1", nic: "tun0", metric: 3 }),
     });
     expect(r.status).toBe(201);
-    const row = await r.json();
+    const row = await json(r);
     expect(row).toEqual({
       id: 1,
       destination: "198.18.5.0/24",
@@ -157,13 +159,13 @@ describe("REST API", () => {
     for (const [path, body, field] of cases) {
       const r = await app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
       expect(r.status).toBe(400);
-      const j = await r.json();
+      const j = await json(r);
       expect(j.field).toBe(field);
       expect(typeof j.error).toBe("string");
     }
     const r = await app.request("/v1/routes", { method: "POST", headers: auth, body: "{not json" });
     expect(r.status).toBe(400);
-    expect((await r.json()).field).toBe("body");
+    expect((await json(r)).field).toBe("body");
     expect((await app.request("/v1/routes/abc", { method: "DELETE", headers: auth })).status).toBe(400);
   });
 
@@ -175,7 +177,7 @@ describe("REST API", () => {
       body: JSON.stringify({ kind: "discard", protocol: "udp" }),
     });
     expect(r.status).toBe(201);
-    expect(await r.json()).toMatchObject({ kind: "discard", protocol: "udp", port: 9 });
+    expect(await json(r)).toMatchObject({ kind: "discard", protocol: "udp", port: 9 });
     const k = await app.request("/v1/services", {
       method: "POST",
       headers: auth,
@@ -224,9 +226,9 @@ describe("REST API", () => {
       body: JSON.stringify({ address: "198.18.0.3/24" }),
     });
     expect(r.status).toBe(404);
-    expect((await r.json()).field).toBe("name");
+    expect((await json(r)).field).toBe("name");
     const n = await app.request("/v1/nope");
     expect(n.status).toBe(404);
-    expect((await n.json()).error).toContain("/v1/nope");
+    expect((await json(n)).error).toContain("/v1/nope");
   });
 });
