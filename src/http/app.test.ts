@@ -78,7 +78,7 @@ function memoryController() {
 }
 
 const TOKEN = "s3cret-token";
-type J = { error: string; field?: string; id: number; [k: string]: unknown };
+type J = { error?: string; field?: string; id?: number; [k: string]: unknown };
 const json = async (r: Response) => (await r.json()) as J;
 const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
 
