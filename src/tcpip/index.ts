@@ -1,5 +1,6 @@
 export * from "./address.ts";
 export * from "./clock.ts";
+export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./full-address.ts";
 export * from "./link-address.ts";
