@@ -1,3 +1,4 @@
+import type { Queue } from "../waiter/waiter.ts";
 import type { Address } from "./address.ts";
 import type { FullAddress } from "./full-address.ts";
 import type { SockOptName } from "./options.ts";
@@ -10,6 +11,8 @@ import type { ControlMessages, Payload, WriteOptions } from "./write-options.ts"
  * and readiness is signalled through the endpoint's waiter queue.
  */
 export interface Endpoint {
+  /** Notified when readiness changes (the queue given to `newEndpoint`, or a new one for accepted endpoints). */
+  readonly waiterQueue: Queue;
   /** Reads one message (datagram) or up to the available bytes (stream). `from` receives the sender's address. Throws `ErrWouldBlock`, `ErrClosedForReceive` (EOF). */
   read(from?: FullAddress): { data: Uint8Array; control: ControlMessages };
   /** Like `read` without consuming. */

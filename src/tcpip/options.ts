@@ -28,6 +28,8 @@ export const SockOpt = {
   TTL: "TTL",
   AddMembership: "AddMembership",
   RemoveMembership: "RemoveMembership",
+  /** SO_LINGER with a zero timeout: close sends RST (RFC 9293 §3.10.4 ABORT). */
+  Linger: "Linger",
 } as const;
 export type SockOptName = (typeof SockOpt)[keyof typeof SockOpt];
 

@@ -1,0 +1,3 @@
+export * from "./errors.ts";
+export * from "./server.ts";
+export * from "./socket.ts";
