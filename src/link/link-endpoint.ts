@@ -45,6 +45,13 @@ export interface LinkEndpoint {
   readonly linkAddress: LinkAddress;
   /** Largest super-segment accepted with `HardwareGSO` (0 otherwise). */
   readonly gsoMaxSize?: number;
+  /**
+   * True for a frame-level link: packets in both directions are whole
+   * Ethernet frames (`head` at the Ethernet header, the protocol argument
+   * meaningless). Such a link sits under `EthernetEndpoint` (src/link/ethernet),
+   * and the sniffer writes its pcap as LINKTYPE_ETHERNET. Absent means false.
+   */
+  readonly carriesFrames?: boolean;
 
   /** Starts delivering inbound packets to `dispatcher`; `undefined` detaches. */
   attach(dispatcher: NetworkDispatcher | undefined): void;
