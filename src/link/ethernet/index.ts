@@ -1,0 +1,1 @@
+export { ETHERNET_HEADER_LENGTH, EthernetEndpoint, type EthernetOptions } from "./ethernet.ts";

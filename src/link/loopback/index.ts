@@ -1,0 +1,1 @@
+export { LOOPBACK_MTU, LoopbackEndpoint, type LoopbackOptions } from "./loopback.ts";

@@ -1,0 +1,1 @@
+export { WaitableEndpoint } from "./waitable.ts";
