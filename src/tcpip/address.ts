@@ -185,8 +185,8 @@ function parseV6(text: string): Uint8Array | undefined {
   for (let i = 0; i < all.length; i++) {
     const [g, into] = all[i]!;
     if (g.includes(".")) {
-      // Embedded IPv4 must be the last group (RFC 4291 §2.2 form 3).
-      if (i !== all.length - 1) return undefined;
+      // Embedded IPv4 must be the last group (RFC 4291 §2.2 form 3), so never before a "::".
+      if (i !== all.length - 1 || (dbl !== -1 && tailGroups.length === 0)) return undefined;
       const v4 = parseV4(g);
       if (!v4) return undefined;
       into.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);

@@ -15,6 +15,8 @@ function def(name: string, message: string): new () => TcpipError {
   const C = class extends TcpipError {
     constructor() {
       super(message);
+      // TcpipError's `name` field is set on each instance and would hide the prototype's.
+      this.name = name;
     }
   };
   Object.defineProperty(C, "name", { value: name });

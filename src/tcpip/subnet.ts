@@ -60,7 +60,7 @@ export class Subnet {
     if (address.length !== mask.length) throw new SubnetError("subnet length of address and mask differ");
     for (let i = 0; i < address.length; i++) {
       if ((address.bytes[i]! & ~mask.bytes[i]!) !== 0)
-        throw new SubnetError("subnet has bits outside the mask");
+        throw new SubnetError("subnet address has bits set outside the mask");
     }
     return new Subnet(address, mask);
   }
