@@ -1,0 +1,637 @@
+import { ptr } from "bun:ffi";
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
+import { LinkAddress } from "../../tcpip/link-address.ts";
+import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { LinkCapability, type LinkEndpoint, type NetworkDispatcher } from "../link-endpoint.ts";
+import {
+  close as closeFd,
+  EFD_CLOEXEC,
+  ERRNO,
+  eventfd,
+  IovecArray,
+  readAddress,
+  writeAddress,
+  writevFd,
+} from "../rawfile/index.ts";
+import { POLL_ARMED, POLL_READY, POLL_STOP, type PollWorkerStart } from "./poll-protocol.ts";
+import { pollWorkerUrl } from "./poll-worker-url.ts";
+import {
+  clearVirtioNetHeader,
+  encodeVirtioNetHeader,
+  get16,
+  VIRTIO_CSUM_OFFSET,
+  VIRTIO_CSUM_START,
+  VIRTIO_FLAGS,
+  VIRTIO_GSO_SIZE,
+  VIRTIO_GSO_TYPE,
+  VIRTIO_HDR_LEN,
+  VIRTIO_NET_HDR_F_DATA_VALID,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_SIZE,
+} from "./virtio-net.ts";
+
+export const ETHERNET_HEADER_SIZE = 14;
+const ETH_DST = 0;
+const ETH_SRC = 6;
+const ETH_TYPE = 12;
+/** IEEE 802.3 §3.2.6: type values below 0x0600 are frame lengths (LLC), not EtherTypes. */
+const MIN_ETHERTYPE = 0x0600;
+
+/** Largest packet one read can return: an IPv4/IPv6 packet (or GSO super-packet) of 64 KiB, plus framing. */
+const MAX_READ = 65535 + ETHERNET_HEADER_SIZE + VIRTIO_NET_HDR_SIZE + 1;
+/** Receive slab size: packets are read back to back into one slab (see "Receive buffers" below). */
+const SLAB_SIZE = 1 << 20;
+/** Most packets read per wake-up before yielding to the event loop (bun-io research §6.2). */
+const DEFAULT_BATCH = 256;
+/** Largest super-segment the kernel accepts through a vnet header: an IP packet's 16-bit total length. */
+export const FD_GSO_MAX_SIZE = 65535;
+
+/**
+ * How packets on the fd are framed.
+ * - `ip`: IP packets (a TUN device); the protocol comes from the IP version nibble.
+ * - `ethernet`: Ethernet frames (a TAP device); this endpoint strips and
+ *   prepends the 14-byte header itself and advertises `ResolutionRequired`.
+ * - `frames`: Ethernet frames passed through whole (`carriesFrames`), for a
+ *   separate `EthernetEndpoint` (src/link/ethernet) to frame.
+ */
+export type FdFraming = "ip" | "ethernet" | "frames";
+
+export interface FdEndpointOptions {
+  /** A boundary-preserving fd (TUN/TAP, SOCK_SEQPACKET, SOCK_DGRAM); made nonblocking by its opener. */
+  fd: number;
+  /** Largest network-layer packet (the device MTU). */
+  mtu: number;
+  framing: FdFraming;
+  /** This station's MAC in `ethernet` framing (required there; ignored for `ip`). */
+  linkAddress?: LinkAddress;
+  /** `ethernet` framing: accept unicast frames for other MACs too (default false). */
+  promiscuous?: boolean;
+  /** Every packet on the fd starts with a 10-byte virtio-net header (a TUN/TAP opened with IFF_VNET_HDR). */
+  vnetHdr?: boolean;
+  /**
+   * With `vnetHdr`: advertise `TXChecksumOffload`. The stack may then leave a
+   * transport checksum partial, and must describe it in `pkt.gso` (type 0 is
+   * fine) with `needsChecksum`, `checksumStart` and `checksumOffset`. Default false.
+   */
+  txChecksumOffload?: boolean;
+  /** With `vnetHdr`: largest super-segment accepted (default 65535). */
+  gsoMaxSize?: number;
+  /** Close the fd in `close()` (default false: the opener, e.g. a `TunDevice`, owns it). */
+  ownsFd?: boolean;
+  /** Called once after `close()`, when the poll worker no longer uses the fd (e.g. to close the device). */
+  onClosed?: () => void;
+  /** Packets read per wake-up before yielding to the event loop (default 256). */
+  batchSize?: number;
+  /**
+   * After a drain that found packets, keep polling from the event loop (with
+   * `setImmediate`) for this many milliseconds before going back to sleep:
+   * lower latency under load for some CPU. Default 0 (off); an idle link never spins.
+   */
+  spinMs?: number;
+  /** Called when the dispatcher throws or the fd fails; the endpoint counts and keeps going. */
+  onError?: (error: unknown) => void;
+}
+
+/** Counters of an `FdEndpoint`, as plain numbers. */
+export interface FdEndpointStats {
+  rxPackets: number;
+  rxBytes: number;
+  /** Packets dropped on the way in: too short, unknown EtherType/IP version, bad virtio header. */
+  rxMalformed: number;
+  /** Unicast frames for another MAC (`ethernet` framing, not promiscuous). */
+  rxNotForUs: number;
+  /** read() failures other than EAGAIN, and dispatcher exceptions. */
+  rxErrors: number;
+  /** Times the poll worker woke the main thread. */
+  rxWakeups: number;
+  /** Drains that stopped at `batchSize` with more packets waiting. */
+  rxBatchLimited: number;
+  /** GSO/GRO super-packets received (virtio gso_type != 0). */
+  rxGsoPackets: number;
+  txPackets: number;
+  txBytes: number;
+  /** Packets the fd refused with EAGAIN (full queue or socket buffer): dropped. */
+  txDroppedEagain: number;
+  /** Other write() failures, and packets that could not be framed. */
+  txErrors: number;
+  /** Super-segments written with a GSO virtio header. */
+  txGsoPackets: number;
+}
+
+/**
+ * A `LinkEndpoint` over a file descriptor that keeps packet boundaries: one
+ * read() is one packet, one write() is one packet (gVisor's `fdbased`).
+ *
+ * Inbound ("wpoll", bun-io research §2a/§6.2): a small Worker blocks in poll(2)
+ * on the fd and flips a SharedArrayBuffer flag; the main thread wakes through
+ * `Atomics.waitAsync`, reads up to `batchSize` packets with nonblocking read(),
+ * hands each to the dispatcher synchronously, then re-arms the worker. An
+ * idle link sleeps in the kernel (no CPU), and packet bytes never cross threads.
+ *
+ * Outbound: `writePackets` does one synchronous write() per packet (a TUN write
+ * does not block), or writev() to gather a virtio header in front of a packet
+ * without headroom.
+ *
+ * Receive buffers: packets are read back to back into a 1 MiB slab, each one
+ * handed up as its own `subarray` (so a layer above may keep it, prepend into
+ * its headroom or resize it without touching a neighbour). A slab is never
+ * reused: when fewer than 64 KiB remain a fresh one is allocated, and the old
+ * one is freed by the GC once the stack has dropped every packet in it. So a
+ * packet held for long (an out-of-order TCP segment) pins its slab; a layer
+ * that keeps packets for long should `compact()` them. Per packet the receive
+ * path allocates the `PacketBuffer` and its view, and nothing else (a
+ * `GsoInfo` for offloaded packets; `LinkAddress`es only when a new peer MAC
+ * appears).
+ *
+ * Offload (`vnetHdr`): inbound, the virtio header sets `pkt.checksumVerified`
+ * (NEEDS_CSUM or DATA_VALID) and, for GRO super-packets or partial checksums,
+ * `pkt.gso`. Outbound, `pkt.gso` becomes the virtio header, so the kernel
+ * segments a 64 KiB TCP super-segment (`HardwareGSO`); other packets get a
+ * zero header. In `pkt.gso` on this link, `headerLength` and `checksumStart`
+ * count from the start of the network (IP) header, in every framing; the
+ * endpoint adds or removes the 14 Ethernet bytes the kernel counts.
+ */
+export class FdEndpoint implements LinkEndpoint {
+  readonly fd: number;
+  readonly mtu: number;
+  readonly capabilities: number;
+  readonly maxHeaderLength: number;
+  readonly linkAddress: LinkAddress;
+  readonly gsoMaxSize: number;
+  readonly carriesFrames: boolean;
+  readonly framing: FdFraming;
+  readonly vnetHdr: boolean;
+  readonly stats: FdEndpointStats = {
+    rxPackets: 0,
+    rxBytes: 0,
+    rxMalformed: 0,
+    rxNotForUs: 0,
+    rxErrors: 0,
+    rxWakeups: 0,
+    rxBatchLimited: 0,
+    rxGsoPackets: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txDroppedEagain: 0,
+    txErrors: 0,
+    txGsoPackets: 0,
+  };
+  /** The last error passed to `onError` (or that would have been). */
+  lastError: unknown;
+
+  private dispatcher: NetworkDispatcher | undefined;
+  private readonly ownsFd: boolean;
+  private readonly batchSize: number;
+  private readonly spinMs: number;
+  private readonly promiscuous: boolean;
+  private readonly onError: ((e: unknown) => void) | undefined;
+  private readonly onClosed: (() => void) | undefined;
+  /** Bytes the kernel counts before the network header (14 for TAP framings, 0 for IP). */
+  private readonly linkBytes: number;
+  private readonly mac: Uint8Array;
+
+  // Receive state.
+  private slab = new Uint8Array(0);
+  private slabAddress = 0;
+  private slabOffset = 0;
+  private lastSrc: LinkAddress | undefined;
+  private lastDst: LinkAddress | undefined;
+  private rxStopped = false;
+  private spinUntil = 0;
+  private immediatePending = false;
+
+  // Worker state.
+  private worker: Worker | undefined;
+  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  private wakeFd = -1;
+  private workerDone: Promise<void> = Promise.resolve();
+  private waiting = false;
+  private workerStopped = false;
+
+  // Transmit scratch.
+  private readonly txHeader = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+  private readonly txHeaderAddress: number;
+  private readonly iov = new IovecArray(2);
+  private closed = false;
+
+  constructor(opts: FdEndpointOptions) {
+    if (!(opts.mtu > 0) || !Number.isInteger(opts.fd) || opts.fd < 0) throw new ErrInvalidOptionValue();
+    this.fd = opts.fd;
+    this.mtu = opts.mtu;
+    this.framing = opts.framing;
+    this.vnetHdr = opts.vnetHdr === true;
+    this.ownsFd = opts.ownsFd === true;
+    this.batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
+    this.spinMs = Math.max(0, opts.spinMs ?? 0);
+    this.promiscuous = opts.promiscuous === true;
+    this.onError = opts.onError;
+    this.onClosed = opts.onClosed;
+    this.linkBytes = opts.framing === "ip" ? 0 : ETHERNET_HEADER_SIZE;
+    this.carriesFrames = opts.framing === "frames";
+
+    if (opts.framing === "ethernet") {
+      const mac = opts.linkAddress;
+      if (mac?.length !== 6) throw new ErrInvalidOptionValue();
+      this.linkAddress = mac;
+      this.maxHeaderLength = ETHERNET_HEADER_SIZE;
+    } else {
+      this.linkAddress = opts.framing === "frames" && opts.linkAddress ? opts.linkAddress : LinkAddress.EMPTY;
+      this.maxHeaderLength = 0;
+    }
+    this.mac = this.linkAddress.bytes;
+
+    let caps = opts.framing === "ethernet" ? LinkCapability.ResolutionRequired : LinkCapability.None;
+    if (this.vnetHdr) {
+      caps |= LinkCapability.RXChecksumOffload | LinkCapability.HardwareGSO;
+      if (opts.txChecksumOffload) caps |= LinkCapability.TXChecksumOffload;
+    }
+    this.capabilities = caps;
+    this.gsoMaxSize = this.vnetHdr ? Math.min(opts.gsoMaxSize ?? FD_GSO_MAX_SIZE, FD_GSO_MAX_SIZE) : 0;
+    this.txHeaderAddress = ptr(this.txHeader);
+  }
+
+  attach(dispatcher: NetworkDispatcher | undefined): void {
+    if (this.closed) return;
+    this.dispatcher = dispatcher;
+    if (!dispatcher) return; // Packets stay queued in the kernel; the worker sleeps (state READY) until re-attached.
+    if (!this.worker) this.startWorker();
+    else if (Atomics.load(this.state, 0) === POLL_READY && !this.waiting) this.onReady();
+  }
+
+  isAttached(): boolean {
+    return this.dispatcher !== undefined;
+  }
+
+  /** Resolves when the poll worker has stopped (after `close()`). */
+  wait(): Promise<void> {
+    return this.workerDone;
+  }
+
+  /** Stops the poll worker; closes the fd if the endpoint owns it. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dispatcher = undefined;
+    this.rxStopped = true;
+    Atomics.store(this.state, 0, POLL_STOP);
+    Atomics.notify(this.state, 0);
+    if (this.wakeFd >= 0) {
+      // Wakes a worker blocked in poll(); it then posts "stopped" and we close the eventfd.
+      const one = new Uint8Array(8);
+      one[0] = 1;
+      writeAddress(this.wakeFd, ptr(one), 8);
+    }
+    if (!this.worker || this.workerStopped) this.release();
+  }
+
+  private release(): void {
+    if (this.ownsFd) closeFd(this.fd);
+    this.onClosed?.();
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  private startWorker(): void {
+    this.wakeFd = eventfd(0, EFD_CLOEXEC);
+    // Beside this module from source; inside `bun build --compile` poll-worker.ts must be an
+    // extra entrypoint (see poll-worker-url.ts).
+    const worker = new Worker(pollWorkerUrl());
+    this.worker = worker;
+    this.workerDone = new Promise<void>((resolve) => {
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        if (this.wakeFd >= 0) closeFd(this.wakeFd);
+        this.wakeFd = -1;
+        worker.terminate();
+        this.workerStopped = true;
+        if (this.closed) this.release();
+        else this.rxStopped = true;
+        resolve();
+      };
+      worker.onmessage = finish;
+      worker.addEventListener("close", finish);
+      worker.onerror = (ev) => {
+        this.report(ev instanceof ErrorEvent ? (ev.error ?? new Error(ev.message)) : ev);
+        finish();
+      };
+    });
+    Atomics.store(this.state, 0, POLL_ARMED);
+    const start: PollWorkerStart = {
+      state: this.state.buffer as SharedArrayBuffer,
+      fd: this.fd,
+      wakeFd: this.wakeFd,
+    };
+    worker.postMessage(start);
+    this.waitForReady();
+  }
+
+  /** Sleeps (no CPU) until the worker stores READY or STOP. */
+  private waitForReady(): void {
+    const r = Atomics.waitAsync(this.state, 0, POLL_ARMED);
+    if (!r.async) {
+      this.onReady();
+      return;
+    }
+    this.waiting = true;
+    r.value.then(this.onWake);
+  }
+
+  private readonly onWake = (): void => {
+    this.waiting = false;
+    this.onReady();
+  };
+
+  private onReady(): void {
+    const s = Atomics.load(this.state, 0);
+    if (s === POLL_STOP || this.rxStopped) {
+      if (s === POLL_STOP && !this.closed && Atomics.load(this.state, 1) !== 0) {
+        this.report(new Error(`poll() on fd ${this.fd} failed with errno ${Atomics.load(this.state, 1)}`));
+      }
+      return;
+    }
+    if (s === POLL_ARMED) {
+      this.waitForReady();
+      return;
+    }
+    // READY.
+    if (!this.dispatcher) return; // paused until attach()
+    this.stats.rxWakeups++;
+    this.pump();
+  }
+
+  /** Drains one batch, then either yields and drains again, spins, or re-arms the worker. */
+  private pump(): void {
+    const got = this.drain();
+    if (this.rxStopped || !this.dispatcher) return;
+    if (got === this.batchSize) {
+      // More may be queued: yield to the event loop (timers, HTTP), then continue without re-arming.
+      this.stats.rxBatchLimited++;
+      this.scheduleImmediate();
+      return;
+    }
+    if (this.spinMs > 0) {
+      const now = performance.now();
+      if (got > 0) this.spinUntil = now + this.spinMs;
+      if (now < this.spinUntil) {
+        this.scheduleImmediate();
+        return;
+      }
+    }
+    Atomics.store(this.state, 0, POLL_ARMED);
+    Atomics.notify(this.state, 0);
+    this.waitForReady();
+  }
+
+  private scheduleImmediate(): void {
+    if (this.immediatePending) return;
+    this.immediatePending = true;
+    setImmediate(this.onImmediate);
+  }
+
+  private readonly onImmediate = (): void => {
+    this.immediatePending = false;
+    if (this.rxStopped || !this.dispatcher) return;
+    this.pump();
+  };
+
+  /** Reads and delivers up to `batchSize` packets; returns how many reads returned a packet. */
+  private drain(): number {
+    const fd = this.fd;
+    let got = 0;
+    while (got < this.batchSize) {
+      if (this.slab.length - this.slabOffset < MAX_READ) this.newSlab();
+      const off = this.slabOffset;
+      const n = readAddress(fd, this.slabAddress + off, MAX_READ);
+      if (n < 0) {
+        if (n === -ERRNO.EAGAIN) break;
+        if (n === -ERRNO.EINTR) continue;
+        this.stats.rxErrors++;
+        this.rxStopped = true; // EBADF and the like: the fd is gone; stop instead of spinning.
+        this.report(new Error(`read() on fd ${this.fd} failed with errno ${-n}`));
+        break;
+      }
+      if (n === 0) {
+        // End of file: the peer of a socket closed. A TUN never returns 0.
+        this.rxStopped = true;
+        break;
+      }
+      got++;
+      this.slabOffset = (off + n + 7) & ~7;
+      try {
+        this.deliver(off, n);
+      } catch (e) {
+        this.stats.rxErrors++;
+        this.report(e);
+      }
+      if (!this.dispatcher) break;
+    }
+    return got;
+  }
+
+  private newSlab(): void {
+    this.slab = new Uint8Array(SLAB_SIZE);
+    this.slabAddress = ptr(this.slab);
+    this.slabOffset = 0;
+  }
+
+  /** Parses framing of the `n` bytes at `slab[off]` and hands the packet to the dispatcher. */
+  private deliver(off: number, n: number): void {
+    const d = this.dispatcher;
+    if (!d) return;
+    const data = this.slab.subarray(off, off + n);
+    let h = 0;
+    let checksumVerified = false;
+    let gsoType = 0;
+    let vflags = 0;
+    if (this.vnetHdr) {
+      if (n < VIRTIO_NET_HDR_SIZE) {
+        this.stats.rxMalformed++;
+        return;
+      }
+      vflags = data[VIRTIO_FLAGS]!;
+      gsoType = data[VIRTIO_GSO_TYPE]! & ~VIRTIO_NET_HDR_GSO_ECN;
+      checksumVerified = (vflags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0;
+      h = VIRTIO_NET_HDR_SIZE;
+    }
+    const pkt = new PacketBuffer(data, h, n);
+    let proto: number;
+    if (this.framing === "ip") {
+      if (n - h < 1) {
+        this.stats.rxMalformed++;
+        return;
+      }
+      const version = data[h]! >>> 4;
+      if (version === 4) proto = IPV4_PROTOCOL_NUMBER;
+      else if (version === 6) proto = IPV6_PROTOCOL_NUMBER;
+      else {
+        this.stats.rxMalformed++;
+        return;
+      }
+      pkt.networkHeader = h;
+    } else {
+      if (n - h < ETHERNET_HEADER_SIZE) {
+        this.stats.rxMalformed++;
+        return;
+      }
+      proto = (data[h + ETH_TYPE]! << 8) | data[h + ETH_TYPE + 1]!;
+      if (this.framing === "ethernet") {
+        if (proto < MIN_ETHERTYPE) {
+          this.stats.rxMalformed++;
+          return;
+        }
+        const group = (data[h + ETH_DST]! & 1) === 1;
+        const toUs = sameMac(data, h + ETH_DST, this.mac);
+        if (!group && !toUs && !this.promiscuous) {
+          this.stats.rxNotForUs++;
+          return;
+        }
+        pkt.linkHeader = h;
+        pkt.linkDst = toUs ? this.linkAddress : this.dstAddress(data, h);
+        pkt.linkSrc = this.srcAddress(data, h);
+        pkt.linkBroadcastOrMulticast = group;
+        pkt.head = h + ETHERNET_HEADER_SIZE;
+        pkt.networkHeader = pkt.head;
+      } else {
+        pkt.linkHeader = h;
+      }
+    }
+    pkt.networkProtocol = proto;
+    if (this.vnetHdr) {
+      pkt.checksumVerified = checksumVerified;
+      if (gsoType !== 0 || (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
+        const lb = this.linkBytes;
+        pkt.gso = {
+          type: gsoType,
+          size: get16(data, VIRTIO_GSO_SIZE),
+          headerLength: Math.max(0, get16(data, VIRTIO_HDR_LEN) - lb),
+          needsChecksum: (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0,
+          checksumStart: Math.max(0, get16(data, VIRTIO_CSUM_START) - lb),
+          checksumOffset: get16(data, VIRTIO_CSUM_OFFSET),
+        };
+        if (gsoType !== 0) this.stats.rxGsoPackets++;
+      }
+    }
+    this.stats.rxPackets++;
+    this.stats.rxBytes += n - (this.vnetHdr ? VIRTIO_NET_HDR_SIZE : 0);
+    d.deliverNetworkPacket(proto, pkt);
+  }
+
+  private srcAddress(b: Uint8Array, h: number): LinkAddress {
+    const last = this.lastSrc;
+    if (last && sameMac(b, h + ETH_SRC, last.bytes)) return last;
+    const a = LinkAddress.fromBytes(b, h + ETH_SRC, 6);
+    this.lastSrc = a;
+    return a;
+  }
+
+  private dstAddress(b: Uint8Array, h: number): LinkAddress {
+    if (sameMac(b, h + ETH_DST, LinkAddress.BROADCAST.bytes)) return LinkAddress.BROADCAST;
+    const last = this.lastDst;
+    if (last && sameMac(b, h + ETH_DST, last.bytes)) return last;
+    const a = LinkAddress.fromBytes(b, h + ETH_DST, 6);
+    this.lastDst = a;
+    return a;
+  }
+
+  private report(e: unknown): void {
+    this.lastError = e;
+    this.onError?.(e);
+  }
+
+  // --------------------------------------------------------------- outbound
+
+  /**
+   * Writes each packet with one syscall. Returns how many the fd accepted;
+   * the others are counted here (`txDroppedEagain`, `txErrors`) and dropped.
+   */
+  writePackets(pkts: readonly PacketBuffer[]): number {
+    if (this.closed) return 0;
+    let written = 0;
+    for (let i = 0; i < pkts.length; i++) {
+      if (this.writeOne(pkts[i]!)) written++;
+    }
+    return written;
+  }
+
+  private writeOne(pkt: PacketBuffer): boolean {
+    if (this.framing === "ethernet" && !this.prependEthernet(pkt)) {
+      this.stats.txErrors++;
+      return false;
+    }
+    const size = pkt.tail - pkt.head;
+    let n: number;
+    if (!this.vnetHdr) {
+      n = writeAddress(this.fd, ptr(pkt.data, pkt.head), size);
+    } else {
+      const g = pkt.gso;
+      if (pkt.head >= VIRTIO_NET_HDR_SIZE) {
+        // The headroom below `head` is free by definition: write the virtio header there, one write().
+        const at = pkt.head - VIRTIO_NET_HDR_SIZE;
+        this.fillVirtio(pkt.data, at, pkt);
+        n = writeAddress(this.fd, ptr(pkt.data, at), size + VIRTIO_NET_HDR_SIZE);
+      } else {
+        this.fillVirtio(this.txHeader, 0, pkt);
+        this.iov.set(0, this.txHeaderAddress, VIRTIO_NET_HDR_SIZE);
+        this.iov.set(1, ptr(pkt.data, pkt.head), size);
+        n = writevFd(this.fd, this.iov, 2);
+      }
+      if (n >= 0) {
+        n -= VIRTIO_NET_HDR_SIZE;
+        if (g && g.type !== 0) this.stats.txGsoPackets++;
+      }
+    }
+    if (n < 0) {
+      if (n === -ERRNO.EAGAIN) this.stats.txDroppedEagain++;
+      else this.stats.txErrors++;
+      return false;
+    }
+    this.stats.txPackets++;
+    this.stats.txBytes += size;
+    return true;
+  }
+
+  private fillVirtio(b: Uint8Array, at: number, pkt: PacketBuffer): void {
+    const g = pkt.gso;
+    if (!g) {
+      clearVirtioNetHeader(b, at);
+      return;
+    }
+    const lb = this.linkBytes;
+    encodeVirtioNetHeader(b, at, {
+      flags: g.needsChecksum ? VIRTIO_NET_HDR_F_NEEDS_CSUM : 0,
+      gsoType: g.type,
+      hdrLen: g.headerLength + lb,
+      gsoSize: g.type !== 0 ? g.size : 0,
+      csumStart: g.needsChecksum ? g.checksumStart + lb : 0,
+      csumOffset: g.needsChecksum ? g.checksumOffset : 0,
+    });
+  }
+
+  /**
+   * RFC 894 framing into the packet's headroom, to `pkt.linkDst` (resolved by
+   * ARP/NDP above), or to the broadcast address when unset, as `EthernetEndpoint` does.
+   */
+  private prependEthernet(pkt: PacketBuffer): boolean {
+    const dst = pkt.linkDst ?? LinkAddress.BROADCAST;
+    const type = pkt.networkProtocol;
+    if (dst.length !== 6 || type === 0) return false;
+    const off = pkt.prepend(ETHERNET_HEADER_SIZE);
+    const b = pkt.data;
+    b.set(dst.bytes, off + ETH_DST);
+    b.set(this.mac, off + ETH_SRC);
+    b[off + ETH_TYPE] = type >>> 8;
+    b[off + ETH_TYPE + 1] = type & 0xff;
+    pkt.linkHeader = off;
+    pkt.linkSrc = this.linkAddress;
+    return true;
+  }
+}
+
+function sameMac(b: Uint8Array, off: number, mac: Uint8Array): boolean {
+  for (let i = 0; i < 6; i++) if (b[off + i] !== mac[i]) return false;
+  return true;
+}

@@ -1,0 +1,2 @@
+export * from "./fd-endpoint.ts";
+export * from "./virtio-net.ts";

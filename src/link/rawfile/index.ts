@@ -1,0 +1,4 @@
+export * from "./constants.ts";
+export * from "./errno.ts";
+export { lastErrno, libc } from "./libc.ts";
+export * from "./syscalls.ts";

@@ -1,0 +1,3 @@
+export * from "./ifreq.ts";
+export * from "./open-tun.ts";
+export * from "./tun-endpoint.ts";
