@@ -155,6 +155,8 @@ export class ManualClock extends TimerHeap {
 
   /** Moves time forward by `ms`, firing due timers in deadline order (time reads as each one's deadline). */
   advance(ms: number): void {
+    // A monotonic clock never goes back (`Clock.now`).
+    if (!(ms >= 0)) throw new RangeError(`Cannot advance a clock by ${ms} ms`);
     const end = this.t + ms;
     this.fireUntil(end, (at) => {
       if (at > this.t) this.t = at;
