@@ -1,0 +1,478 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { LinkAddress } from "../../tcpip/link-address.ts";
+import { ARP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { LinkCapability, type NetworkDispatcher } from "../link-endpoint.ts";
+import {
+  AF_UNIX,
+  close,
+  ERRNO,
+  readFd,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
+  socketpair,
+  writeFd,
+} from "../rawfile/index.ts";
+import { FdEndpoint, type FdEndpointOptions } from "./fd-endpoint.ts";
+import { encodeVirtioNetHeader, VIRTIO_NET_HDR_SIZE } from "./virtio-net.ts";
+
+const OUR_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x01));
+const PEER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x02));
+const OTHER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x03));
+
+interface Got {
+  protocol: number;
+  pkt: PacketBuffer;
+}
+
+/** A dispatcher that records packets and resolves `until(n)` once `n` have arrived. */
+class Recorder implements NetworkDispatcher {
+  readonly got: Got[] = [];
+  private waiters: { n: number; resolve: () => void }[] = [];
+  deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
+    this.got.push({ protocol, pkt });
+    this.waiters = this.waiters.filter((w) => {
+      if (this.got.length < w.n) return true;
+      w.resolve();
+      return false;
+    });
+  }
+  until(n: number): Promise<void> {
+    if (this.got.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ n, resolve });
+      setTimeout(() => reject(new Error(`only ${this.got.length} of ${n} packets arrived`)), 5000);
+    });
+  }
+}
+
+const open: { ep: FdEndpoint; peer: number }[] = [];
+
+/** An endpoint over one end of a SOCK_SEQPACKET pair; the test plays the device on `peer`. */
+function setup(opts: Omit<FdEndpointOptions, "fd" | "mtu"> & { mtu?: number }): {
+  ep: FdEndpoint;
+  peer: number;
+} {
+  const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  let ep: FdEndpoint;
+  try {
+    ep = new FdEndpoint({ mtu: 1500, ...opts, fd: a, ownsFd: true });
+  } catch (e) {
+    close(a);
+    close(b);
+    throw e;
+  }
+  open.push({ ep, peer: b });
+  return { ep, peer: b };
+}
+
+afterEach(async () => {
+  for (const { ep, peer } of open.splice(0)) {
+    ep.close();
+    await ep.wait();
+    close(peer);
+  }
+});
+
+function ipv4Packet(len: number, marker = 0): Uint8Array {
+  const b = new Uint8Array(len);
+  b[0] = 0x45;
+  b[2] = len >> 8;
+  b[3] = len & 0xff;
+  b[9] = 17;
+  b.set([198, 18, 0, 1, 198, 18, 0, 2], 12);
+  if (len > 20) b[20] = marker & 0xff;
+  if (len > 21) b[21] = marker >> 8;
+  return b;
+}
+
+function frame(dst: LinkAddress, src: LinkAddress, type: number, payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + payload.length);
+  f.set(dst.bytes, 0);
+  f.set(src.bytes, 6);
+  f[12] = type >> 8;
+  f[13] = type & 0xff;
+  f.set(payload, 14);
+  return f;
+}
+
+function readPeer(peer: number): Uint8Array {
+  const buf = new Uint8Array(70000);
+  const n = readFd(peer, buf);
+  expect(n).toBeGreaterThan(0);
+  return buf.slice(0, n);
+}
+
+describe("FdEndpoint, IP framing", () => {
+  test("properties of an IP-mode link", () => {
+    const { ep } = setup({ framing: "ip" });
+    expect(ep.mtu).toBe(1500);
+    expect(ep.maxHeaderLength).toBe(0);
+    expect(ep.linkAddress.length).toBe(0);
+    expect(ep.capabilities).toBe(LinkCapability.None);
+    expect(ep.gsoMaxSize).toBe(0);
+    expect(ep.isAttached()).toBe(false);
+  });
+
+  test("delivers IPv4 and IPv6 by version nibble, with the exact bytes", async () => {
+    const { ep, peer } = setup({ framing: "ip" });
+    const rec = new Recorder();
+    ep.attach(rec);
+    expect(ep.isAttached()).toBe(true);
+    const v4 = ipv4Packet(60, 7);
+    const v6 = new Uint8Array(48);
+    v6[0] = 0x60;
+    v6[47] = 0x99;
+    writeFd(peer, v4);
+    writeFd(peer, v6);
+    await rec.until(2);
+    expect(rec.got[0]!.protocol).toBe(IPV4_PROTOCOL_NUMBER);
+    expect(rec.got[0]!.pkt.networkProtocol).toBe(IPV4_PROTOCOL_NUMBER);
+    expect(rec.got[0]!.pkt.bytes()).toEqual(v4);
+    expect(rec.got[0]!.pkt.networkHeader).toBe(rec.got[0]!.pkt.head);
+    expect(rec.got[1]!.protocol).toBe(IPV6_PROTOCOL_NUMBER);
+    expect(rec.got[1]!.pkt.bytes()).toEqual(v6);
+    expect(ep.stats.rxPackets).toBe(2);
+    expect(ep.stats.rxBytes).toBe(108);
+  });
+
+  test("drops and counts packets with an unknown IP version", async () => {
+    const { ep, peer } = setup({ framing: "ip" });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, Uint8Array.of(0x75, 0, 0, 0));
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(1);
+    expect(rec.got.length).toBe(1);
+    expect(ep.stats.rxMalformed).toBe(1);
+  });
+
+  test("a burst larger than one batch arrives complete and in order", async () => {
+    const { ep, peer } = setup({ framing: "ip", batchSize: 16 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    const N = 500;
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < N && writeFd(peer, ipv4Packet(64, sent)) > 0) sent++;
+      if (sent < N) setImmediate(pump);
+    };
+    pump();
+    await rec.until(N);
+    for (let i = 0; i < N; i++) {
+      const p = rec.got[i]!.pkt;
+      expect(p.data[p.head + 20]! | (p.data[p.head + 21]! << 8)).toBe(i);
+    }
+    expect(ep.stats.rxBatchLimited).toBeGreaterThan(0);
+  });
+
+  test("packets kept by the stack stay intact while later ones arrive", async () => {
+    const { ep, peer } = setup({ framing: "ip" });
+    const rec = new Recorder();
+    ep.attach(rec);
+    for (let i = 0; i < 40; i++) writeFd(peer, ipv4Packet(1400, i));
+    await rec.until(40);
+    for (let i = 0; i < 40; i++) expect(rec.got[i]!.pkt.bytes()).toEqual(ipv4Packet(1400, i));
+    // Each packet owns its view: prepending into one does not touch its neighbour.
+    const first = rec.got[1]!.pkt;
+    const off = first.prepend(100);
+    first.data.fill(0xee, off, first.head);
+    expect(rec.got[0]!.pkt.bytes()).toEqual(ipv4Packet(1400, 0));
+  });
+
+  test("writePackets writes each packet from its head", () => {
+    const { ep, peer } = setup({ framing: "ip" });
+    const a = PacketBuffer.withPayload(32, ipv4Packet(40, 1));
+    const b = PacketBuffer.withPayload(0, ipv4Packet(28, 2));
+    expect(ep.writePackets([a, b])).toBe(2);
+    expect(readPeer(peer)).toEqual(ipv4Packet(40, 1));
+    expect(readPeer(peer)).toEqual(ipv4Packet(28, 2));
+    expect(ep.stats.txPackets).toBe(2);
+    expect(ep.stats.txBytes).toBe(68);
+  });
+
+  test("a full socket buffer drops with EAGAIN, counted, and writePackets says how many went", () => {
+    const { ep } = setup({ framing: "ip" });
+    const pkts = Array.from({ length: 2000 }, (_, i) => PacketBuffer.withPayload(0, ipv4Packet(1400, i)));
+    const n = ep.writePackets(pkts);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(2000);
+    expect(ep.stats.txDroppedEagain).toBe(2000 - n);
+    expect(ep.stats.txPackets).toBe(n);
+  });
+
+  test("a dispatcher that throws is counted and reading goes on", async () => {
+    const errors: unknown[] = [];
+    const { ep, peer } = setup({ framing: "ip", onError: (e) => errors.push(e) });
+    const rec = new Recorder();
+    let calls = 0;
+    ep.attach({
+      deliverNetworkPacket(p, pkt) {
+        if (calls++ === 0) throw new Error("boom");
+        rec.deliverNetworkPacket(p, pkt);
+      },
+    });
+    writeFd(peer, ipv4Packet(20, 1));
+    writeFd(peer, ipv4Packet(20, 2));
+    await rec.until(1);
+    expect(ep.stats.rxErrors).toBe(1);
+    expect((errors[0] as Error).message).toBe("boom");
+  });
+
+  test("detached, packets wait in the kernel; attached again, they arrive", async () => {
+    const { ep, peer } = setup({ framing: "ip" });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(20, 1));
+    await rec.until(1);
+    ep.attach(undefined);
+    expect(ep.isAttached()).toBe(false);
+    writeFd(peer, ipv4Packet(20, 2));
+    writeFd(peer, ipv4Packet(20, 3));
+    await Bun.sleep(50);
+    expect(rec.got.length).toBe(1);
+    ep.attach(rec);
+    await rec.until(3);
+    expect(rec.got.length).toBe(3);
+  });
+
+  test("close stops the worker, closes the fd it owns, and calls onClosed", async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let closedCalls = 0;
+    const ep = new FdEndpoint({
+      fd: a,
+      mtu: 1500,
+      framing: "ip",
+      ownsFd: true,
+      onClosed: () => closedCalls++,
+    });
+    ep.attach(new Recorder());
+    ep.close();
+    await ep.wait();
+    expect(closedCalls).toBe(1);
+    // The peer sees the other end gone.
+    expect(writeFd(b, Uint8Array.of(0x45))).toBe(-ERRNO.EPIPE);
+    expect(ep.writePackets([PacketBuffer.withPayload(0, ipv4Packet(20))])).toBe(0);
+    ep.close();
+    expect(closedCalls).toBe(1);
+    close(b);
+  });
+
+  test("an idle attached link uses next to no CPU (no spinning)", async () => {
+    const { ep, peer } = setup({ framing: "ip", spinMs: 1 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(1);
+    await Bun.sleep(20); // let the 1 ms adaptive spin end
+    const before = process.cpuUsage();
+    await Bun.sleep(1000);
+    const used = process.cpuUsage(before);
+    // A resource bound, not a timing assert: a spinning loop would burn ~1000 ms here.
+    expect((used.user + used.system) / 1000).toBeLessThan(200);
+  });
+});
+
+describe("FdEndpoint, Ethernet framing", () => {
+  test("needs a 6-byte MAC and advertises resolution", () => {
+    expect(() => setup({ framing: "ethernet" })).toThrow();
+    const { ep } = setup({ framing: "ethernet", linkAddress: OUR_MAC });
+    expect(ep.maxHeaderLength).toBe(14);
+    expect(ep.linkAddress.equals(OUR_MAC)).toBe(true);
+    expect(ep.capabilities & LinkCapability.ResolutionRequired).toBe(LinkCapability.ResolutionRequired);
+  });
+
+  test("strips the header and records link addresses; protocol from the EtherType", async () => {
+    const { ep, peer } = setup({ framing: "ethernet", linkAddress: OUR_MAC });
+    const rec = new Recorder();
+    ep.attach(rec);
+    const ip = ipv4Packet(40, 5);
+    const arp = new Uint8Array(28).fill(7);
+    writeFd(peer, frame(OUR_MAC, PEER_MAC, IPV4_PROTOCOL_NUMBER, ip));
+    writeFd(peer, frame(LinkAddress.BROADCAST, PEER_MAC, ARP_PROTOCOL_NUMBER, arp));
+    await rec.until(2);
+    const [a, b] = rec.got;
+    expect(a!.protocol).toBe(IPV4_PROTOCOL_NUMBER);
+    expect(a!.pkt.bytes()).toEqual(ip);
+    expect(a!.pkt.linkHeader).toBe(a!.pkt.head - 14);
+    expect(a!.pkt.linkDst!.equals(OUR_MAC)).toBe(true);
+    expect(a!.pkt.linkSrc!.equals(PEER_MAC)).toBe(true);
+    expect(a!.pkt.linkBroadcastOrMulticast).toBe(false);
+    expect(b!.protocol).toBe(ARP_PROTOCOL_NUMBER);
+    expect(b!.pkt.bytes()).toEqual(arp);
+    expect(b!.pkt.linkDst!.isBroadcast).toBe(true);
+    expect(b!.pkt.linkBroadcastOrMulticast).toBe(true);
+    // The peer's address object is reused for the next frame from it (no allocation per frame).
+    expect(b!.pkt.linkSrc).toBe(a!.pkt.linkSrc!);
+  });
+
+  test("drops frames for another MAC, 802.3 length frames and runts", async () => {
+    const { ep, peer } = setup({ framing: "ethernet", linkAddress: OUR_MAC });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, frame(OTHER_MAC, PEER_MAC, IPV4_PROTOCOL_NUMBER, ipv4Packet(20)));
+    writeFd(peer, frame(OUR_MAC, PEER_MAC, 0x05dc, ipv4Packet(20)));
+    writeFd(peer, new Uint8Array(10));
+    writeFd(peer, frame(OUR_MAC, PEER_MAC, IPV4_PROTOCOL_NUMBER, ipv4Packet(20, 9)));
+    await rec.until(1);
+    expect(rec.got.length).toBe(1);
+    expect(ep.stats.rxNotForUs).toBe(1);
+    expect(ep.stats.rxMalformed).toBe(2);
+  });
+
+  test("prepends the header to linkDst (broadcast when unset) from our MAC", () => {
+    const { ep, peer } = setup({ framing: "ethernet", linkAddress: OUR_MAC });
+    const p = PacketBuffer.withPayload(14, ipv4Packet(20, 1));
+    p.networkProtocol = IPV4_PROTOCOL_NUMBER;
+    p.linkDst = PEER_MAC;
+    const q = PacketBuffer.withPayload(0, new Uint8Array(28)); // no headroom: the buffer grows
+    q.networkProtocol = ARP_PROTOCOL_NUMBER;
+    expect(ep.writePackets([p, q])).toBe(2);
+    expect(readPeer(peer)).toEqual(frame(PEER_MAC, OUR_MAC, IPV4_PROTOCOL_NUMBER, ipv4Packet(20, 1)));
+    expect(readPeer(peer)).toEqual(
+      frame(LinkAddress.BROADCAST, OUR_MAC, ARP_PROTOCOL_NUMBER, new Uint8Array(28)),
+    );
+    expect(p.linkHeader).toBe(p.head);
+    expect(p.linkSrc!.equals(OUR_MAC)).toBe(true);
+  });
+
+  test("a packet without a network protocol is not framed and is counted", () => {
+    const { ep } = setup({ framing: "ethernet", linkAddress: OUR_MAC });
+    const p = PacketBuffer.withPayload(14, ipv4Packet(20));
+    expect(ep.writePackets([p])).toBe(0);
+    expect(ep.stats.txErrors).toBe(1);
+  });
+});
+
+describe("FdEndpoint, frames pass-through", () => {
+  test("hands whole frames up and writes them unchanged", async () => {
+    const { ep, peer } = setup({ framing: "frames" });
+    expect(ep.carriesFrames).toBe(true);
+    expect(ep.maxHeaderLength).toBe(0);
+    const rec = new Recorder();
+    ep.attach(rec);
+    const f = frame(OTHER_MAC, PEER_MAC, IPV6_PROTOCOL_NUMBER, new Uint8Array(40));
+    writeFd(peer, f);
+    await rec.until(1);
+    expect(rec.got[0]!.pkt.bytes()).toEqual(f);
+    expect(rec.got[0]!.pkt.linkHeader).toBe(rec.got[0]!.pkt.head);
+    expect(ep.writePackets([PacketBuffer.withPayload(0, f)])).toBe(1);
+    expect(readPeer(peer)).toEqual(f);
+  });
+});
+
+describe("FdEndpoint, virtio-net header", () => {
+  function vnet(fields: Partial<Parameters<typeof encodeVirtioNetHeader>[2]>, body: Uint8Array): Uint8Array {
+    const b = new Uint8Array(VIRTIO_NET_HDR_SIZE + body.length);
+    encodeVirtioNetHeader(b, 0, {
+      flags: 0,
+      gsoType: 0,
+      hdrLen: 0,
+      gsoSize: 0,
+      csumStart: 0,
+      csumOffset: 0,
+      ...fields,
+    });
+    b.set(body, VIRTIO_NET_HDR_SIZE);
+    return b;
+  }
+
+  test("advertises offloads", () => {
+    const { ep } = setup({ framing: "ip", vnetHdr: true });
+    expect(ep.capabilities & LinkCapability.HardwareGSO).toBe(LinkCapability.HardwareGSO);
+    expect(ep.capabilities & LinkCapability.RXChecksumOffload).toBe(LinkCapability.RXChecksumOffload);
+    expect(ep.capabilities & LinkCapability.TXChecksumOffload).toBe(0);
+    expect(ep.gsoMaxSize).toBe(65535);
+    const tx = setup({ framing: "ip", vnetHdr: true, txChecksumOffload: true }).ep;
+    expect(tx.capabilities & LinkCapability.TXChecksumOffload).toBe(LinkCapability.TXChecksumOffload);
+  });
+
+  test("inbound: a GRO super-packet gets pkt.gso and checksumVerified; offsets from the IP header", async () => {
+    const { ep, peer } = setup({ framing: "ethernet", linkAddress: OUR_MAC, vnetHdr: true });
+    const rec = new Recorder();
+    ep.attach(rec);
+    const ip = ipv4Packet(5000, 3);
+    writeFd(
+      peer,
+      vnet(
+        { flags: 1, gsoType: 0x81, hdrLen: 66, gsoSize: 1448, csumStart: 34, csumOffset: 16 },
+        frame(OUR_MAC, PEER_MAC, IPV4_PROTOCOL_NUMBER, ip),
+      ),
+    );
+    writeFd(peer, vnet({ flags: 2 }, frame(OUR_MAC, PEER_MAC, IPV4_PROTOCOL_NUMBER, ipv4Packet(20))));
+    writeFd(peer, vnet({}, frame(OUR_MAC, PEER_MAC, IPV4_PROTOCOL_NUMBER, ipv4Packet(20))));
+    await rec.until(3);
+    const [a, b, c] = rec.got;
+    expect(a!.pkt.bytes()).toEqual(ip);
+    expect(a!.pkt.checksumVerified).toBe(true);
+    expect(a!.pkt.gso).toEqual({
+      type: 1,
+      size: 1448,
+      headerLength: 52,
+      needsChecksum: true,
+      checksumStart: 20,
+      checksumOffset: 16,
+    });
+    expect(b!.pkt.checksumVerified).toBe(true);
+    expect(b!.pkt.gso).toBeUndefined();
+    expect(c!.pkt.checksumVerified).toBe(false);
+    expect(ep.stats.rxGsoPackets).toBe(1);
+    expect(ep.stats.rxBytes).toBe(5014 + 34 + 34);
+  });
+
+  test("inbound: shorter than a virtio header is malformed", async () => {
+    const { ep, peer } = setup({ framing: "ip", vnetHdr: true });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, new Uint8Array(5));
+    writeFd(peer, vnet({}, ipv4Packet(20)));
+    await rec.until(1);
+    expect(ep.stats.rxMalformed).toBe(1);
+  });
+
+  test("outbound: pkt.gso becomes the virtio header, in headroom or gathered with writev", () => {
+    const { ep, peer } = setup({ framing: "ip", vnetHdr: true });
+    const body = ipv4Packet(3000, 1);
+    const gso = {
+      type: 1,
+      size: 1448,
+      headerLength: 52,
+      needsChecksum: true,
+      checksumStart: 20,
+      checksumOffset: 16,
+    };
+    const roomy = PacketBuffer.withPayload(64, body);
+    roomy.gso = gso;
+    const tight = PacketBuffer.withPayload(0, body);
+    tight.gso = gso;
+    const plain = PacketBuffer.withPayload(0, ipv4Packet(20, 2));
+    expect(ep.writePackets([roomy, tight, plain])).toBe(3);
+    const want = vnet(
+      { flags: 1, gsoType: 1, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 },
+      body,
+    );
+    expect(readPeer(peer)).toEqual(want);
+    expect(readPeer(peer)).toEqual(want);
+    expect(readPeer(peer)).toEqual(vnet({}, ipv4Packet(20, 2)));
+    expect(roomy.head).toBe(64); // the packet itself is unchanged
+    expect(ep.stats.txGsoPackets).toBe(2);
+    expect(ep.stats.txBytes).toBe(6020);
+  });
+
+  test("outbound in Ethernet framing counts the 14 header bytes into csum_start and hdr_len", () => {
+    const { ep, peer } = setup({ framing: "ethernet", linkAddress: OUR_MAC, vnetHdr: true });
+    const body = ipv4Packet(100, 1);
+    const p = PacketBuffer.withPayload(32, body);
+    p.networkProtocol = IPV4_PROTOCOL_NUMBER;
+    p.linkDst = PEER_MAC;
+    p.gso = { type: 0, size: 0, headerLength: 28, needsChecksum: true, checksumStart: 20, checksumOffset: 6 };
+    expect(ep.writePackets([p])).toBe(1);
+    expect(readPeer(peer)).toEqual(
+      vnet(
+        { flags: 1, hdrLen: 42, csumStart: 34, csumOffset: 6 },
+        frame(PEER_MAC, OUR_MAC, IPV4_PROTOCOL_NUMBER, body),
+      ),
+    );
+  });
+});
