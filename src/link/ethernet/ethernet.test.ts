@@ -9,6 +9,7 @@ import { LinkCapability, type NetworkDispatcher } from "../link-endpoint.ts";
 import { ipv4Packet, runLinkConformance } from "../testing/conformance.ts";
 import { ethernetFrame, parseEthernetFrame } from "../testing/frames.ts";
 import { EthernetEndpoint } from "./ethernet.ts";
+import { newEthernetChannel } from "./ethernet-channel.ts";
 
 const MAC_A = parseMACAddress("02:00:00:00:00:0a");
 const MAC_B = parseMACAddress("02:00:00:00:00:0b");
@@ -187,10 +188,9 @@ describe("EthernetEndpoint", () => {
   });
 
   test("two stacks over frame channels: a broadcast request and a unicast reply", () => {
-    const wireA = new ChannelEndpoint({ mtu: 1500, mode: "frame", linkAddress: MAC_A });
-    const wireB = new ChannelEndpoint({ mtu: 1500, mode: "frame", linkAddress: MAC_B });
-    const a = new EthernetEndpoint(wireA);
-    const b = new EthernetEndpoint(wireB);
+    const { wire: wireA, link: a } = newEthernetChannel({ mtu: 1500, linkAddress: MAC_A });
+    const { wire: wireB, link: b } = newEthernetChannel({ mtu: 1500, linkAddress: MAC_B });
+    expect(wireA.carriesFrames).toBe(true);
     const ra = new Recorder();
     // B answers every broadcast with a unicast to the sender, as ARP would.
     b.attach({

@@ -11,20 +11,29 @@
  * header into the packet's headroom, to `pkt.linkDst` (resolved by ARP/NDP
  * above) or to the broadcast address when that is unset.
  *
+ * Offsets come from src/header/ethernet.ts; the header is read with plain
+ * byte arithmetic so no view or address object is made per frame.
  * Frames are not padded to the 60-byte minimum: TAP devices and channels do
  * not need it, and IP drops the padding it receives via its total length.
  * Bad frames are counted in `stats` and dropped, never thrown.
  */
 import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import {
+  ETHERNET_ADDRESS_SIZE,
+  ETHERNET_DST_OFFSET,
+  ETHERNET_HEADER_SIZE,
+  ETHERNET_SRC_OFFSET,
+  ETHERNET_TYPE_OFFSET,
+} from "../../header/ethernet.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { LinkCapability, type LinkEndpoint, type NetworkDispatcher } from "../link-endpoint.ts";
 
-export const ETHERNET_HEADER_LENGTH = 14;
-const DST_OFFSET = 0;
-const SRC_OFFSET = 6;
-const TYPE_OFFSET = 12;
-const MAC_LENGTH = 6;
+export const ETHERNET_HEADER_LENGTH = ETHERNET_HEADER_SIZE;
+const DST_OFFSET = ETHERNET_DST_OFFSET;
+const SRC_OFFSET = ETHERNET_SRC_OFFSET;
+const TYPE_OFFSET = ETHERNET_TYPE_OFFSET;
+const MAC_LENGTH = ETHERNET_ADDRESS_SIZE;
 /** IEEE 802.3 §3.2.6: values below 0x0600 in the type field are 802.3 lengths, not EtherTypes. */
 const MIN_ETHERTYPE = 0x0600;
 

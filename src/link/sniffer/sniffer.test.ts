@@ -11,7 +11,7 @@ import { ARP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from 
 import { ChannelEndpoint } from "../channel/channel.ts";
 import { EthernetEndpoint } from "../ethernet/ethernet.ts";
 import { runLinkConformance } from "../testing/conformance.ts";
-import { ethernetFrame } from "../testing/frames.ts";
+import { ethernetFrame, parseEthernetFrame } from "../testing/frames.ts";
 import { formatPacket } from "./packet-log.ts";
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, readPcap } from "./pcap.ts";
 import { SnifferEndpoint } from "./sniffer.ts";
@@ -28,6 +28,44 @@ runLinkConformance("sniffer over channel", () => {
     link,
     inject: (protocol, bytes) => wire.injectInbound(protocol, bytes),
     takeWritten: () => wire.readAll().map(({ protocol, pkt }) => ({ protocol, bytes: pkt.bytes() })),
+  };
+});
+
+runLinkConformance("sniffer over ethernet over channel", () => {
+  const macA = parseMACAddress("02:00:00:00:00:0a");
+  const peer = parseMACAddress("02:00:00:00:00:99");
+  const wire = new ChannelEndpoint({ mtu: 1500, mode: "frame", linkAddress: macA });
+  const link = new SnifferEndpoint(new EthernetEndpoint(wire), {
+    clock: new ManualClock(),
+    log: () => {},
+    pcap: { write: () => {} },
+  });
+  return {
+    link,
+    inject: (protocol, bytes) => wire.injectInbound(0, ethernetFrame(macA, peer, protocol, bytes)),
+    injectRaw: (bytes) => wire.injectInbound(0, bytes),
+    takeWritten: () =>
+      wire.readAll().map(({ pkt }) => {
+        const f = parseEthernetFrame(pkt.bytes())!;
+        return { protocol: f.type, bytes: f.payload };
+      }),
+  };
+});
+
+runLinkConformance("ethernet over sniffer over frame channel", () => {
+  const macA = parseMACAddress("02:00:00:00:00:0a");
+  const peer = parseMACAddress("02:00:00:00:00:99");
+  const wire = new ChannelEndpoint({ mtu: 1500, mode: "frame", linkAddress: macA });
+  const link = new EthernetEndpoint(new SnifferEndpoint(wire, { clock: new ManualClock(), log: () => {} }));
+  return {
+    link,
+    inject: (protocol, bytes) => wire.injectInbound(0, ethernetFrame(macA, peer, protocol, bytes)),
+    injectRaw: (bytes) => wire.injectInbound(0, bytes),
+    takeWritten: () =>
+      wire.readAll().map(({ pkt }) => {
+        const f = parseEthernetFrame(pkt.bytes())!;
+        return { protocol: f.type, bytes: f.payload };
+      }),
   };
 });
 
