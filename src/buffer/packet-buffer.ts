@@ -132,7 +132,10 @@ export class PacketBuffer {
     return c;
   }
 
-  /** A compact copy of only the live bytes with `headroom` in front; offsets are shifted to match. */
+  /**
+   * A compact copy of only the live bytes with `headroom` in front; offsets are shifted to match.
+   * A header already consumed (its offset before `head`) is not in the copy, so its offset becomes -1.
+   */
   compact(headroom: number): PacketBuffer {
     const c = this.clone();
     const shift = headroom - this.head;
@@ -141,9 +144,10 @@ export class PacketBuffer {
     c.data = d;
     c.head = headroom;
     c.tail = headroom + this.size;
-    if (c.linkHeader >= 0) c.linkHeader += shift;
-    if (c.networkHeader >= 0) c.networkHeader += shift;
-    if (c.transportHeader >= 0) c.transportHeader += shift;
+    const move = (off: number) => (off >= this.head ? off + shift : -1);
+    c.linkHeader = move(c.linkHeader);
+    c.networkHeader = move(c.networkHeader);
+    c.transportHeader = move(c.transportHeader);
     return c;
   }
 

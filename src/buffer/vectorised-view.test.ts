@@ -1,0 +1,128 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { VectorisedView } from "./vectorised-view.ts";
+
+const b = (...xs: number[]) => Uint8Array.from(xs);
+const flat = (v: VectorisedView) => Array.from(v.toBytes());
+
+describe("VectorisedView", () => {
+  test("size counts every chunk; empty chunks are dropped", () => {
+    const v = new VectorisedView([b(1, 2), b(), b(3)]);
+    expect(v.size).toBe(3);
+    expect(v.views.length).toBe(2);
+    v.append(b());
+    v.append(b(4, 5));
+    expect(v.size).toBe(5);
+    expect(flat(v)).toEqual([1, 2, 3, 4, 5]);
+    expect(new VectorisedView().size).toBe(0);
+    expect(new VectorisedView().first()).toBeUndefined();
+    expect(new VectorisedView().toBytes().length).toBe(0);
+  });
+
+  test("chunks are referenced, not copied", () => {
+    const c = b(1, 2, 3);
+    const v = new VectorisedView([c]);
+    expect(v.toBytes()).toBe(c);
+    expect(v.first()).toBe(c);
+    c[0] = 9;
+    expect(v.slice(0, 1)[0]).toBe(9);
+  });
+
+  test("trimFront removes bytes across chunk boundaries", () => {
+    const v = new VectorisedView([b(1, 2), b(3, 4, 5), b(6)]);
+    v.trimFront(3);
+    expect(flat(v)).toEqual([4, 5, 6]);
+    expect(v.size).toBe(3);
+    v.trimFront(2);
+    expect(flat(v)).toEqual([6]);
+    v.trimFront(10);
+    expect(v.size).toBe(0);
+    expect(v.views.length).toBe(0);
+    v.trimFront(1);
+    expect(v.size).toBe(0);
+  });
+
+  test("capLength keeps the first n bytes", () => {
+    const v = new VectorisedView([b(1, 2), b(3, 4, 5), b(6)]);
+    v.capLength(10);
+    expect(v.size).toBe(6);
+    v.capLength(3);
+    expect(flat(v)).toEqual([1, 2, 3]);
+    expect(v.views.length).toBe(2);
+    v.capLength(2);
+    expect(flat(v)).toEqual([1, 2]);
+    expect(v.views.length).toBe(1);
+    v.capLength(0);
+    expect(v.size).toBe(0);
+  });
+
+  test("clone shares bytes but not the chunk list", () => {
+    const v = new VectorisedView([b(1), b(2)]);
+    const c = v.clone();
+    c.trimFront(1);
+    c.append(b(3));
+    expect(flat(v)).toEqual([1, 2]);
+    expect(flat(c)).toEqual([2, 3]);
+    expect(c.views[0]).toBe(v.views[1]);
+  });
+
+  test("copyTo copies from an offset, up to the destination's length", () => {
+    const v = new VectorisedView([b(1, 2), b(3, 4, 5), b(6)]);
+    const dst = new Uint8Array(3);
+    expect(v.copyTo(dst, 1)).toBe(3);
+    expect(Array.from(dst)).toEqual([2, 3, 4]);
+    const big = new Uint8Array(10);
+    expect(v.copyTo(big, 4)).toBe(2);
+    expect(Array.from(big.subarray(0, 2))).toEqual([5, 6]);
+    expect(v.copyTo(big, 6)).toBe(0);
+    expect(v.copyTo(new Uint8Array(0))).toBe(0);
+  });
+
+  test("slice is a view inside one chunk and one copy across chunks, clipped at the end", () => {
+    const c1 = b(1, 2);
+    const c2 = b(3, 4, 5);
+    const v = new VectorisedView([c1, c2]);
+    const inside = v.slice(2, 2);
+    expect(Array.from(inside)).toEqual([3, 4]);
+    expect(inside.buffer).toBe(c2.buffer);
+    const across = v.slice(1, 3);
+    expect(Array.from(across)).toEqual([2, 3, 4]);
+    expect(across.buffer).not.toBe(c1.buffer);
+    expect(Array.from(v.slice(3, 10))).toEqual([4, 5]);
+    expect(v.slice(5, 1).length).toBe(0);
+    expect(v.slice(9, 1).length).toBe(0);
+  });
+
+  test("agrees with a flat array under random operations (fast-check)", () => {
+    const chunks = fc.array(fc.uint8Array({ maxLength: 6 }), { maxLength: 6 });
+    const op = fc.oneof(
+      fc.record({ k: fc.constant("trim" as const), n: fc.nat(12) }),
+      fc.record({ k: fc.constant("cap" as const), n: fc.nat(12) }),
+      fc.record({ k: fc.constant("append" as const), c: fc.uint8Array({ maxLength: 5 }) }),
+    );
+    fc.assert(
+      fc.property(chunks, fc.array(op, { maxLength: 10 }), fc.nat(20), fc.nat(20), (cs, ops, from, len) => {
+        const v = new VectorisedView(cs);
+        let model = cs.flatMap((c) => Array.from(c));
+        for (const o of ops) {
+          if (o.k === "trim") {
+            v.trimFront(o.n);
+            model = model.slice(Math.min(o.n, model.length));
+          } else if (o.k === "cap") {
+            v.capLength(o.n);
+            model = model.slice(0, o.n);
+          } else {
+            v.append(o.c);
+            model.push(...o.c);
+          }
+          expect(v.size).toBe(model.length);
+        }
+        expect(flat(v)).toEqual(model);
+        expect(Array.from(v.slice(from, len))).toEqual(model.slice(from, from + len));
+        const dst = new Uint8Array(len);
+        const n = v.copyTo(dst, from);
+        expect(Array.from(dst.subarray(0, n))).toEqual(model.slice(from, from + len));
+      }),
+    );
+  });
+});
