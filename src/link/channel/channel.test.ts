@@ -65,6 +65,16 @@ describe("ChannelEndpoint", () => {
     expect(c.stats.written).toBe(2);
   });
 
+  test("a packet written without a protocol is read with the one its IP version says", () => {
+    const c = new ChannelEndpoint({ mtu: 1500 });
+    c.writePackets([
+      PacketBuffer.wrap(ipv4Packet(1)),
+      PacketBuffer.wrap(Uint8Array.of(0x60, 0, 0, 0)),
+      PacketBuffer.alloc(0, 4),
+    ]);
+    expect(c.readAll().map((p) => p.protocol)).toEqual([IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, 0]);
+  });
+
   test("a full queue drops the rest of the batch and counts it", () => {
     const c = new ChannelEndpoint({ mtu: 1500, queueSize: 3 });
     expect(c.writePackets([pkt(1), pkt(2)])).toBe(2);

@@ -16,6 +16,7 @@
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
+import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { LinkCapability, type LinkEndpoint, type NetworkDispatcher } from "../link-endpoint.ts";
 
 /** Bytes an Ethernet II header adds in front of the MTU in "frame" mode (RFC 894). */
@@ -38,7 +39,10 @@ export interface ChannelOptions {
   enforceMtu?: boolean;
 }
 
-/** One packet that the stack wrote, with the network protocol it was written with. */
+/**
+ * One packet that the stack wrote, with the network protocol it was written
+ * with (`pkt.networkProtocol`, or in "ip" mode the IP version when that is 0).
+ */
 export interface PacketInfo {
   protocol: number;
   pkt: PacketBuffer;
@@ -124,7 +128,7 @@ export class ChannelEndpoint implements LinkEndpoint {
       }
       const i = (this.first + this.count) % this.queueSize;
       this.ring[i] = pkt;
-      this.protocols[i] = pkt.networkProtocol;
+      this.protocols[i] = pkt.networkProtocol || (this.carriesFrames ? 0 : protocolFromVersion(pkt));
       this.count++;
       accepted++;
     }
@@ -218,4 +222,11 @@ export class ChannelEndpoint implements LinkEndpoint {
     }
     return this.mtu + framing;
   }
+}
+
+/** For a packet written without `networkProtocol`: the IP version nibble decides (0 if neither). */
+function protocolFromVersion(pkt: PacketBuffer): number {
+  if (pkt.size === 0) return 0;
+  const v = pkt.data[pkt.head]! >>> 4;
+  return v === 4 ? IPV4_PROTOCOL_NUMBER : v === 6 ? IPV6_PROTOCOL_NUMBER : 0;
 }
