@@ -156,6 +156,15 @@ describe("TCP entries", () => {
     expect(events.some((e) => e.type === "destroy" && e.reason === "replaced")).toBe(true);
   });
 
+  test("a third segment that carries a FIN still makes the entry assured", () => {
+    const { flow } = setup();
+    const f = flow(C4, S4);
+    f.c({ flags: SYN, seq: A });
+    f.s({ flags: SYN | ACK, seq: B, ack: A + 1 });
+    f.c({ flags: ACK | FIN, seq: A + 1, ack: B + 1, len: 10 });
+    expect(f.get()).toMatchObject({ state: "fin_wait", assured: true });
+  });
+
   test("mid-stream segments without an entry are not tracked", () => {
     const { table, flow } = setup();
     const f = flow(C4, S4);

@@ -312,7 +312,8 @@ export class ConnTable {
       this.stats.invalid++;
       return;
     }
-    if (tcb.state === TCP_ESTABLISHED) e.flags |= FLAG_ASSURED;
+    // Assured once the handshake completed (a third segment carrying a FIN skips ESTABLISHED).
+    if (tcb.state >= TCP_ESTABLISHED && tcb.state <= TCP_TIME_WAIT) e.flags |= FLAG_ASSURED;
     this.touch(e, p, now, kind, orig, tcb.state);
   }
 
