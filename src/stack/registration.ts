@@ -6,10 +6,18 @@
 import type { PacketBuffer } from "../buffer/packet-buffer.ts";
 import type { Address } from "../tcpip/address.ts";
 import type { Clock } from "../tcpip/clock.ts";
+import type { FullAddress } from "../tcpip/full-address.ts";
 import type { LinkAddress } from "../tcpip/link-address.ts";
-import type { NetworkProtocolNumber, NICID, TransportProtocolNumber } from "../tcpip/protocols.ts";
+import type { SockOptName } from "../tcpip/options.ts";
+import type {
+  NetworkProtocolNumber,
+  NICID,
+  ShutdownFlags,
+  TransportProtocolNumber,
+} from "../tcpip/protocols.ts";
 import type { Random } from "../tcpip/random.ts";
 import type { Stats } from "../tcpip/stats.ts";
+import type { ControlMessages, Payload, WriteOptions } from "../tcpip/write-options.ts";
 
 /**
  * The 4-tuple that identifies a transport endpoint. For a listener or an
@@ -66,6 +74,13 @@ export interface Route extends RouteInfo {
   /** Whether the route is a loopback (packets never leave the stack). */
   readonly loopback: boolean;
   release(): void;
+  /**
+   * Sends a packet that already has its network header (`pkt.head` at it):
+   * forwarded packets (`forwarded` true runs the "forwarded" hooks instead of
+   * "outbound" and counts `ip.packetsForwarded`) and ICMP errors built whole.
+   * The caller has made it fit `mtu + network header`.
+   */
+  writeHeaderIncludedPacket?(pkt: PacketBuffer, forwarded?: boolean): void;
 }
 
 /** The stack's side, as seen by the protocols. */
@@ -114,6 +129,16 @@ export interface StackContext {
   hasAddress(nic: NICID, addr: Address): boolean;
   /** Stack-wide options of a transport protocol (like Linux's sysctls). */
   transportOptions(proto: TransportProtocolNumber): Record<string, unknown>;
+
+  // Added by the stack (issue 3); optional so earlier test doubles type-check.
+
+  /** Joins `group` on `nic` (reference counted); throws `ErrUnknownNICID`. */
+  joinGroup?(nic: NICID, netProto: NetworkProtocolNumber, group: Address): void;
+  leaveGroup?(nic: NICID, netProto: NetworkProtocolNumber, group: Address): void;
+  /** The NIC that owns `addr`, or 0. */
+  nicForAddress?(addr: Address): NICID;
+  /** Whether `nic` exists (0 counts as "any"). */
+  hasNIC?(nic: NICID): boolean;
 }
 
 export interface PortFlags {
@@ -141,6 +166,12 @@ export type ControlType =
   | "packetTooBig"
   | "timeExceeded"
   | "parameterProblem"
+  /**
+   * Not ICMP: the link address of the next hop could not be resolved (ARP/NDP
+   * gave up, RFC 4861 §7.3.3 INCOMPLETE → FAILED). Endpoints report it as
+   * `ErrNoLinkAddress`.
+   */
+  | "linkAddressUnresolved"
   | "unknown";
 
 export interface TransportEndpoint {
@@ -219,6 +250,103 @@ export interface NicContext {
     netProto: NetworkProtocolNumber,
     pkt: PacketBuffer,
   ): boolean;
+
+  // Added by the stack (issue 3). The stack's NIC implements all of them; they
+  // are optional only so test doubles written earlier still type-check.
+
+  /**
+   * Writes a network packet (`pkt.head` at the network header) to `nextHop`:
+   * on links that need resolution the neighbour cache finds the link address
+   * (packets wait while ARP/NDP runs; `onUnresolved` is called for each that
+   * is dropped when resolution fails). Outbound hooks run here, so protocols
+   * must not run them again. `localAddress` is the source hint for the
+   * resolution request.
+   */
+  writeToNextHop?(
+    pkt: PacketBuffer,
+    protocol: NetworkProtocolNumber,
+    nextHop: Address,
+    localAddress: Address | undefined,
+    onUnresolved?: (pkt: PacketBuffer) => void,
+  ): void;
+  /** The neighbour cache of this NIC for `netProto` (ARP feeds IPv4's, NDP IPv6's); undefined when the link needs no resolution. */
+  neighbors?(netProto: NetworkProtocolNumber): NeighborTable | undefined;
+  /** Whether forwarding is on for `netProto` on this NIC. */
+  forwardingFor?(netProto: NetworkProtocolNumber): boolean;
+  /** The route a forwarded packet to `dst` takes (any NIC), or undefined when there is none. */
+  findForwardingRoute?(dst: Address, netProto: NetworkProtocolNumber): Route | undefined;
+  /** Best source address on this NIC for reaching `remote` (RFC 6724 §5 for IPv6), if the NIC has one. */
+  primaryAddress?(netProto: NetworkProtocolNumber, remote?: Address): Address | undefined;
+  /** The link's own header length (headroom to leave in packets built by the network layer). */
+  readonly linkHeaderLength?: number;
+  /** Whether the link needs link-address resolution (`LinkCapability.ResolutionRequired`). */
+  readonly resolutionRequired?: boolean;
+}
+
+/**
+ * How ARP and NDP plug into the stack's neighbour cache: the endpoint that
+ * resolves addresses of `resolvedProtocol` on a NIC (the ARP endpoint for
+ * IPv4, the IPv6 endpoint itself for NDP) exposes one of these.
+ */
+export interface LinkAddressResolver {
+  /** The network protocol whose addresses this resolves. */
+  readonly resolvedProtocol: NetworkProtocolNumber;
+  /**
+   * Sends one resolution request for `target` (an ARP request, RFC 826; a
+   * Neighbor Solicitation, RFC 4861 §7.2.2). `remoteLinkAddress` is set for a
+   * unicast probe (PROBE state), undefined for broadcast/multicast.
+   * `localAddress` is the preferred source address.
+   */
+  linkAddressRequest(
+    target: Address,
+    localAddress: Address | undefined,
+    remoteLinkAddress: LinkAddress | undefined,
+  ): void;
+  /** Link addresses known without asking (broadcast, multicast), or undefined. */
+  resolveStatic(addr: Address): LinkAddress | undefined;
+  /** Called once when resolution of `addr` fails (for counters like `arp.resolutionFailures`). */
+  resolutionFailed?(addr: Address): void;
+}
+
+/** RFC 4861 §7.3.2 neighbour states (ARP uses the same machine, like Linux and gVisor). */
+export type NeighborState = "incomplete" | "reachable" | "stale" | "delay" | "probe" | "failed" | "static";
+
+export interface NeighborEntry {
+  readonly address: Address;
+  readonly linkAddress: LinkAddress | undefined;
+  readonly state: NeighborState;
+  readonly isRouter: boolean;
+}
+
+/** Flags of a received reply/advertisement (RFC 4861 §4.4: R, S, O bits). */
+export interface NeighborConfirmationFlags {
+  solicited: boolean;
+  override: boolean;
+  isRouter: boolean;
+}
+
+/** The neighbour cache as ARP and NDP feed it (RFC 4861 §7.2.3–§7.2.5, §7.3.3). */
+export interface NeighborTable {
+  /**
+   * A request/solicitation from `addr` carrying its link address: creates or
+   * updates the entry as STALE (RFC 4861 §7.2.3).
+   */
+  handleProbe(addr: Address, linkAddress: LinkAddress): void;
+  /** A reply/advertisement for `addr` (RFC 4861 §7.2.5). */
+  handleConfirmation(
+    addr: Address,
+    linkAddress: LinkAddress | undefined,
+    flags: NeighborConfirmationFlags,
+  ): void;
+  /** Forward progress seen by an upper layer (TCP ACKs, RFC 4861 §7.3.1): confirms reachability. */
+  handleUpperLevelConfirmation(addr: Address): void;
+  /** The entry for `addr`, if any. */
+  entry(addr: Address): NeighborEntry | undefined;
+  entries(): NeighborEntry[];
+  /** A static entry that never expires (like `ip neigh add ... nud permanent`). */
+  addStatic(addr: Address, linkAddress: LinkAddress): void;
+  remove(addr: Address): boolean;
+  clear(): void;
 }
 
 export type DeliveryResult = "delivered" | "unknownPort" | "unknownProtocol" | "malformed";
@@ -239,6 +367,12 @@ export interface NetworkEndpoint {
    */
   writePacket(route: RouteInfo, pkt: PacketBuffer, params: NetworkHeaderParams): void;
   close?(): void;
+  /** Set when this endpoint resolves link addresses for a network protocol on its NIC (ARP, NDP). */
+  readonly linkAddressResolver?: LinkAddressResolver;
+  /** Called when the NIC is enabled (after `createNIC` unless disabled, or `enableNIC`). */
+  enable?(): void;
+  /** Called when the NIC is disabled or removed. */
+  disable?(): void;
 }
 
 export interface NetworkProtocol {
@@ -252,4 +386,61 @@ export interface NetworkProtocol {
   parseAddresses(b: Uint8Array, off: number, len: number): { src: Address; dst: Address } | undefined;
   setOption?(name: string, value: unknown): void;
   option?(name: string): unknown;
+  /** Default TTL / hop limit (64 when absent). */
+  readonly defaultTtl?: number;
+  /** Stops timers and drops state (used by `Stack.close`). */
+  close?(): void;
+}
+
+/** How protocols are given to `new Stack(...)`: called once with the stack. */
+export type NetworkProtocolFactory = (stack: StackContext) => NetworkProtocol;
+export type TransportProtocolFactory = (stack: StackContext) => TransportProtocol;
+
+/** The part of `waiter.Queue` an endpoint uses (the stack does not import `src/waiter`). */
+export interface WaiterQueueLike {
+  notify(mask: number): void;
+}
+
+/** What `read` and `peek` return. */
+export interface ReadResult {
+  data: Uint8Array;
+  /** The sender, for datagram endpoints. */
+  from?: FullAddress;
+  control: ControlMessages;
+}
+
+/**
+ * The public, non-blocking endpoint API (the seed's `tcpip.Endpoint`). Calls
+ * that cannot complete now throw `ErrWouldBlock`; wait on the waiter queue.
+ */
+export interface Endpoint {
+  read(maxBytes?: number): ReadResult;
+  peek(maxBytes?: number): ReadResult;
+  /** Returns the number of bytes accepted. */
+  write(payload: Payload, opts?: WriteOptions): number;
+  bind(addr: FullAddress): void;
+  connect(addr: FullAddress): void;
+  listen?(backlog: number): void;
+  accept?(): { endpoint: Endpoint; waiterQueue: WaiterQueueLike };
+  shutdown(flags: ShutdownFlags): void;
+  close(): void;
+  /** The subset of `mask` (waiter event bits) that is ready now. */
+  readiness(mask: number): number;
+  setSockOpt(name: SockOptName, value: unknown): void;
+  getSockOpt(name: SockOptName): unknown;
+  getLocalAddress(): FullAddress;
+  getRemoteAddress(): FullAddress;
+}
+
+/** Made by transport protocols that serve `Stack.newEndpoint`. */
+export interface EndpointFactory {
+  newEndpoint(netProto: NetworkProtocolNumber, waiterQueue: WaiterQueueLike): Endpoint;
+}
+
+/** A multicast membership request (`AddMembership` / `RemoveMembership` option value). */
+export interface MembershipRequest {
+  /** The NIC to join on; 0 or absent picks one by `interfaceAddress` or by route. */
+  nic?: NICID;
+  interfaceAddress?: Address;
+  multicastAddress: Address;
 }

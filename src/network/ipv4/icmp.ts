@@ -1,0 +1,305 @@
+/**
+ * ICMPv4 (RFC 792, RFC 1122 §3.2.2, RFC 1812 §4.3 for routers): echo
+ * replies, errors sent about datagrams we cannot deliver or forward (rate
+ * limited by a token bucket, like Linux `icmp_ratelimit`), and errors received
+ * about datagrams we sent, handed to the transport endpoint that sent them.
+ */
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { checksum, finishChecksum } from "../../header/checksum.ts";
+import {
+  encodeIcmpv4,
+  ICMPV4_DST_UNREACHABLE,
+  ICMPV4_ECHO,
+  ICMPV4_ECHO_REPLY,
+  ICMPV4_FRAG_NEEDED,
+  ICMPV4_MIN_SIZE,
+  ICMPV4_PARAM_PROBLEM,
+  ICMPV4_TIME_EXCEEDED,
+} from "../../header/icmpv4.ts";
+import { IPV4_MIN_SIZE, Ipv4Header } from "../../header/ipv4.ts";
+import type { ControlType, Route, TransportPacketInfo } from "../../stack/registration.ts";
+import type { Address } from "../../tcpip/address.ts";
+import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import type { Ipv4Endpoint } from "./ipv4.ts";
+
+/** RFC 1812 §4.3.2.3: an ICMP error "SHOULD contain as much of the original datagram as possible without the length of the ICMP datagram exceeding 576 bytes". */
+const ICMP_ERROR_MAX_DATAGRAM = 576;
+
+/** ICMP query types (not errors): replying to these with an error is allowed (RFC 1122 §3.2.2). */
+function isIcmpQuery(type: number): boolean {
+  return (
+    type === 0 ||
+    type === 8 ||
+    type === 13 ||
+    type === 14 ||
+    type === 15 ||
+    type === 16 ||
+    type === 17 ||
+    type === 18
+  );
+}
+
+export class Icmpv4 {
+  constructor(private readonly ep: Ipv4Endpoint) {}
+
+  private get counters() {
+    return this.ep.nic.stack.stats.icmp.v4;
+  }
+
+  /** An ICMP message for us (`pkt.head` at the ICMP header). */
+  handlePacket(pkt: PacketBuffer, info: TransportPacketInfo): void {
+    const c = this.counters;
+    c.packetsReceived++;
+    const b = pkt.data;
+    const off = pkt.head;
+    const len = pkt.size;
+    if (len < ICMPV4_MIN_SIZE) {
+      c.malformedReceived++;
+      return;
+    }
+    // RFC 792: the checksum covers the whole ICMP message.
+    if (!pkt.checksumVerified && checksum(b, off, len) !== 0xffff) {
+      c.checksumErrors++;
+      return;
+    }
+    const type = b[off]!;
+    const code = b[off + 1]!;
+    switch (type) {
+      case ICMPV4_ECHO:
+        c.echoRequest.received++;
+        this.replyToEcho(pkt, info);
+        return;
+      case ICMPV4_ECHO_REPLY:
+        c.echoReply.received++;
+        // Echo replies go to ping endpoints, demultiplexed by ident (the ping "port").
+        this.ep.nic.deliverTransportPacket(ICMPV4_PROTOCOL_NUMBER, pkt, info);
+        return;
+      case ICMPV4_DST_UNREACHABLE: {
+        c.dstUnreachable.received++;
+        const mtu = (b[off + 6]! << 8) | b[off + 7]!;
+        this.deliverError(pkt, info, unreachableType(code), code === ICMPV4_FRAG_NEEDED ? mtu : 0);
+        return;
+      }
+      case ICMPV4_TIME_EXCEEDED:
+        c.timeExceeded.received++;
+        this.deliverError(pkt, info, "timeExceeded", code);
+        return;
+      case ICMPV4_PARAM_PROBLEM:
+        c.paramProblem.received++;
+        this.deliverError(pkt, info, "parameterProblem", b[off + 4]!);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** RFC 792 echo: "the source and destination addresses are simply reversed, the type code changed to 0". */
+  private replyToEcho(pkt: PacketBuffer, info: TransportPacketInfo): void {
+    const ep = this.ep;
+    const dstNum = info.dst.v4Number;
+    // RFC 1122 §3.2.2.6 allows ignoring echo requests to broadcast/multicast; Linux does by default.
+    if ((ep.isBroadcastOrMulticast(dstNum) || pkt.linkBroadcastOrMulticast) && !ep.proto.echoBroadcast)
+      return;
+    const stack = ep.nic.stack;
+    const local = stack.hasAddress(0, info.dst) ? info.dst : undefined;
+    let route: Route;
+    try {
+      route = stack.findRoute(0, local, info.src, IPV4_PROTOCOL_NUMBER);
+    } catch {
+      stack.stats.ip.noRoute++;
+      return;
+    }
+    const len = pkt.size;
+    const reply = PacketBuffer.alloc(route.maxHeaderLength, len);
+    const ro = reply.head;
+    reply.data.set(pkt.bytes(), ro);
+    reply.data[ro] = ICMPV4_ECHO_REPLY;
+    reply.data[ro + 2] = 0;
+    reply.data[ro + 3] = 0;
+    const sum = finishChecksum(checksum(reply.data, ro, len));
+    reply.data[ro + 2] = sum >>> 8;
+    reply.data[ro + 3] = sum & 0xff;
+    reply.transportHeader = ro;
+    try {
+      route.writePacket(reply, { protocol: ICMPV4_PROTOCOL_NUMBER, ttl: route.defaultTtl, tos: info.tos });
+      this.counters.echoReply.sent++;
+      this.counters.packetsSent++;
+    } catch {
+      stack.stats.ip.outgoingPacketErrors++;
+    }
+  }
+
+  /** Hands an error about a datagram we sent to its transport endpoint (RFC 1122 §3.2.2.1, §4.1.3.3). */
+  private deliverError(pkt: PacketBuffer, info: TransportPacketInfo, type: ControlType, extra: number): void {
+    const b = pkt.data;
+    const qoff = pkt.head + ICMPV4_MIN_SIZE;
+    const qlen = pkt.tail - qoff;
+    // The quoted datagram: its IP header and at least 8 bytes of transport header (RFC 792).
+    if (qlen < IPV4_MIN_SIZE) {
+      this.counters.malformedReceived++;
+      return;
+    }
+    const q = new Ipv4Header(b, qoff);
+    const qhlen = q.headerLength;
+    if (q.version !== 4 || qhlen < IPV4_MIN_SIZE || qhlen + 8 > qlen) {
+      this.counters.malformedReceived++;
+      return;
+    }
+    const local = q.srcAddress();
+    if (!this.ep.nic.stack.hasAddress(0, local)) return;
+    const remote = q.dstAddress();
+    this.ep.deliverControl(q.protocol, b.subarray(qoff + qhlen, pkt.tail), local, remote, type, extra, info);
+  }
+
+  // ---- errors we send ----
+
+  /** Destination Unreachable about the datagram whose IP header is at `pkt.networkHeader` (`mtu` for code 4). */
+  sendDestinationUnreachable(pkt: PacketBuffer, code: number, mtu?: number, _forwarding = false): void {
+    const off = pkt.networkHeader >= 0 ? pkt.networkHeader : pkt.head;
+    if (
+      this.sendError(
+        pkt.data,
+        off,
+        pkt.tail - off,
+        pkt.linkBroadcastOrMulticast,
+        ICMPV4_DST_UNREACHABLE,
+        code,
+        mtu,
+      )
+    ) {
+      this.counters.dstUnreachable.sent++;
+    }
+  }
+
+  sendTimeExceeded(pkt: PacketBuffer, code: number): void {
+    const off = pkt.networkHeader >= 0 ? pkt.networkHeader : pkt.head;
+    this.sendError(
+      pkt.data,
+      off,
+      pkt.tail - off,
+      pkt.linkBroadcastOrMulticast,
+      ICMPV4_TIME_EXCEEDED,
+      code,
+      undefined,
+    );
+  }
+
+  sendParameterProblem(pkt: PacketBuffer, pointer: number): void {
+    const off = pkt.networkHeader >= 0 ? pkt.networkHeader : pkt.head;
+    this.sendError(
+      pkt.data,
+      off,
+      pkt.tail - off,
+      pkt.linkBroadcastOrMulticast,
+      ICMPV4_PARAM_PROBLEM,
+      0,
+      pointer,
+    );
+  }
+
+  /**
+   * Sends an ICMP error about the datagram of `len` bytes at `off`, unless
+   * RFC 1122 §3.2.2 forbids it: "An ICMP error message MUST NOT be sent as
+   * the result of receiving: an ICMP error message, a datagram destined to an
+   * IP broadcast or IP multicast address, a datagram sent as a link-layer
+   * broadcast, a non-initial fragment, a datagram whose source address does
+   * not define a single host". `param` is the pointer (type 12) or MTU (type 3 code 4).
+   * Returns whether it was sent.
+   */
+  sendError(
+    b: Uint8Array,
+    off: number,
+    len: number,
+    linkBroadcast: boolean,
+    type: number,
+    code: number,
+    param: number | undefined,
+  ): boolean {
+    const ep = this.ep;
+    const stack = ep.nic.stack;
+    if (len < IPV4_MIN_SIZE) return false;
+    const h = new Ipv4Header(b, off);
+    const hlen = h.headerLength;
+    if (hlen < IPV4_MIN_SIZE || hlen > len) return false;
+    if (linkBroadcast) return false;
+    if (ep.isBroadcastOrMulticast(h.dstNumber)) return false;
+    if (h.fragmentOffset !== 0) return false;
+    const srcNum = h.srcNumber;
+    if (srcNum === 0 || srcNum === 0xffffffff || srcNum >>> 28 >= 0xe || ep.isSubnetBroadcast(srcNum))
+      return false;
+    if (h.protocol === ICMPV4_PROTOCOL_NUMBER) {
+      if (len < hlen + 1) return false;
+      if (!isIcmpQuery(b[off + hlen]!)) return false;
+    }
+    // RFC 4443 §2.4(f)-style token bucket, as Linux applies to ICMPv4 errors.
+    if (!ep.proto.icmpLimiter.take()) {
+      this.counters.rateLimited++;
+      return false;
+    }
+    const origSrc = h.srcAddress();
+    const origDst = h.dstAddress();
+    // The source: the address the datagram was sent to if it is ours, else this NIC's (RFC 1812 §4.3.2.4).
+    let local: Address | undefined = stack.hasAddress(0, origDst) ? origDst : undefined;
+    local ??= ep.nic.primaryAddress?.(IPV4_PROTOCOL_NUMBER, origSrc);
+    let route: Route;
+    try {
+      route = stack.findRoute(0, local, origSrc, IPV4_PROTOCOL_NUMBER);
+    } catch {
+      try {
+        route = stack.findRoute(0, undefined, origSrc, IPV4_PROTOCOL_NUMBER);
+      } catch {
+        stack.stats.ip.noRoute++;
+        return false;
+      }
+    }
+    const quoted = Math.min(
+      len,
+      ICMP_ERROR_MAX_DATAGRAM - IPV4_MIN_SIZE - ICMPV4_MIN_SIZE,
+      route.mtu - ICMPV4_MIN_SIZE,
+    );
+    const pkt = PacketBuffer.alloc(route.maxHeaderLength, ICMPV4_MIN_SIZE + quoted);
+    const o = pkt.head;
+    pkt.data.set(b.subarray(off, off + quoted), o + ICMPV4_MIN_SIZE);
+    if (type === ICMPV4_PARAM_PROBLEM) {
+      encodeIcmpv4(pkt.data, o, { type, code, pointer: param ?? 0, payloadLength: quoted });
+    } else if (type === ICMPV4_DST_UNREACHABLE && code === ICMPV4_FRAG_NEEDED) {
+      encodeIcmpv4(pkt.data, o, { type, code, mtu: param ?? 0, payloadLength: quoted });
+    } else {
+      encodeIcmpv4(pkt.data, o, { type, code, ident: 0, sequence: 0, payloadLength: quoted });
+    }
+    pkt.transportHeader = o;
+    try {
+      route.writePacket(pkt, { protocol: ICMPV4_PROTOCOL_NUMBER, ttl: route.defaultTtl, tos: 0 });
+    } catch {
+      stack.stats.ip.outgoingPacketErrors++;
+      return false;
+    }
+    const c = this.counters;
+    c.packetsSent++;
+    if (type === ICMPV4_TIME_EXCEEDED) c.timeExceeded.sent++;
+    else if (type === ICMPV4_PARAM_PROBLEM) c.paramProblem.sent++;
+    return true;
+  }
+}
+
+function unreachableType(code: number): ControlType {
+  switch (code) {
+    case 0:
+    case 6:
+    case 9:
+      return "networkUnreachable";
+    case 1:
+    case 7:
+    case 10:
+    case 13:
+      return "hostUnreachable";
+    case 2:
+      return "protocolUnreachable";
+    case 3:
+      return "portUnreachable";
+    case ICMPV4_FRAG_NEEDED:
+      return "packetTooBig";
+    default:
+      return "unknown";
+  }
+}

@@ -1,0 +1,4 @@
+export * from "./fragment.ts";
+export * from "./icmp.ts";
+export * from "./id-generator.ts";
+export * from "./ipv4.ts";

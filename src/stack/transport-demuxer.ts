@@ -1,0 +1,219 @@
+/**
+ * Finds the transport endpoint for an inbound packet by its 4-tuple, in
+ * nested maps (local port → local address → remote port → remote address) so
+ * no key string is built per packet. Lookup order, most specific first:
+ *   1. local address + port, remote address + port (a connected endpoint);
+ *   2. any local address, remote address + port;
+ *   3. local address + port, any remote (bound to one address);
+ *   4. any local address, any remote (a wildcard listener).
+ * Several endpoints may share an id with ReusePort (one is picked by a hash of
+ * the 4-tuple, so a flow always reaches the same one) or ReuseAddress.
+ */
+import type { Address } from "../tcpip/address.ts";
+import { ErrPortInUse } from "../tcpip/errors.ts";
+import type { NetworkProtocolNumber, NICID, TransportProtocolNumber } from "../tcpip/protocols.ts";
+import type { PortFlags, TransportEndpoint, TransportEndpointId } from "./registration.ts";
+
+interface Registered {
+  ep: TransportEndpoint;
+  nic: NICID;
+  reusePort: boolean;
+  reuseAddress: boolean;
+}
+
+type RemoteAddrMap = Map<string, Registered[]>;
+type RemotePortMap = Map<number, RemoteAddrMap>;
+type LocalAddrMap = Map<string, RemotePortMap>;
+type PortMap = Map<number, LocalAddrMap>;
+
+function keyOf(a: Address | undefined): string {
+  return a && !a.isUnspecified ? a.key : "";
+}
+
+/** A 32-bit FNV-1a step over a latin1 key string and a port. */
+function mix(h: number, key: string, port: number): number {
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (port & 0xff), 0x01000193);
+  return Math.imul(h ^ (port >>> 8), 0x01000193);
+}
+
+export class TransportDemuxer {
+  private readonly tables = new Map<number, PortMap>();
+
+  constructor(private readonly hashSeed: number) {}
+
+  private table(netProto: NetworkProtocolNumber, transProto: TransportProtocolNumber, create: boolean) {
+    const k = netProto * 256 + transProto;
+    let t = this.tables.get(k);
+    if (!t && create) {
+      t = new Map();
+      this.tables.set(k, t);
+    }
+    return t;
+  }
+
+  private group(t: PortMap, id: TransportEndpointId, create: boolean): Registered[] | undefined {
+    let l = t.get(id.localPort);
+    if (!l) {
+      if (!create) return undefined;
+      l = new Map();
+      t.set(id.localPort, l);
+    }
+    const lk = keyOf(id.localAddress);
+    let rp = l.get(lk);
+    if (!rp) {
+      if (!create) return undefined;
+      rp = new Map();
+      l.set(lk, rp);
+    }
+    let ra = rp.get(id.remotePort);
+    if (!ra) {
+      if (!create) return undefined;
+      ra = new Map();
+      rp.set(id.remotePort, ra);
+    }
+    const rk = keyOf(id.remoteAddress);
+    let g = ra.get(rk);
+    if (!g) {
+      if (!create) return undefined;
+      g = [];
+      ra.set(rk, g);
+    }
+    return g;
+  }
+
+  /** Registers `ep` under `id` for every protocol in `netProtos`, or none (throws `ErrPortInUse`). */
+  register(
+    nic: NICID,
+    netProtos: readonly NetworkProtocolNumber[],
+    transProto: TransportProtocolNumber,
+    id: TransportEndpointId,
+    ep: TransportEndpoint,
+    flags: PortFlags,
+  ): void {
+    const reg: Registered = { ep, nic, reusePort: !!flags.reusePort, reuseAddress: !!flags.reuseAddress };
+    for (const np of netProtos) {
+      const t = this.table(np, transProto, false);
+      const g = t && this.group(t, id, false);
+      if (!g) continue;
+      for (const r of g) {
+        if (r.ep === ep) continue;
+        if (r.nic !== 0 && nic !== 0 && r.nic !== nic) continue;
+        if (reg.reusePort && r.reusePort) continue;
+        if (reg.reuseAddress && r.reuseAddress) continue;
+        throw new ErrPortInUse();
+      }
+    }
+    for (const np of netProtos) {
+      const g = this.group(this.table(np, transProto, true)!, id, true)!;
+      if (!g.some((r) => r.ep === ep)) g.push(reg);
+    }
+  }
+
+  unregister(
+    netProtos: readonly NetworkProtocolNumber[],
+    transProto: TransportProtocolNumber,
+    id: TransportEndpointId,
+    ep: TransportEndpoint,
+  ): void {
+    for (const np of netProtos) {
+      const t = this.table(np, transProto, false);
+      if (!t) continue;
+      const l = t.get(id.localPort);
+      const lk = keyOf(id.localAddress);
+      const rp = l?.get(lk);
+      const ra = rp?.get(id.remotePort);
+      const rk = keyOf(id.remoteAddress);
+      const g = ra?.get(rk);
+      if (!g) continue;
+      const i = g.findIndex((r) => r.ep === ep);
+      if (i === -1) continue;
+      g.splice(i, 1);
+      if (g.length > 0) continue;
+      ra!.delete(rk);
+      if (ra!.size === 0) rp!.delete(id.remotePort);
+      if (rp!.size === 0) l!.delete(lk);
+      if (l!.size === 0) t.delete(id.localPort);
+    }
+  }
+
+  private pick(
+    g: Registered[] | undefined,
+    nic: NICID,
+    localKey: string,
+    localPort: number,
+    remoteKey: string,
+    remotePort: number,
+  ): TransportEndpoint | undefined {
+    if (!g || g.length === 0) return undefined;
+    if (g.length === 1) {
+      const r = g[0]!;
+      return r.nic === 0 || r.nic === nic ? r.ep : undefined;
+    }
+    // Prefer endpoints bound to this NIC (SO_BINDTODEVICE is more specific).
+    let candidates = g.filter((r) => r.nic === nic);
+    if (candidates.length === 0) candidates = g.filter((r) => r.nic === 0);
+    if (candidates.length === 0) return undefined;
+    if (candidates.length === 1 || !candidates[0]!.reusePort) return candidates[candidates.length - 1]!.ep;
+    // ReusePort: a hash of the 4-tuple, so every packet of a flow reaches the same endpoint.
+    let h = mix(this.hashSeed ^ 0x811c9dc5, localKey, localPort);
+    h = mix(h, remoteKey, remotePort);
+    return candidates[(h >>> 0) % candidates.length]!.ep;
+  }
+
+  /** The endpoint for an inbound packet, following the fallback order above. */
+  find(
+    netProto: NetworkProtocolNumber,
+    transProto: TransportProtocolNumber,
+    nic: NICID,
+    localAddr: Address,
+    localPort: number,
+    remoteAddr: Address,
+    remotePort: number,
+  ): TransportEndpoint | undefined {
+    const t = this.table(netProto, transProto, false);
+    const l = t?.get(localPort);
+    if (!l) return undefined;
+    const lk = localAddr.key;
+    const rk = remoteAddr.key;
+    const exact = l.get(lk);
+    const any = l.get("");
+    return (
+      this.pick(exact?.get(remotePort)?.get(rk), nic, lk, localPort, rk, remotePort) ??
+      this.pick(any?.get(remotePort)?.get(rk), nic, lk, localPort, rk, remotePort) ??
+      this.pick(exact?.get(0)?.get(""), nic, lk, localPort, rk, remotePort) ??
+      this.pick(any?.get(0)?.get(""), nic, lk, localPort, rk, remotePort)
+    );
+  }
+
+  /**
+   * Every endpoint that should see a multicast or broadcast datagram to
+   * `localAddr:localPort` (Linux delivers such datagrams to all matching
+   * sockets, which is what ReuseAddress on a multicast port is for).
+   */
+  findAll(
+    netProto: NetworkProtocolNumber,
+    transProto: TransportProtocolNumber,
+    nic: NICID,
+    localAddr: Address,
+    localPort: number,
+    remoteAddr: Address,
+    remotePort: number,
+  ): TransportEndpoint[] {
+    const out: TransportEndpoint[] = [];
+    const t = this.table(netProto, transProto, false);
+    const l = t?.get(localPort);
+    if (!l) return out;
+    const groups = [
+      l.get(localAddr.key)?.get(remotePort)?.get(remoteAddr.key),
+      l.get("")?.get(remotePort)?.get(remoteAddr.key),
+      l.get(localAddr.key)?.get(0)?.get(""),
+      l.get("")?.get(0)?.get(""),
+    ];
+    for (const g of groups) {
+      if (!g) continue;
+      for (const r of g) if ((r.nic === 0 || r.nic === nic) && !out.includes(r.ep)) out.push(r.ep);
+    }
+    return out;
+  }
+}

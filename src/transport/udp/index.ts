@@ -1,0 +1,2 @@
+export * from "./datagram-endpoint.ts";
+export * from "./udp.ts";
