@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import {
   FLAG_ACK,
   FLAG_FIN,
@@ -471,9 +472,21 @@ describe("time_wait", () => {
     expect(t.stateName).toBe("time_wait");
   });
 
-  test("new data and SYNs are dropped", () => {
+  test("retransmitted data before the FIN still fits", () => {
+    const tr = established();
+    tr.c(seg(ACK, A + 1, B + 1, { len: 10 }));
+    tr.c(seg(ACK | FIN, A + 11, B + 1));
+    tr.s(seg(ACK | FIN, B + 1, A + 12));
+    tr.c(seg(ACK, A + 12, B + 2));
+    expect(tr.t.stateName).toBe("time_wait");
+    expect(tr.c(seg(ACK, A + 1, B + 2, { len: 10 }))).toBe(ResultClosedBySelf);
+    expect(tr.c(seg(ACK | FIN, A + 1, B + 2, { len: 10 }))).toBe(ResultClosedBySelf);
+  });
+
+  test("data past the FIN, a FIN elsewhere and SYNs are dropped", () => {
     const { t, c } = timeWait();
     expect(c(seg(ACK, A + 2, B + 2, { len: 10 }))).toBe(ResultDrop);
+    expect(c(seg(ACK | FIN, A + 5, B + 2))).toBe(ResultDrop);
     expect(c(seg(SYN, A + 100_000))).toBe(ResultDrop);
     expect(t.stateName).toBe("time_wait");
   });
@@ -500,5 +513,133 @@ describe("close", () => {
     c(seg(RST, A + 1));
     expect(t.init(seg(SYN, A + 1_000_000))).toBe(ResultConnecting);
     expect(t.stateName).toBe("syn_sent");
+  });
+});
+
+describe("valid conversations are never dropped (property)", () => {
+  /** One end of a simulated connection that obeys the windows it is given. */
+  interface End {
+    nxt: number;
+    una: number;
+    /** What it has received of the other direction (its RCV.NXT). */
+    rcvNxt: number;
+    /** Window it advertises, in bytes. */
+    wnd: number;
+    /** The other side's last advertised right edge for this end's data. */
+    sndEnd: number;
+    scale: number;
+    finSent: boolean;
+  }
+
+  test("handshake, data, retransmissions, window changes and close in both directions", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        fc.option(fc.integer({ min: 0, max: 14 }), { nil: undefined }),
+        fc.option(fc.integer({ min: 0, max: 14 }), { nil: undefined }),
+        fc.array(
+          fc.record({
+            fromClient: fc.boolean(),
+            kind: fc.constantFrom("data", "data", "data", "ack", "retransmit", "window", "window", "fin"),
+            len: fc.integer({ min: 1, max: 20_000 }),
+            wnd: fc.integer({ min: 0, max: 1 << 22 }),
+          }),
+          { maxLength: 60 },
+        ),
+        (iss, irs, cws, sws, steps) => {
+          const scaling = cws !== undefined && sws !== undefined;
+          const t = new Tcb();
+          const c: End = {
+            nxt: iss,
+            una: iss,
+            rcvNxt: 0,
+            wnd: 65535,
+            sndEnd: 0,
+            scale: scaling ? cws : 0,
+            finSent: false,
+          };
+          const s: End = {
+            nxt: irs,
+            una: irs,
+            rcvNxt: 0,
+            wnd: 65535,
+            sndEnd: 0,
+            scale: scaling ? sws : 0,
+            finSent: false,
+          };
+          const field = (e: End) => Math.min(0xffff, Math.floor(e.wnd / 2 ** e.scale));
+          expect(t.init(seg(SYN, iss, 0, { ws: cws ?? -1 }))).toBe(ResultConnecting);
+          c.nxt = (iss + 1) >>> 0;
+          s.rcvNxt = c.nxt;
+          expect(t.updateReply(seg(SYN | ACK, irs, s.rcvNxt, { ws: sws ?? -1 }))).toBe(ResultConnecting);
+          s.nxt = (irs + 1) >>> 0;
+          c.una = c.nxt;
+          c.sndEnd = (c.una + 65535) >>> 0;
+          c.rcvNxt = s.nxt;
+          expect(t.updateOriginal(seg(ACK, c.nxt, c.rcvNxt, { win: field(c) }))).toBe(ResultAlive);
+          s.una = s.nxt;
+          s.sndEnd = (s.una + field(c) * 2 ** c.scale) >>> 0;
+
+          for (const st of steps) {
+            const [from, to] = st.fromClient ? [c, s] : [s, c];
+            const send = st.fromClient
+              ? (x: TcpSegment) => t.updateOriginal(x)
+              : (x: TcpSegment) => t.updateReply(x);
+            const advertise = () => {
+              to.sndEnd = (from.rcvNxt + field(from) * 2 ** from.scale) >>> 0;
+              to.una = from.rcvNxt;
+            };
+            let r: Result;
+            if (st.kind === "window") {
+              from.wnd = st.wnd;
+              r = send(seg(ACK, from.nxt, from.rcvNxt, { win: field(from) }));
+              advertise();
+            } else if (st.kind === "ack") {
+              r = send(seg(ACK, from.nxt, from.rcvNxt, { win: field(from) }));
+              advertise();
+            } else if (st.kind === "retransmit") {
+              // Resend from SND.UNA what is still unacknowledged (at most len bytes).
+              const unacked = (from.nxt - from.una) >>> 0;
+              const len =
+                Math.min(unacked, st.len) - (from.finSent && Math.min(unacked, st.len) === unacked ? 1 : 0);
+              if (len <= 0) continue;
+              r = send(seg(ACK, from.una, from.rcvNxt, { len, win: field(from) }));
+              advertise();
+            } else if (from.finSent) {
+              continue;
+            } else {
+              const room = ((from.sndEnd - from.nxt) | 0) > 0 ? (from.sndEnd - from.nxt) >>> 0 : 0;
+              const len = Math.min(room, st.len);
+              const fin = st.kind === "fin";
+              if (len === 0 && !fin) continue;
+              r = send(seg(ACK | (fin ? FIN : 0), from.nxt, from.rcvNxt, { len, win: field(from) }));
+              from.nxt = (from.nxt + len + (fin ? 1 : 0)) >>> 0;
+              from.finSent ||= fin;
+              advertise();
+              // Delivered at once: the receiver has it all.
+              to.rcvNxt = from.nxt;
+            }
+            expect(r).not.toBe(ResultDrop);
+          }
+          // Both sides finish: FIN if not yet sent, then the final ACKs.
+          for (const [from, to, send] of [
+            [c, s, (x: TcpSegment) => t.updateOriginal(x)],
+            [s, c, (x: TcpSegment) => t.updateReply(x)],
+          ] as const) {
+            if (!from.finSent) {
+              expect(send(seg(ACK | FIN, from.nxt, from.rcvNxt, { win: field(from) }))).not.toBe(ResultDrop);
+              from.nxt = (from.nxt + 1) >>> 0;
+              from.finSent = true;
+              to.rcvNxt = from.nxt;
+            }
+          }
+          expect(t.updateOriginal(seg(ACK, c.nxt, c.rcvNxt, { win: field(c) }))).not.toBe(ResultDrop);
+          expect(t.updateReply(seg(ACK, s.nxt, s.rcvNxt, { win: field(s) }))).not.toBe(ResultDrop);
+          expect(t.stateName).toBe("time_wait");
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -321,14 +321,14 @@ function synchronized(t: Tcb, from: TcbStream, to: TcbStream, seg: TcpSegment): 
 }
 
 /**
- * Both FINs acknowledged. Only retransmissions of the last FIN/ACK fit. An in-window RST moves to
+ * Both FINs acknowledged. Only retransmissions fit (of data, FIN or ACK; `accept` refuses data past a FIN). An in-window RST moves to
  * CLOSE as Linux does (RFC 1337 asks endpoints to ignore it; the shorter CLOSE timeout is harmless here).
  * A new SYN reopens the connection: that is the table's job, the TCB drops it.
  */
 function timeWait(t: Tcb, from: TcbStream, to: TcbStream, seg: TcpSegment): Result {
   const f = seg.flags;
   if (f & FLAG_RST) return reset(t, from, to, seg);
-  if (f & FLAG_SYN || !(f & FLAG_ACK) || seg.payloadLength > 0) return ResultDrop;
+  if (f & FLAG_SYN || !(f & FLAG_ACK)) return ResultDrop;
   if (!accept(t, from, to, seg)) return ResultDrop;
   return t.settle();
 }
@@ -384,6 +384,12 @@ function accept(t: Tcb, from: TcbStream, to: TcbStream, seg: TcpSegment): boolea
   if (seqLt(to.nxt, ack)) return false;
   // RFC 5961 §5.2: "(SND.UNA - MAX.SND.WND) <= SEG.ACK" or the ACK is too old to be real.
   if (seqLt(ack, seqAdd(from.ackSent, -Math.max(from.maxWindow, 1)))) return false;
+  // RFC 9293 §3.6: nothing follows a FIN; data past it (or a FIN elsewhere) is not this connection's.
+  if (from.state >= STREAM_FIN_SENT) {
+    const dataEnd = seqAdd(seq, seg.payloadLength + (seg.flags & FLAG_SYN ? 1 : 0));
+    if (seg.payloadLength > 0 && seqLt(from.finSeq, dataEnd)) return false;
+    if (seg.flags & FLAG_FIN && dataEnd !== from.finSeq) return false;
+  }
 
   from.nxt = seqMax(from.nxt, segEnd);
   from.ackSent = seqMax(from.ackSent, ack);
