@@ -7,7 +7,10 @@
 # run and both namespaces are deleted on exit, even on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=testdata
+# OUT=dir writes elsewhere (e.g. to refresh one file). Tests pin values read from the committed
+# files (ports, sequence numbers, ids), so after a full refresh update src/header/*.test.ts.
+out=${OUT:-testdata}
+mkdir -p "$out"
 id="hdr-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 A="$id-a"
 B="$id-b"
@@ -53,14 +56,18 @@ capture() {
   kill "$t" && wait "$t" 2>/dev/null || true
 }
 
-# Router solicitation: capture on B while A's end comes up (RFC 4861 §6.3.7; Linux sends one after link up).
+# Link up: capture on B while A's end comes up. Linux sends Router Solicitations (RFC 4861 §6.3.7)
+# and MLDv2 reports, which carry a Hop-by-Hop header with Router Alert (RFC 3810 §5, RFC 2711).
 ip -n "$B" link set veth1 up
 ip netns exec "$B" tcpdump --immediate-mode -i veth1 -U -s 0 -w "$out/ipv6-rs.pcap" "icmp6 and ip6[40] == 133" 2>/dev/null &
+t2=$!
+ip netns exec "$B" tcpdump --immediate-mode -i veth1 -U -s 0 -w "$out/ipv6-mld.pcap" -c 2 "ip6[6] == 0" 2>/dev/null &
 t=$!
 sleep 1
 ip -n "$A" link set veth0 up
 sleep 3
-kill "$t" && wait "$t" 2>/dev/null || true
+kill "$t" "$t2" 2>/dev/null || true
+wait "$t" "$t2" 2>/dev/null || true
 
 # ARP request/reply and ICMPv4 echo (the first ping resolves 198.18.0.2).
 ip -n "$A" neigh flush dev veth0

@@ -31,3 +31,18 @@ export function hex(s: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(t.slice(2 * i, 2 * i + 2), 16);
   return out;
 }
+
+/** The first frame of `testdata/<name>.pcap` for which `pred` holds; throws when none does. */
+export function findFrame(
+  name: string,
+  pred: (f: Uint8Array<ArrayBuffer>) => boolean,
+): Uint8Array<ArrayBuffer> {
+  const f = loadFrames(name).find(pred);
+  if (!f) throw new Error(`${name}.pcap has no matching frame`);
+  return f;
+}
+
+/** ICMPv6 type of an untagged Ethernet frame carrying IPv6 with no extension headers, or -1. */
+export function icmpv6TypeOf(f: Uint8Array): number {
+  return f[12] === 0x86 && f[13] === 0xdd && f[20] === 58 ? f[54]! : -1;
+}
