@@ -1,0 +1,141 @@
+/**
+ * Connection tables attached to real stacks over channel links: flows made by
+ * the stacks' own UDP and ping endpoints show up, in both directions, on both
+ * ends, and on a router in between as forwarded.
+ */
+import { describe, expect, test } from "bun:test";
+import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER } from "../tcpip/protocols.ts";
+import { Subnet } from "../tcpip/subnet.ts";
+import {
+  addV4,
+  echoRequest,
+  endpoint,
+  ethernetWire,
+  newTestStack,
+  twoHosts,
+} from "../transport/udp/testing.ts";
+import { attachConnTable } from "./attach.ts";
+import { ConnTable, type ConntrackEvent } from "./table.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+describe("conntrack on two stacks over a channel link", () => {
+  test("a UDP exchange is one entry on each side, original direction from the client", () => {
+    const { clock, a, b, aAddr, bAddr } = twoHosts();
+    const ta = new ConnTable({ clock });
+    const tb = new ConnTable({ clock });
+    attachConnTable(a, ta);
+    attachConnTable(b, tb);
+    const events: ConntrackEvent[] = [];
+    tb.onChange((e) => events.push(e));
+
+    const server = endpoint(b, UDP_PROTOCOL_NUMBER);
+    server.ep.bind({ port: 7 });
+    const client = endpoint(a, UDP_PROTOCOL_NUMBER);
+    client.ep.write(text("hello"), { to: { addr: bAddr, port: 7 } });
+    const got = server.ep.read();
+    server.ep.write(text("world!"), { to: got.from! });
+    client.ep.read();
+    const port = client.ep.getLocalAddress().port;
+
+    for (const t of [ta, tb]) {
+      expect(t.counts()).toEqual({ total: 1, tcp: 0, udp: 1, icmp: 0 });
+      expect(t.lookup("udp", aAddr, port, bAddr, 7)).toMatchObject({
+        protocol: "udp",
+        ipVersion: 4,
+        origSrc: "198.18.0.1",
+        origSrcPort: port,
+        origDst: "198.18.0.2",
+        origDstPort: 7,
+        state: "assured",
+        origPackets: 1,
+        origBytes: 20 + 8 + 5,
+        replyPackets: 1,
+        replyBytes: 20 + 8 + 6,
+        forwarded: false,
+      });
+    }
+    // ARP went through the hooks too, and was left alone.
+    expect(ta.stats.untracked).toBeGreaterThan(0);
+    expect(ta.stats.malformed).toBe(0);
+    expect(events.map((e) => e.type)).toEqual(["new", "update"]);
+
+    clock.advance(120_000);
+    expect(ta.size).toBe(0);
+    expect(tb.size).toBe(0);
+  });
+
+  test("ping: an ICMP echo entry per identifier", () => {
+    const { a, b, aAddr, bAddr, clock } = twoHosts();
+    const ta = new ConnTable({ clock });
+    attachConnTable(a, ta);
+    const { ep } = endpoint(a, ICMPV4_PROTOCOL_NUMBER);
+    ep.bind({ port: 0x4242 });
+    for (let seq = 1; seq <= 3; seq++) {
+      ep.write(echoRequest(seq, text("ping")), { to: { addr: bAddr, port: 0 } });
+      ep.read();
+    }
+    expect(b.stats.icmp.v4.echoReply.sent).toBe(3);
+    expect(ta.lookup("icmp", aAddr, 0x4242, bAddr, 0x4242)).toMatchObject({
+      state: "replied",
+      origPackets: 3,
+      replyPackets: 3,
+      origSrcPort: 0x4242,
+    });
+  });
+
+  test("a datagram the stack sends to itself is counted once", () => {
+    const { a, aAddr, clock } = twoHosts();
+    const ta = new ConnTable({ clock });
+    attachConnTable(a, ta);
+    const server = endpoint(a, UDP_PROTOCOL_NUMBER);
+    server.ep.bind({ port: 9 });
+    const client = endpoint(a, UDP_PROTOCOL_NUMBER);
+    client.ep.write(text("me"), { to: { addr: aAddr, port: 9 } });
+    expect(new TextDecoder().decode(server.ep.read().data)).toBe("me");
+    const port = client.ep.getLocalAddress().port;
+    expect(ta.lookup("udp", aAddr, port, aAddr, 9)).toMatchObject({ origPackets: 1, replyPackets: 0 });
+  });
+
+  test("a router between two hosts tracks the routed flow once, marked forwarded", () => {
+    const { clock } = twoHosts();
+    const h1 = newTestStack(clock, 11);
+    const router = newTestStack(clock, 12);
+    const h2 = newTestStack(clock, 13);
+    const w1 = ethernetWire();
+    const w2 = ethernetWire();
+    h1.createNIC(1, w1.a.link);
+    router.createNIC(1, w1.b.link);
+    router.createNIC(2, w2.a.link);
+    h2.createNIC(1, w2.b.link);
+    const h1Addr = addV4(h1, 1, "198.18.1.2/24");
+    const r1 = addV4(router, 1, "198.18.1.1/24");
+    const r2 = addV4(router, 2, "198.18.2.1/24");
+    const h2Addr = addV4(h2, 1, "198.18.2.2/24");
+    h1.addRoute({ destination: Subnet.parse("198.18.2.0/24"), gateway: r1, nic: 1 });
+    h2.addRoute({ destination: Subnet.parse("198.18.1.0/24"), gateway: r2, nic: 1 });
+    router.setForwarding(IPV4_PROTOCOL_NUMBER, true);
+    const tr = new ConnTable({ clock });
+    attachConnTable(router, tr);
+
+    const server = endpoint(h2, UDP_PROTOCOL_NUMBER);
+    server.ep.bind({ port: 53 });
+    const client = endpoint(h1, UDP_PROTOCOL_NUMBER);
+    client.ep.write(text("query"), { to: { addr: h2Addr, port: 53 } });
+    const q = server.ep.read();
+    server.ep.write(text("answer"), { to: q.from! });
+    expect(new TextDecoder().decode(client.ep.read().data)).toBe("answer");
+
+    const port = client.ep.getLocalAddress().port;
+    expect(router.stats.ip.packetsForwarded).toBe(2);
+    expect(tr.lookup("udp", h1Addr, port, h2Addr, 53)).toMatchObject({
+      origSrc: "198.18.1.2",
+      origDst: "198.18.2.2",
+      state: "assured",
+      forwarded: true,
+      origPackets: 1,
+      replyPackets: 1,
+    });
+    expect(tr.counts().udp).toBe(1);
+  });
+});
