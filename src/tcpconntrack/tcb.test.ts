@@ -1,6 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import {
+  encodeTcp,
+  encodeTcpOptions,
+  newTcpOptions,
+  parseTcpOptions,
+  TCP_MAX_SIZE,
+  TCP_OPTIONS_OFFSET,
+  TcpHeader,
+} from "../header/tcp.ts";
+import {
   FLAG_ACK,
   FLAG_FIN,
   FLAG_RST,
@@ -28,19 +37,39 @@ const RST = FLAG_RST;
 const A = 1_000;
 const B = 900_000;
 
+/**
+ * A segment as the tracker gets it: encoded with the header encoders, then read back through the
+ * `TcpHeader` view and `parseTcpOptions`, so the tests go through real bytes.
+ */
 function seg(
   flags: number,
   seq: number,
   ack = 0,
   opts: { len?: number; win?: number; ws?: number } = {},
 ): TcpSegment {
-  return {
-    flags,
+  const len = opts.len ?? 0;
+  const b = new Uint8Array(TCP_MAX_SIZE + len);
+  const optLen =
+    opts.ws !== undefined ? encodeTcpOptions(b, TCP_OPTIONS_OFFSET, { windowScale: opts.ws }) : 0;
+  const hlen = encodeTcp(b, 0, {
+    srcPort: 40000,
+    dstPort: 80,
     seq: seq >>> 0,
     ack: ack >>> 0,
-    payloadLength: opts.len ?? 0,
+    flags,
     window: opts.win ?? 65535,
-    windowScale: opts.ws ?? -1,
+    optionsLength: optLen,
+  });
+  const h = new TcpHeader(b, 0);
+  expect(h.isValid(hlen + len)).toBe(true);
+  const o = parseTcpOptions(b, h.optionsOffset, h.optionsLength, newTcpOptions());
+  return {
+    flags: h.flags,
+    seq: h.sequenceNumber,
+    ack: h.ackNumber,
+    payloadLength: hlen + len - h.dataOffset,
+    window: h.windowSize,
+    windowScale: o.windowScale,
   };
 }
 
