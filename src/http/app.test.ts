@@ -43,6 +43,7 @@ function memoryController() {
     addRoute: (r) => {
       const row = {
         id: next++,
+        source: "api" as const,
         destination: r.destination,
         gateway: r.gateway ?? null,
         nic: r.nic,
@@ -57,7 +58,7 @@ function memoryController() {
       routes.splice(i, 1);
     },
     listServices: () => services,
-    addService: (s) => {
+    addService: async (s) => {
       const row = { ...s, id: next++, connections: 0 };
       services.push(row);
       return row;
@@ -127,6 +128,7 @@ describe("REST API", () => {
     const row = await json(r);
     expect(row).toEqual({
       id: 1,
+      source: "api",
       destination: "198.18.5.0/24",
       gateway: "198.18.0.1",
       nic: "tun0",

@@ -144,7 +144,7 @@ export function createApp({ controller: c, token }: AppOptions): Hono {
         count: prefixed(() => reqInt(k, "count", 1, 1000), "keepalive"),
       };
     }
-    return ctx.json(c.addService(spec), 201);
+    return ctx.json(await c.addService(spec), 201);
   });
   app.delete("/v1/services/:id", (ctx) => {
     c.removeService(idParam(ctx.req.param("id")));

@@ -14,7 +14,10 @@ export interface NicView {
 }
 
 export interface RouteView {
-  id: number;
+  /** Routes added over REST have an id (DELETE /v1/routes/{id}); routes from flags and addresses have null. */
+  id: number | null;
+  /** "api" (stored, restored at start), "flag" (--route) or "connected" (an address's own subnet). */
+  source: "api" | "flag" | "connected";
   destination: string;
   gateway: string | null;
   nic: string;
@@ -81,7 +84,7 @@ export interface Controller {
   addRoute(route: { destination: string; gateway?: string; nic: string; metric?: number }): RouteView;
   removeRoute(id: number): void;
   listServices(): ServiceView[];
-  addService(spec: ServiceSpec): ServiceView;
+  addService(spec: ServiceSpec): Promise<ServiceView>;
   removeService(id: number): void;
   tcpConnect(spec: TcpConnectSpec): Promise<TcpConnectResult>;
   stats(): object;

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from "../adapters/net/server.ts";
 import type { Socket, StackLike } from "../adapters/net/socket.ts";
-import type { Endpoint } from "../tcpip/endpoint.ts";
+import type { Endpoint } from "../stack/registration.ts";
 import { ErrWouldBlock, TcpipError } from "../tcpip/errors.ts";
 import type { FullAddress } from "../tcpip/full-address.ts";
 import { SockOpt } from "../tcpip/options.ts";
@@ -161,17 +161,19 @@ export class ServiceManager {
     const e: Entry_ = { id, spec, connections: 0, bytesIn: 0, bytesOut: 0, close: async () => {} };
     const drain = () => {
       for (;;) {
-        const from: FullAddress = { port: 0 };
         let data: Uint8Array;
+        let from: FullAddress | undefined;
         try {
-          data = ep.read(from).data;
+          const r = ep.read();
+          data = r.data;
+          from = r.from;
         } catch (err) {
           if (err instanceof ErrWouldBlock || err instanceof TcpipError) return;
           throw err;
         }
         e.bytesIn += data.length;
         e.connections++;
-        if (spec.kind === "echo" && from.addr) {
+        if (spec.kind === "echo" && from?.addr) {
           try {
             e.bytesOut += ep.write(data, { to: { addr: from.addr, port: from.port } });
           } catch {

@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Address } from "./address.ts";
-import { fullAddress } from "./endpoint.ts";
-import { formatFullAddress, routeMatch } from "./full-address.ts";
+import { formatFullAddress, fullAddress, routeMatch } from "./full-address.ts";
 import { SockOpt } from "./options.ts";
 import { ShutdownFlags } from "./protocols.ts";
 import { Subnet } from "./subnet.ts";

@@ -34,3 +34,11 @@ export interface Route {
 export function routeMatch(route: Route, addr: Address): boolean {
   return route.destination.contains(addr);
 }
+
+/** A FullAddress from parts (no NIC means any; no address means any). */
+export function fullAddress(addr: Address | undefined, port: number, nic?: NICID): FullAddress {
+  const a: FullAddress = { port };
+  if (addr) a.addr = addr;
+  if (nic !== undefined) a.nic = nic;
+  return a;
+}

@@ -1,6 +1,5 @@
 export * from "./address.ts";
 export * from "./clock.ts";
-export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./full-address.ts";
 export * from "./link-address.ts";

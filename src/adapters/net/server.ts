@@ -1,13 +1,13 @@
 /** A `node:net`-style `Server` that accepts connections on a stack TCP listener. */
 import { EventEmitter } from "node:events";
+import type { Endpoint } from "../../stack/registration.ts";
 import { Address } from "../../tcpip/address.ts";
-import type { Endpoint } from "../../tcpip/endpoint.ts";
 import { ErrWouldBlock } from "../../tcpip/errors.ts";
 import { SockOpt } from "../../tcpip/options.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { type Entry, EventIn, Queue } from "../../waiter/waiter.ts";
 import { toNodeError } from "./errors.ts";
-import { type ConnectOptions, Socket, type StackLike } from "./socket.ts";
+import { type ConnectOptions, type EndpointWithQueue, Socket, type StackLike } from "./socket.ts";
 
 export interface ServerOptions {
   allowHalfOpen?: boolean;
@@ -78,6 +78,7 @@ export class Server extends EventEmitter {
       if (addr.is6 && o.ipv6Only) ep.setSockOpt(SockOpt.V6Only, true);
       ep.setSockOpt(SockOpt.ReuseAddress, true);
       ep.bind(addr.isUnspecified ? { port: o.port ?? 0 } : { addr, port: o.port ?? 0 });
+      if (!ep.listen) throw new TypeError("endpoint cannot listen");
       ep.listen(o.backlog ?? 511);
     } catch (e) {
       try {
@@ -99,21 +100,22 @@ export class Server extends EventEmitter {
     const ep = this.ep;
     if (!ep || this.closing) return;
     for (;;) {
-      let child: Endpoint;
+      let accepted: EndpointWithQueue;
       try {
-        child = ep.accept();
+        if (!ep.accept) throw new TypeError("endpoint cannot accept");
+        accepted = ep.accept();
       } catch (e) {
         if (e instanceof ErrWouldBlock) return;
         this.emit("error", toNodeError(e, "accept"));
         return;
       }
       if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
-        child.close();
+        accepted.endpoint.close();
         continue;
       }
-      if (this.opts.noDelay) child.setSockOpt(SockOpt.NoDelay, true);
+      if (this.opts.noDelay) accepted.endpoint.setSockOpt(SockOpt.NoDelay, true);
       const s = new Socket({
-        endpoint: child,
+        endpoint: accepted,
         stack: this.stack,
         allowHalfOpen: this.opts.allowHalfOpen ?? false,
       });

@@ -9,9 +9,9 @@
  * the endpoint's send buffer took the bytes. Nothing is buffered without bound.
  */
 import { Duplex } from "node:stream";
+import type { Endpoint, WaiterQueueLike } from "../../stack/registration.ts";
 import { Address } from "../../tcpip/address.ts";
 import type { Clock, Timer } from "../../tcpip/clock.ts";
-import type { Endpoint } from "../../tcpip/endpoint.ts";
 import { ErrClosedForReceive, ErrConnectStarted, ErrWouldBlock, TcpipError } from "../../tcpip/errors.ts";
 import type { FullAddress } from "../../tcpip/full-address.ts";
 import { SockOpt } from "../../tcpip/options.ts";
@@ -26,14 +26,31 @@ import { toNodeError } from "./errors.ts";
 
 /** What the adapter needs of a stack: making endpoints, and its clock for timeouts. */
 export interface StackLike {
-  newEndpoint(transport: number, network: number, waiterQueue: Queue): Endpoint;
+  newEndpoint(transport: number, network: number, waiterQueue: WaiterQueueLike): Endpoint;
   readonly clock: Clock;
+}
+
+/**
+ * An endpoint with the queue that reports its readiness. For endpoints the
+ * adapter creates, the queue is a `waiter.Queue` it made; accepted endpoints
+ * come with the queue the transport made, which must be a `waiter.Queue` too
+ * (TCP creates one per accepted connection).
+ */
+export interface EndpointWithQueue {
+  endpoint: Endpoint;
+  waiterQueue: WaiterQueueLike;
+}
+
+function asQueue(q: WaiterQueueLike): Queue {
+  if (!(q instanceof Queue))
+    throw new TypeError("adapters/net needs endpoints whose waiter queue is a waiter.Queue");
+  return q;
 }
 
 export interface SocketOptions {
   stack?: StackLike;
   /** Wrap an already connected endpoint (from `accept`). */
-  endpoint?: Endpoint;
+  endpoint?: EndpointWithQueue;
   allowHalfOpen?: boolean;
   /** Stream buffer sizes (bytes); the TCP buffers hold the rest. */
   readableHighWaterMark?: number;
@@ -82,12 +99,12 @@ export class Socket extends Duplex {
       decodeStrings: true,
     });
     this.stack = opts.stack;
-    if (opts.endpoint) this.attach(opts.endpoint);
+    if (opts.endpoint) this.attach(opts.endpoint.endpoint, asQueue(opts.endpoint.waiterQueue));
   }
 
-  private attach(ep: Endpoint): void {
+  private attach(ep: Endpoint, wq: Queue): void {
     this.ep = ep;
-    this.wq = ep.waiterQueue;
+    this.wq = wq;
     this.wq.register(this.entry, EventIn | EventOut | EventErr | EventHUp);
     try {
       this.remote = ep.getRemoteAddress();
@@ -168,7 +185,7 @@ export class Socket extends Duplex {
       queueMicrotask(() => this.destroy(toNodeError(e, "connect", host, opts.port)));
       return this;
     }
-    this.attach(ep);
+    this.attach(ep, wq);
     if (opts.timeout !== undefined) this.setTimeout(opts.timeout);
     this.connecting = true;
     this.pendingConnect = () => this.finishConnect(host, opts.port);
