@@ -1,0 +1,1014 @@
+/**
+ * A TCP endpoint: the user API of the seed's `tcp.endpoint` (non-blocking
+ * connect, bind, listen, accept, read, peek, write, shutdown, close,
+ * readiness, socket options) over the connection state kept in `SendState`
+ * and `ReceiveState`. Segment arrival is dispatched per state in `input.ts`.
+ *
+ * Read RFC 9293 (the protocol), RFC 7323 (window scale, timestamps, PAWS),
+ * RFC 2018/2883 (SACK, D-SACK), RFC 5681/6582 (congestion control), RFC 6298
+ * (RTO), RFC 5961 (blind attacks) and RFC 6528 (ISNs) alongside this code.
+ */
+import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { TCP_ACK, TCP_RST, TCP_SYN } from "../../header/tcp.ts";
+import { seqAdd, seqSize, seqSub } from "../../seqnum/seqnum.ts";
+import type {
+  PortFlags,
+  Route,
+  StackContext,
+  TransportEndpoint,
+  TransportEndpointId,
+  TransportPacketInfo,
+} from "../../stack/registration.ts";
+import type { Address } from "../../tcpip/address.ts";
+import {
+  ErrAddressFamilyNotSupported,
+  ErrAlreadyBound,
+  ErrAlreadyConnected,
+  ErrAlreadyConnecting,
+  ErrBadAddress,
+  ErrBadLocalAddress,
+  ErrClosedForReceive,
+  ErrClosedForSend,
+  ErrConnectionAborted,
+  ErrConnectionRefused,
+  ErrConnectStarted,
+  ErrInvalidEndpointState,
+  ErrInvalidOptionValue,
+  ErrNotConnected,
+  ErrPortInUse,
+  ErrTimeout,
+  ErrUnknownProtocolOption,
+  ErrWouldBlock,
+  type TcpipError,
+} from "../../tcpip/errors.ts";
+import type { FullAddress } from "../../tcpip/full-address.ts";
+import type { TcpInfo } from "../../tcpip/options.ts";
+import {
+  IPV4_PROTOCOL_NUMBER,
+  IPV6_PROTOCOL_NUMBER,
+  type NetworkProtocolNumber,
+  ShutdownFlags,
+  TCP_PROTOCOL_NUMBER,
+} from "../../tcpip/protocols.ts";
+import type { ControlMessages, Payload, WriteOptions } from "../../tcpip/write-options.ts";
+import { payloadBytes } from "../../tcpip/write-options.ts";
+import { Queue } from "../../waiter/waiter.ts";
+import { EventErr, EventHUp, EventIn, EventOut, type Notifier } from "./events.ts";
+import { dispatchSegment } from "./input.ts";
+import { onKeepaliveTimer } from "./keepalive.ts";
+import { synOptions } from "./options.ts";
+import { type OutSegment, writeSegment } from "./output.ts";
+import type { TcpProtocol } from "./protocol.ts";
+import type { TcpStackOptions } from "./protocol-options.ts";
+import { windowScaleFor } from "./protocol-options.ts";
+import { ReceiveState } from "./rcv.ts";
+import { NewReno } from "./reno.ts";
+import { RttEstimator } from "./rtt.ts";
+import { parseSegment } from "./segment.ts";
+import { onPersistTimeout, onRetransmitTimeout, SendState, trySend } from "./snd.ts";
+import { canSendData, isSynchronized, type TcpState } from "./state.ts";
+import { EndpointTimer } from "./timers.ts";
+
+/** Bytes of the timestamps option on every segment once negotiated (NOP, NOP, kind 8, length 10). */
+export const TS_OPTION_SPACE = 12;
+
+export interface ReadResult {
+  data: Uint8Array;
+  control: ControlMessages;
+}
+
+const NO_ADDRESS: TransportEndpointId = {
+  localPort: 0,
+  localAddress: undefined,
+  remotePort: 0,
+  remoteAddress: undefined,
+};
+
+export class TcpEndpoint implements TransportEndpoint {
+  state: TcpState = "CLOSED";
+  readonly opts: TcpStackOptions;
+  readonly snd: SendState;
+  readonly rcv: ReceiveState;
+  /** The 4-tuple we are registered (or about to be) with. */
+  id: TransportEndpointId = { ...NO_ADDRESS };
+  /** The network protocols the endpoint is registered for (both for a dual-stack listener). */
+  netProtos: NetworkProtocolNumber[];
+  nic = 0;
+  route: Route | undefined;
+  private registered = false;
+  /** Whether this endpoint holds a port reservation it must release. */
+  private portReserved = false;
+  private bound = false;
+
+  /** A fatal error (reset, refused, timeout) that read and write report once the queue is drained. */
+  hardError: TcpipError | undefined;
+  /** The error `getSockOpt("Error")` returns once (like SO_ERROR). */
+  private pendingError: TcpipError | undefined;
+  /** The user called close(): the connection lives on only to finish (orphan). */
+  closedByUser = false;
+  sndShutdown = false;
+  rcvShutdown = false;
+  private everConnected = false;
+  /** Whether the peer's FIN was acted on (state moved). */
+  finNoted = false;
+  /** close() in SYN-RECEIVED: send FIN as soon as the handshake completes (RFC 9293 §3.10.4). */
+  finAfterHandshake = false;
+
+  // Socket options.
+  noDelay = false;
+  cork = false;
+  keepalive = false;
+  keepaliveIdleMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveCount: number;
+  userTimeout = 0;
+  userMss = 0;
+  reuseAddress = false;
+  reusePort = false;
+  v6only = false;
+  ttl = 0;
+  tos = 0;
+
+  // Listener state.
+  backlog = 0;
+  readonly acceptQueue: TcpEndpoint[] = [];
+  /** Children in SYN-RECEIVED (the SYN queue). */
+  readonly synQueue = new Set<TcpEndpoint>();
+  /** The listener this connection came from, until accepted. */
+  listener: TcpEndpoint | undefined;
+  /** An ISN to use instead of the RFC 6528 one (TIME-WAIT reuse, RFC 6191). */
+  isnHint: number | undefined;
+
+  /** Our timestamp clock's offset (RFC 7323 §5.4). */
+  tsOffset = 0;
+  lastRcvTime = 0;
+  keepaliveProbes = 0;
+
+  /** RTO and persist share one timer: only one can be needed at a time. */
+  readonly rtxTimer: EndpointTimer;
+  rtxMode: "rto" | "persist" | "handshake" = "rto";
+  readonly ackTimer: EndpointTimer;
+  /** Keepalive, FIN-WAIT-2 timeout and TIME-WAIT (2MSL). */
+  readonly stateTimer: EndpointTimer;
+  private readonly sackScratch: number[] = [];
+
+  constructor(
+    readonly stack: StackContext,
+    readonly proto: TcpProtocol,
+    /** The socket's family: IPv6 endpoints are dual-stack unless V6Only. */
+    readonly netProto: NetworkProtocolNumber,
+    public waiterQueue: Notifier,
+  ) {
+    const o = proto.options;
+    this.opts = o;
+    this.netProtos = [netProto];
+    this.keepaliveIdleMs = o.keepaliveIdleMs;
+    this.keepaliveIntervalMs = o.keepaliveIntervalMs;
+    this.keepaliveCount = o.keepaliveCount;
+    const rtt = new RttEstimator(o);
+    this.snd = new SendState(o.sendBufferSize.default, rtt, new NewReno(536, o.initialWindowSegments));
+    this.rcv = new ReceiveState(o.receiveBufferSize.default);
+    const clock = stack.clock;
+    this.rtxTimer = new EndpointTimer(clock, () => this.onRtxTimer());
+    this.ackTimer = new EndpointTimer(clock, () => this.onAckTimer());
+    this.stateTimer = new EndpointTimer(clock, () => this.onStateTimer());
+  }
+
+  // ---------------------------------------------------------------- clocks
+
+  now(): number {
+    return this.stack.clock.now();
+  }
+
+  /** Our TSval: a 1 ms clock plus a per-connection offset (RFC 7323 §5.4). */
+  tsNow(): number {
+    return (Math.floor(this.now()) + this.tsOffset) >>> 0;
+  }
+
+  // ---------------------------------------------------------------- user API
+
+  bind(addr: FullAddress): void {
+    if (this.state !== "CLOSED" || this.closedByUser) throw new ErrInvalidEndpointState();
+    if (this.bound) throw new ErrAlreadyBound();
+    const { netProtos, address } = this.familyFor(addr.addr, true);
+    if (address && !address.isUnspecified && !this.stack.hasAddress(addr.nic ?? 0, address)) {
+      throw new ErrBadLocalAddress();
+    }
+    const local = address && !address.isUnspecified ? address : undefined;
+    const port = this.stack.reservePort(netProtos, TCP_PROTOCOL_NUMBER, local, addr.port, this.portFlags());
+    this.portReserved = true;
+    this.bound = true;
+    this.netProtos = netProtos;
+    this.nic = addr.nic ?? 0;
+    this.id = { localPort: port, localAddress: local, remotePort: 0, remoteAddress: undefined };
+  }
+
+  /** Starts a connection; always throws: `ErrConnectStarted` on success (completion via EventOut and the Error option). */
+  connect(addr: FullAddress): void {
+    switch (this.state) {
+      case "SYN-SENT":
+      case "SYN-RECEIVED":
+        throw new ErrAlreadyConnecting();
+      case "CLOSED":
+        break;
+      case "LISTEN":
+        throw new ErrInvalidEndpointState();
+      default:
+        throw new ErrAlreadyConnected();
+    }
+    if (this.closedByUser || this.everConnected) throw new ErrInvalidEndpointState();
+    if (!addr.addr || addr.port === 0) throw new ErrBadAddress();
+    const { netProtos, address: remote } = this.familyFor(addr.addr, false);
+    const netProto = netProtos[0]!;
+    if (this.bound && this.id.localAddress && this.id.localAddress.length !== remote!.length) {
+      throw new ErrAddressFamilyNotSupported();
+    }
+    const route = this.stack.findRoute(addr.nic ?? this.nic, this.id.localAddress, remote!, netProto);
+    const flags = this.portFlags();
+    let port = this.id.localPort;
+    if (!this.bound) {
+      port = this.stack.reservePort([netProto], TCP_PROTOCOL_NUMBER, route.localAddress, 0, flags, {
+        addr: remote!,
+        port: addr.port,
+      });
+      this.portReserved = true;
+    }
+    const id: TransportEndpointId = {
+      localPort: port,
+      localAddress: route.localAddress,
+      remotePort: addr.port,
+      remoteAddress: remote,
+    };
+    try {
+      this.register(route.nic, [netProto], id);
+    } catch (e) {
+      // RFC 6191 / Linux tcp_tw_reuse: a connection in TIME-WAIT on this 4-tuple may be replaced by a
+      // new one whose ISN and timestamps are higher.
+      const tw = e instanceof ErrPortInUse ? this.proto.timeWaitFor(id) : undefined;
+      if (!tw) {
+        route.release();
+        if (!this.bound) this.releasePort();
+        throw e;
+      }
+      this.isnHint = seqAdd(tw.snd.max, 65535 + 2);
+      tw.cleanup();
+      this.register(route.nic, [netProto], id);
+    }
+    this.route = route;
+    this.netProtos = [netProto];
+    this.nic = route.nic;
+    this.startActiveOpen();
+    throw new ErrConnectStarted();
+  }
+
+  listen(backlog: number): void {
+    if (this.state === "LISTEN") {
+      this.backlog = Math.max(1, backlog | 0);
+      return;
+    }
+    if (this.state !== "CLOSED" || this.closedByUser || this.everConnected)
+      throw new ErrInvalidEndpointState();
+    if (!this.bound) this.bind({ port: 0 });
+    this.register(this.nic, this.netProtos, {
+      localPort: this.id.localPort,
+      localAddress: this.id.localAddress,
+      remotePort: 0,
+      remoteAddress: undefined,
+    });
+    this.backlog = Math.max(1, backlog | 0);
+    this.setState("LISTEN");
+    this.proto.addListener(this);
+  }
+
+  accept(): { endpoint: TcpEndpoint; waiterQueue: Queue } {
+    if (this.state !== "LISTEN") throw new ErrInvalidEndpointState();
+    const child = this.acceptQueue.shift();
+    if (!child) throw new ErrWouldBlock();
+    child.listener = undefined;
+    const q = new Queue();
+    child.waiterQueue = q;
+    return { endpoint: child, waiterQueue: q };
+  }
+
+  read(maxBytes = Number.POSITIVE_INFINITY): ReadResult {
+    const data = this.readOrPeek(maxBytes, false);
+    return { data, control: {} };
+  }
+
+  peek(maxBytes = Number.POSITIVE_INFINITY): ReadResult {
+    return { data: this.readOrPeek(maxBytes, true), control: {} };
+  }
+
+  private readOrPeek(maxBytes: number, peek: boolean): Uint8Array {
+    const r = this.rcv;
+    if (r.queue.size > 0 && maxBytes > 0 && !this.rcvShutdown) {
+      if (peek) return r.queue.slice(0, Math.min(maxBytes, r.queue.size)).slice();
+      const out = r.read(maxBytes);
+      // RFC 9293 §3.8.6.2.2: tell the peer when reading opened the window enough.
+      if (isSynchronized(this.state) && this.state !== "TIME-WAIT" && r.windowUpdateDue()) this.sendAck();
+      return out;
+    }
+    if (this.hardError) throw this.hardError;
+    if (this.rcvShutdown || r.finReceived) throw new ErrClosedForReceive();
+    if (this.state === "SYN-SENT" || this.state === "SYN-RECEIVED") throw new ErrWouldBlock();
+    if (!isSynchronized(this.state)) throw new ErrNotConnected();
+    if (maxBytes <= 0) return new Uint8Array(0);
+    throw new ErrWouldBlock();
+  }
+
+  /** Queues bytes to send; returns how many were taken (partial writes happen; never blocks). */
+  write(payload: Payload, opts: WriteOptions = {}): number {
+    if (this.hardError) throw this.hardError;
+    if (this.sndShutdown) throw new ErrClosedForSend();
+    if (this.state === "SYN-SENT" || this.state === "SYN-RECEIVED") throw new ErrWouldBlock();
+    if (!canSendData(this.state)) throw this.everConnected ? new ErrClosedForSend() : new ErrNotConnected();
+    const s = this.snd;
+    const size = payload instanceof Uint8Array ? payload.length : payload.size;
+    if (size === 0) return 0;
+    const room = s.space;
+    if (room === 0) throw new ErrWouldBlock();
+    const n = Math.min(room, size);
+    // Copy: the caller may reuse its buffer once write returns.
+    s.buf.append(payloadBytes(payload, n).slice(0, n));
+    s.held = opts.more === true;
+    trySend(this);
+    return n;
+  }
+
+  shutdown(flags: ShutdownFlags): void {
+    if (this.state === "LISTEN") {
+      if (flags & ShutdownFlags.Read) this.close();
+      return;
+    }
+    if (!isSynchronized(this.state) && this.state !== "SYN-SENT") throw new ErrNotConnected();
+    if (flags & ShutdownFlags.Read) {
+      this.rcvShutdown = true;
+      this.notify(EventIn);
+    }
+    if (flags & ShutdownFlags.Write) this.shutdownWrite();
+  }
+
+  close(): void {
+    if (this.closedByUser) return;
+    this.closedByUser = true;
+    this.rcvShutdown = true;
+    switch (this.state) {
+      case "LISTEN":
+        this.closeListener();
+        return;
+      case "CLOSED":
+        this.cleanup();
+        return;
+      case "SYN-SENT":
+        this.cleanup();
+        return;
+      case "SYN-RECEIVED":
+      case "ESTABLISHED":
+      case "CLOSE-WAIT":
+        if (this.rcv.queue.size > 0) {
+          // RFC 9293 §3.10.4 / RFC 2525 §2.17: closing with unread data aborts with a reset (as Linux does).
+          this.abort(new ErrConnectionAborted(), true);
+          return;
+        }
+        this.shutdownWrite();
+        return;
+      case "FIN-WAIT-2":
+        this.stateTimer.arm(this.opts.finTimeoutMs);
+        return;
+      default:
+        return;
+    }
+  }
+
+  readiness(mask: number): number {
+    let r = 0;
+    const st = this.state;
+    if (mask & EventIn) {
+      if (st === "LISTEN") {
+        if (this.acceptQueue.length > 0) r |= EventIn;
+      } else if (
+        this.rcv.queue.size > 0 ||
+        this.rcv.finReceived ||
+        this.rcvShutdown ||
+        this.hardError ||
+        (st === "CLOSED" && this.everConnected)
+      ) {
+        r |= EventIn;
+      }
+    }
+    if (mask & EventOut) {
+      if ((canSendData(st) && !this.sndShutdown && this.snd.space > 0) || this.hardError) r |= EventOut;
+    }
+    if (mask & EventErr && (this.pendingError || this.hardError)) r |= EventErr;
+    if (mask & EventHUp) {
+      if (
+        (st === "CLOSED" && this.everConnected) ||
+        this.hardError ||
+        (this.rcv.finReceived && this.sndShutdown)
+      )
+        r |= EventHUp;
+    }
+    return r & mask;
+  }
+
+  getLocalAddress(): FullAddress {
+    return fullAddress(this.nic, this.userAddress(this.id.localAddress), this.id.localPort);
+  }
+
+  getRemoteAddress(): FullAddress {
+    if (!isSynchronized(this.state) && this.state !== "SYN-SENT") throw new ErrNotConnected();
+    return fullAddress(this.nic, this.userAddress(this.id.remoteAddress), this.id.remotePort);
+  }
+
+  setSockOpt(name: string, value: unknown): void {
+    const bool = () => {
+      if (typeof value !== "boolean") throw new ErrInvalidOptionValue();
+      return value;
+    };
+    const num = (min = 0, max = Number.MAX_SAFE_INTEGER) => {
+      if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max)
+        throw new ErrInvalidOptionValue();
+      return value;
+    };
+    switch (name) {
+      case "NoDelay":
+        this.noDelay = bool();
+        trySend(this);
+        return;
+      case "Cork":
+        this.cork = bool();
+        if (!this.cork) trySend(this);
+        return;
+      case "ReceiveBufferSize": {
+        const r = this.opts.receiveBufferSize;
+        this.rcv.bufSize = Math.min(r.max, Math.max(r.min, num()));
+        return;
+      }
+      case "SendBufferSize": {
+        const r = this.opts.sendBufferSize;
+        this.snd.bufSize = Math.min(r.max, Math.max(r.min, num()));
+        return;
+      }
+      case "ReuseAddress":
+        this.reuseAddress = bool();
+        return;
+      case "ReusePort":
+        this.reusePort = bool();
+        return;
+      case "V6Only":
+        if (this.netProto !== IPV6_PROTOCOL_NUMBER) throw new ErrUnknownProtocolOption();
+        if (this.bound || this.state !== "CLOSED") throw new ErrInvalidEndpointState();
+        this.v6only = bool();
+        return;
+      case "KeepaliveEnabled":
+        this.keepalive = bool();
+        if (this.keepalive && (this.state === "ESTABLISHED" || this.state === "CLOSE-WAIT"))
+          this.armKeepalive();
+        return;
+      case "KeepaliveIdle":
+        this.keepaliveIdleMs = num(1);
+        return;
+      case "KeepaliveInterval":
+        this.keepaliveIntervalMs = num(1);
+        return;
+      case "KeepaliveCount":
+        this.keepaliveCount = num(1, 255);
+        return;
+      case "UserTimeout":
+        this.userTimeout = num(0);
+        return;
+      case "MaxSegment":
+        this.userMss = value === 0 ? 0 : num(88, 65535);
+        return;
+      case "TTL":
+        this.ttl = num(0, 255);
+        return;
+      default:
+        throw new ErrUnknownProtocolOption();
+    }
+  }
+
+  getSockOpt(name: string): unknown {
+    switch (name) {
+      case "NoDelay":
+        return this.noDelay;
+      case "Cork":
+        return this.cork;
+      case "ReceiveBufferSize":
+        return this.rcv.bufSize;
+      case "SendBufferSize":
+        return this.snd.bufSize;
+      case "ReceiveQueueSize":
+        return this.rcv.queue.size;
+      case "SendQueueSize":
+        return this.snd.buf.size;
+      case "ReuseAddress":
+        return this.reuseAddress;
+      case "ReusePort":
+        return this.reusePort;
+      case "V6Only":
+        return this.v6only;
+      case "KeepaliveEnabled":
+        return this.keepalive;
+      case "KeepaliveIdle":
+        return this.keepaliveIdleMs;
+      case "KeepaliveInterval":
+        return this.keepaliveIntervalMs;
+      case "KeepaliveCount":
+        return this.keepaliveCount;
+      case "UserTimeout":
+        return this.userTimeout;
+      case "MaxSegment":
+        return isSynchronized(this.state) ? this.maxPayload() : this.userMss || 536;
+      case "TTL":
+        return this.ttl;
+      case "Error": {
+        const e = this.pendingError;
+        this.pendingError = undefined;
+        return e;
+      }
+      case "TCPInfo":
+        return this.tcpInfo();
+      default:
+        throw new ErrUnknownProtocolOption();
+    }
+  }
+
+  tcpInfo(): TcpInfo {
+    const s = this.snd;
+    return {
+      state: this.state,
+      rtt: s.rtt.srtt,
+      rttVar: s.rtt.rttvar,
+      rto: s.rtt.backedOff(s.backoff),
+      sndCwnd: s.cc.cwnd,
+      sndSsthresh: s.cc.ssthresh,
+      sndMss: this.maxPayload(),
+      rcvMss: this.rcv.mss,
+      retransmits: s.retries,
+      sndWnd: s.wnd,
+      rcvWnd: this.rcv.window,
+    };
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  handlePacket(_id: TransportEndpointId, pkt: PacketBuffer, info: TransportPacketInfo): void {
+    const seg = parseSegment(pkt, info, this.stack.stats);
+    if (!seg) return;
+    dispatchSegment(this, seg, info);
+  }
+
+  handleControlPacket(_id: TransportEndpointId, type: string, extra: number): void {
+    if (type === "packetTooBig" && extra > 0 && isSynchronized(this.state)) {
+      // RFC 1191 §6.3 / RFC 8201 §5.2: lower the sending MSS to the new path MTU.
+      const mss = extra - 20;
+      if (mss >= 88 && mss < this.snd.mss) {
+        this.snd.mss = mss;
+        this.snd.cc.setMss(this.maxPayload());
+      }
+      return;
+    }
+    // RFC 1122 §4.2.3.9: soft errors (unreachable) are reported but do not abort an established connection.
+    if (this.state === "SYN-SENT" && (type === "portUnreachable" || type === "protocolUnreachable")) {
+      this.pendingError = new ErrConnectionRefused();
+    }
+  }
+
+  // ---------------------------------------------------------------- connection internals
+
+  /** Payload bytes per segment: the MSS less the options every segment carries. */
+  maxPayload(): number {
+    let m = this.snd.mss;
+    if (this.userMss > 0) m = Math.min(m, this.userMss);
+    if (this.rcv.tsEnabled) m -= TS_OPTION_SPACE;
+    return Math.max(m, 1);
+  }
+
+  /** The MSS we advertise: the route MTU less the TCP header (RFC 9293 §3.7.1, RFC 879). */
+  advertisedMss(): number {
+    const mtu = this.route?.mtu ?? 576;
+    let mss = mtu - 20;
+    if (this.userMss > 0) mss = Math.min(mss, this.userMss);
+    return Math.max(88, Math.min(mss, 0xffff));
+  }
+
+  setState(s: TcpState): void {
+    const was = this.state;
+    if (was === s) return;
+    const estWas = was === "ESTABLISHED" || was === "CLOSE-WAIT";
+    const estNow = s === "ESTABLISHED" || s === "CLOSE-WAIT";
+    if (estWas && !estNow) this.stack.stats.tcp.currentEstablished--;
+    if (!estWas && estNow) this.stack.stats.tcp.currentEstablished++;
+    this.state = s;
+  }
+
+  private startActiveOpen(): void {
+    const s = this.snd;
+    const id = this.id;
+    const secrets = this.proto.secrets();
+    s.iss =
+      this.isnHint ??
+      secrets.isn.isn(id.localAddress!, id.localPort, id.remoteAddress!, id.remotePort, this.now());
+    this.tsOffset = secrets.isn.tsOffset(id.localAddress!, id.localPort, id.remoteAddress!, id.remotePort);
+    s.una = s.iss;
+    s.nxt = seqAdd(s.iss, 1);
+    s.max = s.nxt;
+    s.recover = s.iss;
+    this.rcv.offeredScale = this.opts.windowScaling
+      ? windowScaleFor(Math.max(this.rcv.bufSize, this.opts.receiveBufferSize.max))
+      : 0;
+    this.setState("SYN-SENT");
+    this.stack.stats.tcp.activeConnectionOpenings++;
+    s.synTime = this.now();
+    this.sendSyn();
+    this.rtxMode = "handshake";
+    this.rtxTimer.arm(s.rtt.rto);
+  }
+
+  /** Our SYN (active open) or SYN-ACK (passive or simultaneous open) with the options of `synOptions`. */
+  sendSyn(): void {
+    const s = this.snd;
+    const synAck = this.state === "SYN-RECEIVED";
+    const flags = synAck ? TCP_SYN | TCP_ACK : TCP_SYN;
+    const window = Math.min(0xffff, this.rcv.bufSize);
+    if (synAck) this.rcv.selectWindow(true);
+    this.transmit({
+      srcPort: this.id.localPort,
+      dstPort: this.id.remotePort,
+      seq: s.iss,
+      ack: synAck ? this.rcv.nxt : 0,
+      flags,
+      window,
+      options: synOptions(this, synAck),
+    });
+    if (synAck) this.afterAck();
+  }
+
+  /** A data or FIN segment from the send buffer (`from` bytes after SND.UNA). */
+  emit(flags: number, seq: number, from: number, len: number): void {
+    this.transmit({
+      srcPort: this.id.localPort,
+      dstPort: this.id.remotePort,
+      seq,
+      ack: this.rcv.nxt,
+      flags,
+      window: this.rcv.selectWindow(false),
+      options: this.segmentOptions(),
+      data: this.snd.buf,
+      from,
+      len,
+    });
+    this.afterAck();
+  }
+
+  /** A bare ACK with sequence number `seq` (SND.NXT, or an old one for probes). */
+  emitAck(seq: number): void {
+    this.transmit({
+      srcPort: this.id.localPort,
+      dstPort: this.id.remotePort,
+      seq,
+      ack: this.rcv.nxt,
+      flags: TCP_ACK,
+      window: this.rcv.selectWindow(false),
+      options: this.segmentOptions(),
+    });
+    this.afterAck();
+  }
+
+  sendAck(): void {
+    if (this.state === "SYN-RECEIVED") {
+      this.sendSyn();
+      return;
+    }
+    this.emitAck(this.snd.nxt);
+  }
+
+  /** RFC 5961 §3.2, §4.2, §5.2: answer a suspicious segment with an ACK of what we expect. */
+  sendChallengeAck(): void {
+    this.stack.stats.tcp.challengeAcksSent++;
+    this.sendAck();
+  }
+
+  sendRst(seq: number, ack: number, withAck: boolean): void {
+    if (!this.route) return;
+    this.transmit({
+      srcPort: this.id.localPort,
+      dstPort: this.id.remotePort,
+      seq,
+      ack: withAck ? ack : 0,
+      flags: TCP_RST | (withAck ? TCP_ACK : 0),
+      window: 0,
+    });
+    this.stack.stats.tcp.resetsSent++;
+  }
+
+  private transmit(s: OutSegment): void {
+    if (!this.route) return;
+    writeSegment(this.route, s, this.ttl || this.route.defaultTtl, this.tos, this.stack.stats);
+  }
+
+  private afterAck(): void {
+    const r = this.rcv;
+    r.lastAckSent = r.nxt;
+    r.ackNow = false;
+    r.ackPending = false;
+    this.ackTimer.stop();
+  }
+
+  private segmentOptions(): OutSegment["options"] {
+    const r = this.rcv;
+    const ts = r.tsEnabled;
+    const sack = r.sackEnabled ? r.sackBlocks(ts ? 3 : 4, this.sackScratch) : this.sackScratch;
+    if (!r.sackEnabled) sack.length = 0;
+    if (!ts && sack.length === 0) return undefined;
+    return ts
+      ? { timestamp: true, tsVal: this.tsNow(), tsEcr: r.tsRecent, sackBlocks: sack }
+      : { sackBlocks: sack };
+  }
+
+  /** After processing input or a user call: send what can go, then the ACK if still owed. */
+  output(): void {
+    trySend(this);
+    const r = this.rcv;
+    if (!isSynchronized(this.state) || this.state === "SYN-RECEIVED") return;
+    if (r.ackNow) this.sendAck();
+    else if (r.ackPending) this.ackTimer.armIfIdle(this.opts.delayedAckMs);
+  }
+
+  armRto(): void {
+    const s = this.snd;
+    let d = s.rtt.backedOff(s.backoff);
+    if (this.userTimeout > 0) {
+      // Like Linux's tcp_clamp_rto_to_user_timeout: never sleep past the user timeout.
+      const left = this.userTimeout - (this.now() - s.unaTime);
+      d = Math.max(1, Math.min(d, left));
+    }
+    this.rtxMode = "rto";
+    this.rtxTimer.arm(d);
+  }
+
+  /** RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: probe a zero window, backing off exponentially. */
+  armPersist(): void {
+    if (this.rtxTimer.pending) return;
+    const s = this.snd;
+    this.rtxMode = "persist";
+    this.rtxTimer.arm(s.rtt.backedOff(s.persistBackoff));
+  }
+
+  armKeepalive(): void {
+    if (this.keepalive) this.stateTimer.arm(this.keepaliveIdleMs);
+  }
+
+  private onRtxTimer(): void {
+    switch (this.rtxMode) {
+      case "handshake":
+        this.onHandshakeTimeout();
+        return;
+      case "persist":
+        onPersistTimeout(this);
+        return;
+      default:
+        onRetransmitTimeout(this);
+    }
+  }
+
+  /** SYN / SYN-ACK retransmission with exponential backoff (RFC 6298 §5.5, RFC 9293 §3.8.1). */
+  private onHandshakeTimeout(): void {
+    const s = this.snd;
+    if (this.state === "SYN-SENT") {
+      if (s.retries >= this.opts.synRetries) {
+        this.stack.stats.tcp.failedConnectionAttempts++;
+        this.abort(new ErrTimeout(), false);
+        return;
+      }
+    } else if (this.state === "SYN-RECEIVED") {
+      if (s.retries >= this.opts.synAckRetries) {
+        this.stack.stats.tcp.failedConnectionAttempts++;
+        if (this.listener) this.cleanup();
+        else this.abort(new ErrTimeout(), false);
+        return;
+      }
+    } else {
+      return;
+    }
+    s.retries++;
+    s.backoff++;
+    this.stack.stats.tcp.retransmits++;
+    this.sendSyn();
+    this.rtxTimer.arm(s.rtt.backedOff(s.backoff));
+  }
+
+  private onAckTimer(): void {
+    const r = this.rcv;
+    if ((r.ackPending || r.ackNow) && isSynchronized(this.state)) this.sendAck();
+  }
+
+  private onStateTimer(): void {
+    switch (this.state) {
+      case "TIME-WAIT":
+        // RFC 9293 §3.10.8: "If the time-wait timeout expires on a connection, delete the TCB".
+        this.cleanup();
+        return;
+      case "FIN-WAIT-2":
+        // Linux tcp_fin_timeout: an orphaned connection does not wait for the peer's FIN forever.
+        if (this.closedByUser) this.cleanup();
+        return;
+      default:
+        onKeepaliveTimer(this);
+    }
+  }
+
+  /** The handshake completed (RFC 9293 §3.10.7.3 / §3.10.7.4 SYN-RECEIVED). */
+  established(): void {
+    const s = this.snd;
+    this.setState("ESTABLISHED");
+    this.everConnected = true;
+    s.retries = 0;
+    s.backoff = 0;
+    s.smallEnd = s.una;
+    this.rtxTimer.stop();
+    this.rtxMode = "rto";
+    s.cc.setMss(this.maxPayload());
+    this.rcv.mss = Math.min(this.maxPayload(), 536);
+    this.rcv.quickAcks = this.opts.quickAckSegments;
+    this.lastRcvTime = this.now();
+    this.armKeepalive();
+    this.notify(EventOut);
+    if (this.finAfterHandshake) this.shutdownWrite();
+  }
+
+  shutdownWrite(): void {
+    if (this.sndShutdown) return;
+    if (this.state === "SYN-SENT") {
+      this.cleanup();
+      return;
+    }
+    if (this.state === "SYN-RECEIVED") {
+      this.finAfterHandshake = true;
+      return;
+    }
+    this.sndShutdown = true;
+    const s = this.snd;
+    if (this.state === "ESTABLISHED") this.setState("FIN-WAIT-1");
+    else if (this.state === "CLOSE-WAIT") this.setState("LAST-ACK");
+    else return;
+    s.finQueued = true;
+    s.finSeq = s.dataEnd;
+    s.held = false;
+    this.stateTimer.stop();
+    trySend(this);
+  }
+
+  enterTimeWait(): void {
+    this.setState("TIME-WAIT");
+    this.rtxTimer.stop();
+    this.ackTimer.stop();
+    this.stateTimer.arm(this.opts.timeWaitMs);
+    this.proto.addTimeWait(this);
+    this.notify(EventIn | EventHUp);
+  }
+
+  /** Ends the connection with `err` (reset, timeout); sends RST <SEQ=SND.NXT> first when `rst`. */
+  abort(err: TcpipError, rst: boolean): void {
+    if (rst && isSynchronized(this.state)) this.sendRst(this.snd.nxt, this.rcv.nxt, true);
+    if (err instanceof ErrTimeout && (this.state === "ESTABLISHED" || this.state === "CLOSE-WAIT"))
+      this.stack.stats.tcp.establishedTimedOut++;
+    this.hardError = err;
+    this.pendingError = err;
+    this.cleanup();
+  }
+
+  /** Stops everything and forgets the connection (RFC 9293 "delete the TCB"). */
+  cleanup(): void {
+    this.rtxTimer.stop();
+    this.ackTimer.stop();
+    this.stateTimer.stop();
+    if (this.state === "SYN-RECEIVED" && this.listener) this.listener.synQueue.delete(this);
+    if (this.listener) {
+      const i = this.listener.acceptQueue.indexOf(this);
+      if (i >= 0) this.listener.acceptQueue.splice(i, 1);
+    }
+    if (this.state === "TIME-WAIT") this.proto.removeTimeWait(this);
+    if (this.state === "LISTEN") this.proto.removeListener(this);
+    this.setState("CLOSED");
+    if (this.registered) {
+      this.registered = false;
+      this.stack.unregisterTransportEndpoint(this.nic, this.netProtos, TCP_PROTOCOL_NUMBER, this.id, this);
+    }
+    this.releasePort();
+    if (this.route) {
+      this.route.release();
+    }
+    this.rcv.clear();
+    this.notify(EventIn | EventOut | EventHUp | (this.hardError ? EventErr : 0));
+  }
+
+  private closeListener(): void {
+    for (const c of [...this.synQueue, ...this.acceptQueue]) {
+      c.listener = undefined;
+      c.abort(new ErrConnectionAborted(), true);
+    }
+    this.synQueue.clear();
+    this.acceptQueue.length = 0;
+    this.cleanup();
+  }
+
+  notify(mask: number): void {
+    this.waiterQueue.notify(mask);
+  }
+
+  register(nic: number, netProtos: NetworkProtocolNumber[], id: TransportEndpointId): void {
+    this.stack.registerTransportEndpoint(nic, netProtos, TCP_PROTOCOL_NUMBER, id, this, this.portFlags());
+    this.registered = true;
+    this.nic = nic;
+    this.netProtos = netProtos;
+    this.id = id;
+  }
+
+  private releasePort(): void {
+    if (!this.portReserved) return;
+    this.portReserved = false;
+    this.stack.releasePort(
+      this.netProtos,
+      TCP_PROTOCOL_NUMBER,
+      this.id.localAddress,
+      this.id.localPort,
+      this.portFlags(),
+    );
+  }
+
+  portFlags(): PortFlags {
+    return { reuseAddress: this.reuseAddress, reusePort: this.reusePort };
+  }
+
+  /** A connection made by this listener for an incoming SYN (a child in the SYN queue). */
+  newChild(): TcpEndpoint {
+    const c = new TcpEndpoint(this.stack, this.proto, this.netProto, { notify() {} });
+    c.listener = this;
+    c.noDelay = this.noDelay;
+    c.keepalive = this.keepalive;
+    c.keepaliveIdleMs = this.keepaliveIdleMs;
+    c.keepaliveIntervalMs = this.keepaliveIntervalMs;
+    c.keepaliveCount = this.keepaliveCount;
+    c.userTimeout = this.userTimeout;
+    c.userMss = this.userMss;
+    c.ttl = this.ttl;
+    c.rcv.bufSize = this.rcv.bufSize;
+    c.snd.bufSize = this.snd.bufSize;
+    c.reuseAddress = this.reuseAddress;
+    c.reusePort = this.reusePort;
+    return c;
+  }
+
+  /** Takes a freshly made child's route (the caller found it). */
+  adoptRoute(route: Route): void {
+    this.route = route;
+  }
+
+  /** The network protocols and address for a user-given address, honouring dual-stack rules. */
+  private familyFor(
+    addr: Address | undefined,
+    forBind: boolean,
+  ): { netProtos: NetworkProtocolNumber[]; address: Address | undefined } {
+    if (this.netProto === IPV4_PROTOCOL_NUMBER) {
+      if (addr && !addr.is4) {
+        const v4 = addr.to4();
+        if (!v4) throw new ErrAddressFamilyNotSupported();
+        return { netProtos: [IPV4_PROTOCOL_NUMBER], address: v4 };
+      }
+      return { netProtos: [IPV4_PROTOCOL_NUMBER], address: addr };
+    }
+    if (!addr || addr.isUnspecified) {
+      // A wildcard IPv6 socket hears IPv4 too unless V6Only (RFC 3493 §3.7).
+      const netProtos =
+        this.v6only || !forBind ? [IPV6_PROTOCOL_NUMBER] : [IPV6_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER];
+      return { netProtos, address: undefined };
+    }
+    if (addr.is4 || addr.isV4Mapped) {
+      if (this.v6only) throw new ErrAddressFamilyNotSupported();
+      return { netProtos: [IPV4_PROTOCOL_NUMBER], address: addr.to4() };
+    }
+    return { netProtos: [IPV6_PROTOCOL_NUMBER], address: addr };
+  }
+
+  /** IPv4 addresses of an IPv6 socket are shown v4-mapped (RFC 4291 §2.5.5.2). */
+  private userAddress(a: Address | undefined): Address | undefined {
+    if (a?.is4 && this.netProto === IPV6_PROTOCOL_NUMBER) return a.toV4Mapped();
+    return a;
+  }
+
+  /** Debug aid: bytes in flight. */
+  get inFlight(): number {
+    return seqSize(this.snd.una, this.snd.nxt);
+  }
+
+  /** A probe segment one below SND.NXT (RFC 1122 §4.2.3.6 keep-alive). */
+  sendKeepaliveProbe(): void {
+    this.emitAck(seqSub(this.snd.nxt, 1));
+  }
+}
+
+function fullAddress(nic: number, addr: Address | undefined, port: number): FullAddress {
+  return addr ? { nic, addr, port } : { nic, port };
+}

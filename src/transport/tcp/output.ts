@@ -1,0 +1,68 @@
+/**
+ * Builds one TCP segment into a packet with headroom for the layers below and
+ * hands it to the route. Used by endpoints and for stateless replies (RST,
+ * SYN cookies).
+ */
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import type { VectorisedView } from "../../buffer/vectorised-view.ts";
+import { checksum, finishChecksum } from "../../header/checksum.ts";
+import { encodeTcp, encodeTcpOptions, TCP_MIN_SIZE, type TcpOptionFields } from "../../header/tcp.ts";
+import type { Route } from "../../stack/registration.ts";
+import { TcpipError } from "../../tcpip/errors.ts";
+import { TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import type { Stats } from "../../tcpip/stats.ts";
+
+export interface OutSegment {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  options?: TcpOptionFields | undefined;
+  /** Payload source: `len` bytes of `data` from byte `from`. */
+  data?: VectorisedView | undefined;
+  from?: number;
+  len?: number;
+}
+
+const scratch = new Uint8Array(40);
+
+/** Encodes `s` and writes it along `route`; returns whether the route took it. */
+export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: number, stats: Stats): boolean {
+  const optLen = s.options ? encodeTcpOptions(scratch, 0, s.options) : 0;
+  const hdrLen = TCP_MIN_SIZE + optLen;
+  const len = s.data ? (s.len ?? 0) : 0;
+  const pkt = PacketBuffer.alloc(route.maxHeaderLength, hdrLen + len);
+  const b = pkt.data;
+  const off = pkt.head;
+  if (optLen > 0) b.set(scratch.subarray(0, optLen), off + TCP_MIN_SIZE);
+  encodeTcp(b, off, {
+    srcPort: s.srcPort,
+    dstPort: s.dstPort,
+    seq: s.seq >>> 0,
+    ack: s.ack >>> 0,
+    flags: s.flags,
+    window: s.window,
+    optionsLength: optLen,
+  });
+  if (len > 0) s.data!.copyTo(b.subarray(off + hdrLen, off + hdrLen + len), s.from ?? 0);
+  const total = hdrLen + len;
+  // RFC 9293 §3.1: the checksum covers the pseudo-header, header and payload. We always fill it in
+  // completely, so the segment is right whatever the link does with offload.
+  const sum = checksum(b, off, total, route.pseudoHeaderChecksum(TCP_PROTOCOL_NUMBER, total));
+  const c = finishChecksum(sum);
+  b[off + 16] = c >>> 8;
+  b[off + 17] = c & 0xff;
+  pkt.transportHeader = off;
+  pkt.transportProtocol = TCP_PROTOCOL_NUMBER;
+  try {
+    route.writePacket(pkt, { protocol: TCP_PROTOCOL_NUMBER, ttl, tos });
+  } catch (e) {
+    if (!(e instanceof TcpipError)) throw e;
+    stats.tcp.segmentSendErrors++;
+    return false;
+  }
+  stats.tcp.segmentsSent++;
+  return true;
+}

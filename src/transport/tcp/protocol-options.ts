@@ -1,0 +1,81 @@
+/**
+ * Stack-wide TCP options, like Linux's net.ipv4.tcp_* sysctls. Endpoints read
+ * them when they are created; `TcpProtocol.setOption` changes them.
+ */
+export interface BufferSizeRange {
+  min: number;
+  default: number;
+  max: number;
+}
+
+export interface TcpStackOptions {
+  /** Like tcp_rmem: receive buffer bounds and default, bytes. */
+  receiveBufferSize: BufferSizeRange;
+  /** Like tcp_wmem: send buffer bounds and default, bytes. */
+  sendBufferSize: BufferSizeRange;
+  /** 2MSL: how long TIME-WAIT lasts (RFC 9293 §3.4.2 "2MSL"; Linux TCP_TIMEWAIT_LEN = 60 s). */
+  timeWaitMs: number;
+  /** How long an orphaned connection may sit in FIN-WAIT-2 (Linux tcp_fin_timeout). */
+  finTimeoutMs: number;
+  /** Offer and accept SACK-permitted (RFC 2018). */
+  sack: boolean;
+  /** Offer and accept timestamps (RFC 7323 §3). */
+  timestamps: boolean;
+  /** Offer and accept window scaling (RFC 7323 §2). */
+  windowScaling: boolean;
+  /** Answer with SYN cookies when the SYN queue overflows (RFC 4987 §3.6). */
+  synCookies: boolean;
+  minRtoMs: number;
+  maxRtoMs: number;
+  initialRtoMs: number;
+  /** Retransmissions of data before the connection is dropped (Linux tcp_retries2 = 15). */
+  maxRetries: number;
+  /** SYN retransmissions (Linux tcp_syn_retries = 6). */
+  synRetries: number;
+  /** SYN-ACK retransmissions (Linux tcp_synack_retries = 5). */
+  synAckRetries: number;
+  /** Delayed ACK timeout (RFC 9293 §3.8.6.3 "MUST be less than 0.5 seconds"; Linux starts at 40 ms). */
+  delayedAckMs: number;
+  /** Segments acknowledged at once at connection start (Linux's quick-ack mode, up to 16). */
+  quickAckSegments: number;
+  keepaliveIdleMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveCount: number;
+  /** Initial congestion window in segments (RFC 6928). */
+  initialWindowSegments: number;
+  /** Congestion control algorithm name ("reno"). */
+  congestionControl: string;
+}
+
+export function defaultTcpStackOptions(): TcpStackOptions {
+  return {
+    receiveBufferSize: { min: 4096, default: 1 << 20, max: 4 << 20 },
+    sendBufferSize: { min: 4096, default: 1 << 20, max: 4 << 20 },
+    timeWaitMs: 60_000,
+    finTimeoutMs: 60_000,
+    sack: true,
+    timestamps: true,
+    windowScaling: true,
+    synCookies: true,
+    minRtoMs: 200,
+    maxRtoMs: 120_000,
+    initialRtoMs: 1000,
+    maxRetries: 15,
+    synRetries: 6,
+    synAckRetries: 5,
+    delayedAckMs: 40,
+    quickAckSegments: 16,
+    keepaliveIdleMs: 2 * 60 * 60 * 1000,
+    keepaliveIntervalMs: 75_000,
+    keepaliveCount: 9,
+    initialWindowSegments: 10,
+    congestionControl: "reno",
+  };
+}
+
+/** The window scale shift that lets a buffer of `size` bytes be advertised (RFC 7323 §2.3, at most 14). */
+export function windowScaleFor(size: number): number {
+  let s = 0;
+  while (s < 14 && size >>> s > 0xffff) s++;
+  return s;
+}

@@ -1,0 +1,152 @@
+/**
+ * The TCP transport protocol: makes endpoints, answers segments for which no
+ * endpoint exists with RST (RFC 9293 §3.10.7.1), holds the stack-wide options
+ * and the secrets for ISNs (RFC 6528) and SYN cookies (RFC 4987).
+ */
+import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { TCP_MIN_SIZE } from "../../header/tcp.ts";
+import type {
+  StackContext,
+  TransportEndpointId,
+  TransportPacketInfo,
+  TransportProtocol,
+} from "../../stack/registration.ts";
+import type { Address } from "../../tcpip/address.ts";
+import { ErrInvalidOptionValue, ErrUnknownProtocolOption } from "../../tcpip/errors.ts";
+import { type NetworkProtocolNumber, TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { TcpEndpoint } from "./endpoint.ts";
+import type { Notifier } from "./events.ts";
+import { IsnGenerator } from "./isn.ts";
+import { defaultTcpStackOptions, type TcpStackOptions } from "./protocol-options.ts";
+import { replyWithReset } from "./rst.ts";
+import { parseSegment } from "./segment.ts";
+import { SynCookies } from "./syn-cookies.ts";
+
+export class TcpProtocol implements TransportProtocol {
+  readonly number = TCP_PROTOCOL_NUMBER;
+  readonly name = "tcp";
+  readonly minimumPacketSize = TCP_MIN_SIZE;
+  readonly options: TcpStackOptions;
+  private keys: { isn: IsnGenerator; cookies: SynCookies } | undefined;
+  private readonly listeners = new Set<TcpEndpoint>();
+  private readonly timeWait = new Map<string, TcpEndpoint>();
+
+  constructor(
+    readonly stack: StackContext,
+    options: Partial<TcpStackOptions> = {},
+  ) {
+    this.options = { ...defaultTcpStackOptions(), ...options };
+  }
+
+  /** A factory for `new Stack({ transportProtocols: [TcpProtocol.factory()] })`. */
+  static factory(options: Partial<TcpStackOptions> = {}): (stack: StackContext) => TcpProtocol {
+    return (stack) => new TcpProtocol(stack, options);
+  }
+
+  newEndpoint(netProto: NetworkProtocolNumber, waiterQueue: Notifier): TcpEndpoint {
+    return new TcpEndpoint(this.stack, this, netProto, waiterQueue);
+  }
+
+  secrets(): { isn: IsnGenerator; cookies: SynCookies } {
+    this.keys ??= { isn: new IsnGenerator(this.stack.random), cookies: new SynCookies(this.stack.random) };
+    return this.keys;
+  }
+
+  parsePorts(b: Uint8Array, off: number, len: number): { src: number; dst: number } | undefined {
+    if (len < 4 || off + 4 > b.length) return undefined;
+    return { src: (b[off]! << 8) | b[off + 1]!, dst: (b[off + 2]! << 8) | b[off + 3]! };
+  }
+
+  handleUnknownDestinationPacket(
+    _id: TransportEndpointId,
+    pkt: PacketBuffer,
+    info: TransportPacketInfo,
+    stack: StackContext,
+  ): boolean {
+    const seg = parseSegment(pkt, info, stack.stats);
+    // Malformed: counted by parseSegment; say handled so no ICMP goes out for garbage.
+    if (!seg) return true;
+    replyWithReset(stack, info, seg);
+    return true;
+  }
+
+  setOption(name: string, value: unknown): void {
+    const o = this.options as unknown as Record<string, unknown>;
+    if (!(name in o)) throw new ErrUnknownProtocolOption();
+    const cur = o[name];
+    if (typeof cur === "object" && cur !== null) {
+      const v = value as { min?: unknown; default?: unknown; max?: unknown };
+      if (typeof v !== "object" || v === null) throw new ErrInvalidOptionValue();
+      const { min, default: def, max } = v;
+      if (
+        typeof min !== "number" ||
+        typeof def !== "number" ||
+        typeof max !== "number" ||
+        !(min <= def && def <= max) ||
+        min <= 0
+      )
+        throw new ErrInvalidOptionValue();
+      o[name] = { min, default: def, max };
+      return;
+    }
+    if (typeof cur !== typeof value) throw new ErrInvalidOptionValue();
+    if (typeof value === "number" && (!Number.isFinite(value) || value < 0))
+      throw new ErrInvalidOptionValue();
+    if (name === "congestionControl" && value !== "reno") throw new ErrInvalidOptionValue();
+    o[name] = value;
+  }
+
+  option(name: string): unknown {
+    const o = this.options as unknown as Record<string, unknown>;
+    if (!(name in o)) throw new ErrUnknownProtocolOption();
+    return o[name];
+  }
+
+  close(): void {
+    for (const ep of [...this.timeWait.values()]) ep.cleanup();
+    for (const ep of [...this.listeners]) ep.close();
+  }
+
+  // ---- registries the endpoints use (TIME-WAIT reuse needs the listener of a port) ----
+
+  addListener(ep: TcpEndpoint): void {
+    this.listeners.add(ep);
+  }
+
+  removeListener(ep: TcpEndpoint): void {
+    this.listeners.delete(ep);
+  }
+
+  findListener(
+    nic: number,
+    local: Address,
+    port: number,
+    netProto: NetworkProtocolNumber,
+  ): TcpEndpoint | undefined {
+    let wildcard: TcpEndpoint | undefined;
+    for (const l of this.listeners) {
+      if (l.state !== "LISTEN" || l.id.localPort !== port || !l.netProtos.includes(netProto)) continue;
+      if (l.nic !== 0 && l.nic !== nic) continue;
+      if (l.id.localAddress?.equals(local)) return l;
+      if (!l.id.localAddress) wildcard = l;
+    }
+    return wildcard;
+  }
+
+  addTimeWait(ep: TcpEndpoint): void {
+    this.timeWait.set(tupleKey(ep.id), ep);
+  }
+
+  removeTimeWait(ep: TcpEndpoint): void {
+    const k = tupleKey(ep.id);
+    if (this.timeWait.get(k) === ep) this.timeWait.delete(k);
+  }
+
+  timeWaitFor(id: TransportEndpointId): TcpEndpoint | undefined {
+    return this.timeWait.get(tupleKey(id));
+  }
+}
+
+function tupleKey(id: TransportEndpointId): string {
+  return `${id.localAddress?.key ?? ""}|${id.localPort}|${id.remoteAddress?.key ?? ""}|${id.remotePort}`;
+}

@@ -1,0 +1,283 @@
+/**
+ * The receive side of a connection: in-order queue, out-of-order queue,
+ * receive window with receiver-side silly window avoidance, ACK scheduling,
+ * and the SACK / D-SACK blocks our ACKs carry.
+ */
+import { VectorisedView } from "../../buffer/vectorised-view.ts";
+import { seqAdd, seqGreaterThan, seqLessThan, seqLessThanEq, seqMax, seqSize } from "../../seqnum/seqnum.ts";
+
+interface OooSegment {
+  seq: number;
+  data: Uint8Array;
+}
+
+export class ReceiveState {
+  /** IRS (RFC 9293 §3.3.1). */
+  irs = 0;
+  /** RCV.NXT. */
+  nxt = 0;
+  /** The right edge we last advertised, RCV.NXT + RCV.WND at our last ACK. */
+  advEdge = 0;
+  /** Our window scale shift (Rcv.Wind.Shift, RFC 7323 §2.2); 0 when not negotiated. */
+  scale = 0;
+  /** The shift we offered in our SYN (applies once the peer agreed). */
+  offeredScale = 0;
+  /** In-order bytes the user has not read yet. */
+  readonly queue = new VectorisedView();
+  /** Out-of-order segments, sorted, not overlapping (bounded by the window, so by the buffer). */
+  private ooo: OooSegment[] = [];
+  oooBytes = 0;
+  /** Sequence number of a FIN that arrived ahead of RCV.NXT. */
+  private oooFin: number | undefined;
+  /** Whether the peer's FIN was processed in order: the stream ended. */
+  finReceived = false;
+
+  /** An ACK must go out now (out-of-order data, a filled gap, the second full segment, quick-ack). */
+  ackNow = false;
+  /** An ACK is owed; the delayed-ACK timer sends it unless data carries it first. */
+  ackPending = false;
+  /** Segments left in quick-ack mode (each acknowledged at once). */
+  quickAcks = 0;
+  /** RCV.NXT in our last ACK (RFC 7323 §4.3 Last.ACK.sent). */
+  lastAckSent = 0;
+  /** Estimate of the peer's segment size, for delayed ACK and receiver SWS. */
+  mss = 536;
+
+  /** SACK-permitted was negotiated (RFC 2018 §2). */
+  sackEnabled = false;
+  /** Sequence numbers of recently received out-of-order segments, newest first (RFC 2018 §4). */
+  private recent: number[] = [];
+  /** A duplicate range to report once as the first SACK block (RFC 2883 §4). */
+  private dsackStart = 0;
+  private dsackEnd = 0;
+  private hasDsack = false;
+
+  /** Window scaling was negotiated (RFC 7323 §2.2). */
+  wsEnabled = false;
+
+  /** Timestamps were negotiated (RFC 7323 §3.2). */
+  tsEnabled = false;
+  /** TS.Recent (RFC 7323 §4.3). */
+  tsRecent = 0;
+  /** When TS.Recent was set (ms), for the 24-day validity of RFC 7323 §5.5. */
+  tsRecentTime = 0;
+
+  constructor(public bufSize: number) {}
+
+  /** RCV.WND as last advertised, from RCV.NXT. */
+  get window(): number {
+    const w = (this.advEdge - this.nxt) | 0;
+    return Math.max(w, 0);
+  }
+
+  /** Buffer space not used by unread data. */
+  get free(): number {
+    return Math.max(0, this.bufSize - this.queue.size - this.oooBytes);
+  }
+
+  /** Sets the initial state from the peer's SYN. */
+  init(irs: number): void {
+    this.irs = irs;
+    this.nxt = seqAdd(irs, 1);
+    this.lastAckSent = this.nxt;
+    this.advEdge = seqAdd(this.nxt, Math.min(this.free, 0xffff));
+  }
+
+  /**
+   * The window field for the next segment, moving the right edge per RFC 9293
+   * §3.8.6.2.2: "the receiver should not advance the right window edge ...
+   * until [it can be moved] by at least min(Fr * RCV.BUFF, Eff.snd.MSS)" with
+   * Fr = 1/2, and never moving it left (RFC 9293 §3.8.6.2.2 / RFC 7323 §2.4).
+   */
+  selectWindow(syn: boolean): number {
+    const cur = this.window;
+    const free = Math.max(0, this.bufSize - this.queue.size);
+    let wnd = cur;
+    if (free > cur && (free - cur >= Math.min(this.bufSize >> 1, this.mss) || free >= this.bufSize))
+      wnd = free;
+    if (syn) {
+      // RFC 7323 §2.2: "The window field in a segment where the SYN bit is set ... MUST NOT be scaled".
+      const field = Math.min(0xffff, wnd);
+      this.advEdge = seqMax(this.advEdge, seqAdd(this.nxt, field));
+      return field;
+    }
+    const unit = 1 << this.scale;
+    const field = Math.min(0xffff, Math.ceil(wnd / unit));
+    this.advEdge = seqMax(this.advEdge, seqAdd(this.nxt, field * unit));
+    return field;
+  }
+
+  /** Whether reading opened the window enough for an update (RFC 1122 §4.2.3.3, RFC 9293 §3.8.6.2.2). */
+  windowUpdateDue(): boolean {
+    const cur = this.window;
+    const free = Math.max(0, this.bufSize - this.queue.size);
+    return free - cur >= Math.min(this.bufSize >> 1, this.mss);
+  }
+
+  /**
+   * Takes segment text that starts at `seq`, already trimmed to the window
+   * (RCV.NXT ≤ seq, end ≤ advertised edge), and a FIN flag. Returns the number
+   * of bytes that became readable.
+   */
+  accept(seq: number, data: Uint8Array, fin: boolean): number {
+    if (data.length > 0 && data.length > this.mss) this.mss = data.length;
+    if (seq === this.nxt) {
+      const before = this.queue.size;
+      if (data.length > 0) {
+        this.queue.append(data.slice());
+        this.nxt = seqAdd(this.nxt, data.length);
+      }
+      if (fin) this.oooFin = this.nxt;
+      const filled = this.drainOoo();
+      if (this.oooFin !== undefined && this.oooFin === this.nxt) {
+        this.finReceived = true;
+        this.oooFin = undefined;
+        this.nxt = seqAdd(this.nxt, 1);
+        // RFC 9293 §3.10.7.4 "eighth, check the FIN bit": "send an acknowledgment for the FIN".
+        this.ackNow = true;
+      }
+      if (filled) {
+        // RFC 5681 §4.2: "an immediate ACK SHOULD be generated when an incoming segment fills in all or part of a gap".
+        this.ackNow = true;
+      } else if (data.length > 0) {
+        this.scheduleAck();
+      }
+      return this.queue.size - before;
+    }
+    // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate duplicate ACK when an out-of-order segment arrives".
+    this.ackNow = true;
+    this.quickAcks = Math.max(this.quickAcks, 2);
+    if (data.length > 0) this.insertOoo(seq, data);
+    if (fin) this.oooFin = seqAdd(seq, data.length);
+    return 0;
+  }
+
+  private scheduleAck(): void {
+    if (this.quickAcks > 0) {
+      this.quickAcks--;
+      this.ackNow = true;
+    } else if (seqSize(this.lastAckSent, this.nxt) > this.mss) {
+      // RFC 9293 §3.8.6.3: "an ACK should be generated for at least every second full-sized segment"
+      // (as Linux: more than one full segment not yet acknowledged).
+      this.ackNow = true;
+    } else {
+      this.ackPending = true;
+    }
+  }
+
+  private insertOoo(seq: number, data: Uint8Array): void {
+    const end = seqAdd(seq, data.length);
+    let cur = seq;
+    const pieces: OooSegment[] = [];
+    let dup = false;
+    for (const e of this.ooo) {
+      const eEnd = seqAdd(e.seq, e.data.length);
+      if (seqLessThanEq(eEnd, cur)) continue;
+      if (seqLessThanEq(end, e.seq)) break;
+      if (seqLessThan(cur, e.seq)) {
+        pieces.push({ seq: cur, data: data.slice(seqSize(seq, cur), seqSize(seq, e.seq)) });
+      }
+      const ds = seqMax(cur, e.seq);
+      const de = seqLessThan(end, eEnd) ? end : eEnd;
+      if (!dup && seqLessThan(ds, de)) {
+        this.setDsack(ds, de);
+        dup = true;
+      }
+      cur = seqMax(cur, eEnd);
+      if (!seqLessThan(cur, end)) break;
+    }
+    if (seqLessThan(cur, end)) pieces.push({ seq: cur, data: data.slice(seqSize(seq, cur)) });
+    for (const p of pieces) {
+      let i = this.ooo.length;
+      while (i > 0 && seqGreaterThan(this.ooo[i - 1]!.seq, p.seq)) i--;
+      this.ooo.splice(i, 0, p);
+      this.oooBytes += p.data.length;
+    }
+    this.recent = [seq, ...this.recent.filter((s) => s !== seq)].slice(0, 4);
+  }
+
+  /** Moves out-of-order data that RCV.NXT reached into the queue; returns whether any moved. */
+  private drainOoo(): boolean {
+    let moved = false;
+    while (this.ooo.length > 0) {
+      const e = this.ooo[0]!;
+      if (seqGreaterThan(e.seq, this.nxt)) break;
+      this.ooo.shift();
+      this.oooBytes -= e.data.length;
+      const skip = seqSize(e.seq, this.nxt);
+      if (skip < e.data.length) {
+        this.queue.append(e.data.subarray(skip));
+        this.nxt = seqAdd(e.seq, e.data.length);
+      }
+      moved = true;
+    }
+    return moved;
+  }
+
+  /** Records a duplicate range to report in the next ACK (RFC 2883 §4 "the first SACK block ... D-SACK"). */
+  setDsack(start: number, end: number): void {
+    if (!this.sackEnabled) return;
+    this.dsackStart = start;
+    this.dsackEnd = end;
+    this.hasDsack = true;
+  }
+
+  /**
+   * The SACK blocks for our next ACK, flat [left, right, ...] (RFC 2018 §4):
+   * a D-SACK block first if one is owed (RFC 2883 §4), then the block holding
+   * the most recently received segment, then other recent blocks.
+   */
+  sackBlocks(max: number, out: number[]): number[] {
+    out.length = 0;
+    if (!this.sackEnabled) return out;
+    if (this.hasDsack) {
+      out.push(this.dsackStart, this.dsackEnd);
+      this.hasDsack = false;
+    }
+    if (this.ooo.length === 0) return out;
+    const ranges: number[] = [];
+    for (const e of this.ooo) {
+      const end = seqAdd(e.seq, e.data.length);
+      const n = ranges.length;
+      if (n > 0 && ranges[n - 1] === e.seq) ranges[n - 1] = end;
+      else ranges.push(e.seq, end);
+    }
+    const used = new Set<number>();
+    const addRangeFor = (seq: number) => {
+      for (let i = 0; i < ranges.length; i += 2) {
+        if (used.has(i)) continue;
+        const l = ranges[i]!;
+        const r = ranges[i + 1]!;
+        if (seqLessThanEq(l, seq) && seqLessThan(seq, r)) {
+          used.add(i);
+          out.push(l, r);
+          return;
+        }
+      }
+    };
+    for (const s of this.recent) {
+      if (out.length >= 2 * max) break;
+      addRangeFor(s);
+    }
+    for (let i = 0; i < ranges.length && out.length < 2 * max; i += 2) {
+      if (used.has(i)) continue;
+      used.add(i);
+      out.push(ranges[i]!, ranges[i + 1]!);
+    }
+    return out;
+  }
+
+  /** Copies up to `n` readable bytes out and removes them. */
+  read(n: number): Uint8Array {
+    const k = Math.min(n, this.queue.size);
+    const out = this.queue.slice(0, k).slice();
+    this.queue.trimFront(k);
+    return out;
+  }
+
+  /** Drops everything held (on reset). */
+  clear(): void {
+    this.ooo = [];
+    this.oooBytes = 0;
+  }
+}

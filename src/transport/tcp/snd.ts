@@ -1,0 +1,361 @@
+/**
+ * The send side of a connection: the send buffer, segmentation at the MSS,
+ * Nagle and sender-side silly window avoidance, ACK processing with RTT
+ * measurement, duplicate-ACK fast retransmit, the retransmission timer with
+ * exponential backoff, and zero-window probes (persist timer).
+ */
+import { VectorisedView } from "../../buffer/vectorised-view.ts";
+import { TCP_ACK, TCP_FIN, TCP_PSH } from "../../header/tcp.ts";
+import {
+  seqAdd,
+  seqGreaterThan,
+  seqLessThan,
+  seqLessThanEq,
+  seqMax,
+  seqSize,
+  seqSub,
+} from "../../seqnum/seqnum.ts";
+import { ErrTimeout } from "../../tcpip/errors.ts";
+import type { CongestionControl } from "./congestion.ts";
+import type { TcpEndpoint } from "./endpoint.ts";
+import { EventOut } from "./events.ts";
+import type { RttEstimator } from "./rtt.ts";
+import { sendRuns } from "./state.ts";
+
+export class SendState {
+  /** ISS (RFC 9293 §3.3.1). */
+  iss = 0;
+  /** SND.UNA: oldest unacknowledged sequence number. */
+  una = 0;
+  /** SND.NXT: next sequence number to send (rewound to SND.UNA after a timeout). */
+  nxt = 0;
+  /** The highest sequence number sent so far (SND.MAX). */
+  max = 0;
+  /** SND.WND, scaled, in bytes. */
+  wnd = 0;
+  /** SND.WL1 / SND.WL2: segment sequence and ack numbers of the last window update. */
+  wl1 = 0;
+  wl2 = 0;
+  /** The largest window the peer has offered (MAX.SND.WND, RFC 5961 §5.2; RFC 9293 §3.8.6.2.1). */
+  maxWnd = 0;
+  /** Snd.Wind.Shift (RFC 7323 §2.3). */
+  scale = 0;
+  /** The sending MSS: min(peer's MSS option, route MTU - 20, user limit), before option space. */
+  mss = 536;
+  /** Unacknowledged and unsent data, starting at SND.UNA. */
+  readonly buf = new VectorisedView();
+  /** Whether the user closed the sending direction; FIN takes sequence number `finSeq`. */
+  finQueued = false;
+  finSeq = 0;
+  dupAcks = 0;
+  /** RFC 6582 §3.2 "recover". */
+  recover = 0;
+  /** Consecutive retransmission timeouts without progress. */
+  retries = 0;
+  /** RTO doublings (RFC 6298 §5.5). */
+  backoff = 0;
+  /** Karn-safe RTT timing of one segment when timestamps are off (RFC 6298 §3). */
+  rttTiming = false;
+  rttSeq = 0;
+  rttTime = 0;
+  /** Zero-window probes sent without the window opening. */
+  probes = 0;
+  persistBackoff = 0;
+  /** When the oldest unacknowledged data was (first) sent, for the user timeout (RFC 5482). */
+  unaTime = 0;
+  lastSendTime = 0;
+  /** End of the last segment sent smaller than the MSS (Nagle, Minshall's variant). */
+  smallEnd = 0;
+  /** A write asked to hold a partial segment (WriteOptions.more). */
+  held = false;
+  /** Send one segment now even if Nagle or SWS avoidance would wait (persist override, RFC 9293 §3.8.6.2.1). */
+  force = false;
+  readonly rtt: RttEstimator;
+  cc: CongestionControl;
+  /** When a SYN or SYN-ACK was first sent, for the handshake RTT sample. */
+  synTime = 0;
+
+  constructor(
+    public bufSize: number,
+    rto: RttEstimator,
+    cc: CongestionControl,
+  ) {
+    this.rtt = rto;
+    this.cc = cc;
+  }
+
+  /** Sequence number after the last queued data byte. */
+  get dataEnd(): number {
+    return seqAdd(this.una, this.buf.size);
+  }
+
+  /** Whether our FIN was sent and acknowledged. */
+  get finAcked(): boolean {
+    return this.finQueued && seqGreaterThan(this.una, this.finSeq);
+  }
+
+  /** Bytes in flight (SND.NXT - SND.UNA). */
+  get flight(): number {
+    return seqSize(this.una, this.nxt);
+  }
+
+  /** Room left in the send buffer. */
+  get space(): number {
+    return Math.max(0, this.bufSize - this.buf.size);
+  }
+}
+
+/**
+ * Sends what the windows, Nagle and silly window avoidance allow, from
+ * SND.NXT on (RFC 9293 §3.8.6.2.1, RFC 896, RFC 5681 §3.1).
+ */
+export function trySend(ep: TcpEndpoint): void {
+  if (!sendRuns(ep.state)) return;
+  const s = ep.snd;
+  const now = ep.now();
+  if (s.una === s.max && s.lastSendTime > 0 && now - s.lastSendTime > s.rtt.rto) {
+    // RFC 5681 §4.1: after an idle period longer than the RTO, restart from the restart window.
+    s.cc.onIdleRestart();
+  }
+  for (;;) {
+    const dataEnd = s.dataEnd;
+    const avail = seqLessThan(s.nxt, dataEnd) ? seqSize(s.nxt, dataEnd) : 0;
+    const finToSend = s.finQueued && s.nxt === s.finSeq;
+    if (avail === 0 && !finToSend) break;
+    const flight = s.flight;
+    const maxPayload = ep.maxPayload();
+    const limit = Math.min(s.wnd, s.cc.cwnd);
+    const usable = Math.max(0, limit - flight);
+    let len = Math.min(avail, maxPayload, usable);
+    if (avail > 0 && len === 0) {
+      // Window (or cwnd) closed: the persist timer probes a zero window (RFC 9293 §3.8.6.1).
+      if (flight === 0) ep.armPersist();
+      break;
+    }
+    if (avail > 0 && len < maxPayload && !s.force) {
+      if (len < avail) {
+        // RFC 9293 §3.8.6.2.1: with more data queued than fits, send only if "at least a fraction Fs
+        // [1/2] of the maximum window can be sent"; otherwise wait for the window or the override timeout.
+        if (len < s.maxWnd / 2) {
+          if (flight === 0) ep.armPersist();
+          break;
+        }
+      } else {
+        // The tail of the queued data. Held by MSG_MORE/cork; Nagle (RFC 896; RFC 9293 §3.7.4):
+        // "if there is unacknowledged data, then the sending TCP buffers all user data ... until
+        // the outstanding data has been acknowledged or until ... a full-sized segment".
+        if (s.held || ep.cork) break;
+        // Minshall's variant, as Linux (tcp_minshall_check): hold only while an earlier small
+        // segment is unacknowledged, so a partial tail after full segments goes at once.
+        if (!ep.noDelay && flight > 0 && seqGreaterThan(s.smallEnd, s.una)) break;
+      }
+    }
+    s.force = false;
+    if (len < 0) len = 0;
+    let flags = TCP_ACK;
+    const fin = s.finQueued && seqAdd(s.nxt, len) === s.finSeq;
+    if (fin) flags |= TCP_FIN;
+    if (len > 0 && len === avail) flags |= TCP_PSH;
+    const retransmit = seqLessThan(s.nxt, s.max);
+    if (flight === 0) s.unaTime = now;
+    ep.emit(flags, s.nxt, seqSize(s.una, s.nxt), len);
+    if (retransmit) ep.stack.stats.tcp.retransmits++;
+    else if (!s.rttTiming && !ep.rcv.tsEnabled && len > 0) {
+      s.rttTiming = true;
+      s.rttSeq = s.nxt;
+      s.rttTime = now;
+    }
+    s.nxt = seqAdd(s.nxt, len + (fin ? 1 : 0));
+    s.max = seqMax(s.max, s.nxt);
+    if (len < maxPayload) s.smallEnd = s.nxt;
+    s.lastSendTime = now;
+    if (ep.rtxMode !== "rto" || !ep.rtxTimer.pending) ep.armRto();
+  }
+}
+
+/** Retransmits the segment at SND.UNA (fast retransmit, partial ACK, timeout) without moving SND.NXT back. */
+export function retransmitFirst(ep: TcpEndpoint): number {
+  const s = ep.snd;
+  const len = Math.min(s.buf.size, ep.maxPayload());
+  const fin = s.finQueued && seqAdd(s.una, len) === s.finSeq;
+  if (len === 0 && !fin) return 0;
+  ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | (len > 0 && len === s.buf.size ? TCP_PSH : 0), s.una, 0, len);
+  ep.stack.stats.tcp.retransmits++;
+  s.rttTiming = false;
+  s.lastSendTime = ep.now();
+  const end = seqAdd(s.una, len + (fin ? 1 : 0));
+  if (seqLessThan(s.nxt, end)) s.nxt = end;
+  s.max = seqMax(s.max, s.nxt);
+  return len + (fin ? 1 : 0);
+}
+
+/**
+ * RFC 9293 §3.10.7.4 "fifth, check the ACK field" for synchronized states.
+ * Returns false when the segment must be dropped.
+ */
+export function processAck(
+  ep: TcpEndpoint,
+  ack: number,
+  seq: number,
+  window: number,
+  hasData: boolean,
+  synFin: boolean,
+  tsEcr: number,
+): boolean {
+  const s = ep.snd;
+  // RFC 9293 §3.10.7.4: "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK,
+  // drop the segment". SND.MAX stands for SND.NXT since a timeout rewinds SND.NXT.
+  if (seqGreaterThan(ack, s.max)) {
+    ep.sendAck();
+    return false;
+  }
+  // RFC 5961 §5.2: acceptable only if "(SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT"; otherwise
+  // "discarded and an ACK sent back".
+  if (seqLessThan(ack, seqSub(s.una, Math.max(s.maxWnd, 1)))) {
+    ep.sendChallengeAck();
+    return false;
+  }
+  const wndBefore = s.wnd;
+  let windowChanged = false;
+  // RFC 9293 §3.10.7.4: update the send window "If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))".
+  if (
+    seqLessThanEq(s.una, ack) &&
+    (seqLessThan(s.wl1, seq) || (s.wl1 === seq && seqLessThanEq(s.wl2, ack)))
+  ) {
+    const w = window * 2 ** s.scale;
+    windowChanged = w !== s.wnd;
+    s.wnd = w;
+    s.wl1 = seq;
+    s.wl2 = ack;
+    if (w > s.maxWnd) s.maxWnd = w;
+  }
+  if (seqGreaterThan(ack, s.una)) {
+    newAck(ep, ack, tsEcr);
+  } else if (ack === s.una && s.max !== s.una && !hasData && !synFin && !windowChanged) {
+    // RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT": outstanding data, no data, no SYN/FIN, SEG.ACK = SND.UNA,
+    // and an unchanged advertised window.
+    onDupAck(ep);
+  }
+  if (s.wnd > 0 && wndBefore === 0) {
+    s.probes = 0;
+    s.persistBackoff = 0;
+    if (ep.rtxMode === "persist") ep.rtxTimer.stop();
+  }
+  return true;
+}
+
+function newAck(ep: TcpEndpoint, ack: number, tsEcr: number): void {
+  const s = ep.snd;
+  const now = ep.now();
+  const acked = seqSize(s.una, ack);
+  const dataAcked = Math.min(acked, s.buf.size);
+  s.buf.trimFront(dataAcked);
+  s.una = ack;
+  if (seqLessThan(s.nxt, s.una)) s.nxt = s.una;
+  // RTT sample: RFC 7323 §4.1 from the echoed timestamp, else one timed segment (RFC 6298 §3, Karn's rule).
+  if (ep.rcv.tsEnabled && tsEcr !== 0) {
+    const r = (ep.tsNow() - tsEcr) | 0;
+    if (r >= 0) s.rtt.sample(r);
+  } else if (s.rttTiming && seqGreaterThan(ack, s.rttSeq)) {
+    s.rtt.sample(now - s.rttTime);
+    s.rttTiming = false;
+  }
+  // RFC 6298 §5.7 (backoff kept until new data is acknowledged, then recomputed).
+  s.backoff = 0;
+  s.retries = 0;
+  s.probes = 0;
+  if (s.cc.inRecovery) {
+    if (s.cc.onAckInRecovery(ack, acked, s.flight) === "partial") {
+      // RFC 6582 §3.2 step 3: "retransmit the first unacknowledged segment".
+      retransmitFirst(ep);
+    }
+  } else {
+    s.cc.onAck(acked, now);
+  }
+  s.dupAcks = 0;
+  if (s.una === s.max) {
+    // RFC 6298 §5.2: "When all outstanding data has been acknowledged, turn off the retransmission timer."
+    if (ep.rtxMode === "rto") ep.rtxTimer.stop();
+  } else {
+    // RFC 6298 §5.3: "When an ACK is received that acknowledges new data, restart the retransmission timer".
+    s.unaTime = now;
+    ep.armRto();
+  }
+  if (dataAcked > 0) ep.notify(EventOut);
+}
+
+function onDupAck(ep: TcpEndpoint): void {
+  const s = ep.snd;
+  s.dupAcks++;
+  if (s.cc.inRecovery) {
+    s.cc.onDupAckInRecovery();
+    return;
+  }
+  // RFC 6582 §3.2 step 1: enter fast retransmit on the third duplicate only if "the Cumulative
+  // Acknowledgment field ... covers more than recover".
+  if (s.dupAcks === 3 && seqGreaterThan(s.una, s.recover)) {
+    ep.stack.stats.tcp.fastRetransmit++;
+    ep.stack.stats.tcp.fastRecovery++;
+    s.cc.enterRecovery(s.flight, s.max);
+    s.recover = s.max;
+    retransmitFirst(ep);
+  }
+}
+
+/** The retransmission timer expired (RFC 6298 §5.4–5.6) in a synchronized state. */
+export function onRetransmitTimeout(ep: TcpEndpoint): void {
+  const s = ep.snd;
+  if (!sendRuns(ep.state) || s.una === s.max) return;
+  const now = ep.now();
+  // RFC 5482 §2 / Linux TCP_USER_TIMEOUT: give up when data stayed unacknowledged this long.
+  if (ep.userTimeout > 0 && now - s.unaTime >= ep.userTimeout) {
+    ep.abort(new ErrTimeout(), false);
+    return;
+  }
+  // RFC 9293 §3.8.3 R2: after enough retransmissions, "close the connection".
+  if (s.retries >= ep.opts.maxRetries) {
+    ep.abort(new ErrTimeout(), false);
+    return;
+  }
+  s.retries++;
+  s.backoff++;
+  ep.stack.stats.tcp.timeouts++;
+  if (s.cc.cwnd < s.cc.ssthresh) ep.stack.stats.tcp.slowStartRetransmits++;
+  s.cc.onRetransmitTimeout(s.flight);
+  // RFC 6582 §3.2 step 4: "After a retransmit timeout, record the highest sequence number transmitted in recover".
+  s.recover = s.max;
+  s.dupAcks = 0;
+  s.rttTiming = false;
+  // Go back to SND.UNA: resend the first segment now, the rest as ACKs open the window.
+  s.nxt = s.una;
+  retransmitFirst(ep);
+  ep.armRto();
+}
+
+/** The persist timer expired: probe the zero window, or override SWS avoidance (RFC 9293 §3.8.6.1, §3.8.6.2.1). */
+export function onPersistTimeout(ep: TcpEndpoint): void {
+  const s = ep.snd;
+  if (!sendRuns(ep.state)) return;
+  const avail = seqLessThan(s.nxt, s.dataEnd) ? seqSize(s.nxt, s.dataEnd) : 0;
+  if (avail === 0) return;
+  if (ep.userTimeout > 0 && s.probes > 0 && ep.now() - ep.lastRcvTime >= ep.userTimeout) {
+    ep.abort(new ErrTimeout(), false);
+    return;
+  }
+  if (s.wnd === 0) {
+    if (s.probes >= ep.opts.maxRetries && ep.now() - ep.lastRcvTime > ep.opts.maxRtoMs) {
+      ep.abort(new ErrTimeout(), false);
+      return;
+    }
+    // A zero-window probe as Linux sends it (tcp_xmit_probe_skb): an old sequence number makes the
+    // peer answer with an ACK carrying its current window (RFC 9293 §3.10.7.4 first check).
+    ep.emitAck(seqSub(s.una, 1));
+    s.probes++;
+    s.persistBackoff++;
+    ep.armPersist();
+    return;
+  }
+  s.force = true;
+  trySend(ep);
+  s.force = false;
+}
