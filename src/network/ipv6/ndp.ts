@@ -1,0 +1,644 @@
+/**
+ * Neighbor Discovery (RFC 4861) and stateless address autoconfiguration
+ * (RFC 4862) for one NIC. The neighbour state machine itself (INCOMPLETE,
+ * REACHABLE, STALE, DELAY, PROBE) is the stack's shared neighbour cache
+ * (`nic.neighbors`), which asks us to send solicitations through the
+ * endpoint's `linkAddressResolver`; here we validate and answer NDP messages,
+ * feed the cache, run Duplicate Address Detection, solicit routers, and learn
+ * default routers, on-link prefixes, the link MTU and SLAAC addresses from
+ * router advertisements. On links without link-layer addresses (TUN) none of
+ * this runs: they need no resolution.
+ */
+import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import type { NeighborTable, TransportPacketInfo } from "../../stack/registration.ts";
+import { Address } from "../../tcpip/address.ts";
+import type { Timer } from "../../tcpip/clock.ts";
+import type { Route as TableRoute } from "../../tcpip/full-address.ts";
+import type { LinkAddress } from "../../tcpip/link-address.ts";
+import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { Subnet } from "../../tcpip/subnet.ts";
+import {
+  addressFromPrefix,
+  encodeLinkAddressOption,
+  ICMPV6_NEIGHBOR_ADVERT,
+  ICMPV6_NEIGHBOR_SOLICIT,
+  ICMPV6_REDIRECT,
+  ICMPV6_ROUTER_ADVERT,
+  ICMPV6_ROUTER_SOLICIT,
+  IPV6_MINIMUM_MTU,
+  interfaceIdFromMac,
+  isSolicitedNode,
+  linkLocalFromMac,
+  NDP_NA_OVERRIDE,
+  NDP_NA_ROUTER,
+  NDP_NA_SIZE,
+  NDP_NA_SOLICITED,
+  NDP_NS_SIZE,
+  NDP_OPT_MTU,
+  NDP_OPT_PREFIX_INFO,
+  NDP_OPT_SOURCE_LINK_ADDRESS,
+  NDP_OPT_TARGET_LINK_ADDRESS,
+  NDP_PREFIX_AUTONOMOUS,
+  NDP_PREFIX_ON_LINK,
+  NDP_RA_SIZE,
+  NDP_RS_SIZE,
+  type NdpOption,
+  optionLinkAddress,
+  parseNdpOptions,
+  readU16,
+  readU32,
+  solicitedNodeAddress,
+} from "./_wire.ts";
+import type { Ipv6Endpoint, Ipv6StackExtras } from "./endpoint.ts";
+
+/** RFC 4861 §10 host constants (ms). */
+export const MAX_RTR_SOLICITATION_DELAY_MS = 1_000;
+export const RTR_SOLICITATION_INTERVAL_MS = 4_000;
+export const RETRANS_TIMER_MS = 1_000;
+/** RFC 4861 §7.1: NDP messages must arrive with Hop Limit 255 (proof they were not forwarded). */
+export const NDP_HOP_LIMIT = 255;
+const INFINITE_LIFETIME = 0xffffffff;
+/** RFC 4862 §5.5.3(e): the "2 hours" rule against lifetime-shortening attacks. */
+const TWO_HOURS_MS = 2 * 3600_000;
+
+/** Where an address under DAD came from: made here, or added by the user tentative or usable. */
+type Origin = "linkLocal" | "slaac" | "tentative" | "manual";
+
+interface Tentative {
+  addr: Address;
+  origin: Origin;
+  remaining: number;
+  timer: Timer;
+}
+
+interface SlaacAddress {
+  addr: Address;
+  /** Stack clock time when the valid lifetime ends (Infinity for infinite). */
+  validUntil: number;
+  preferredUntil: number;
+  timer: Timer | undefined;
+}
+
+interface LearntRoute {
+  route: TableRoute;
+  timer: Timer | undefined;
+}
+
+export class Ndp {
+  private readonly tentative = new Map<string, Tentative>();
+  /** Addresses this layer assigned itself (link-local, SLAAC). */
+  private readonly auto = new Set<string>();
+  private readonly slaac = new Map<string, SlaacAddress>();
+  private readonly routers = new Map<string, LearntRoute>();
+  private readonly prefixes = new Map<string, LearntRoute>();
+  /** The key of the address being added by `addAuto` (its `addressAdded` callback is ours). */
+  private adding: string | undefined;
+  private rsTimer: Timer | undefined;
+  private rsSent = 0;
+  /** RetransTimer, updated by router advertisements (RFC 4861 §6.3.4). */
+  retransTimerMs = RETRANS_TIMER_MS;
+  /** BaseReachableTime from the last router advertisement (0 = not given). */
+  baseReachableTimeMs = 0;
+
+  constructor(private readonly ep: Ipv6Endpoint) {}
+
+  private get stats() {
+    return this.ep.stats.icmp.v6;
+  }
+  private get nic() {
+    return this.ep.nic;
+  }
+  private get clock() {
+    return this.ep.proto.stack.clock;
+  }
+  private get opts() {
+    return this.ep.proto.opts;
+  }
+  private get neighbors(): NeighborTable | undefined {
+    return this.nic.neighbors?.(IPV6_PROTOCOL_NUMBER);
+  }
+
+  private randomDelay(max: number): number {
+    return this.ep.proto.stack.random.u32() % max;
+  }
+
+  private get stackExtras(): Ipv6StackExtras {
+    return this.ep.proto.stack as Ipv6StackExtras;
+  }
+
+  /** The NIC came up: link-local address and DAD (RFC 4862 §5.3, §5.4), router solicitation (RFC 4861 §6.3.7). */
+  enable(): void {
+    for (const a of [...this.nic.addresses(IPV6_PROTOCOL_NUMBER)]) this.addressAdded(a.address, a.prefixLen);
+    if (!this.ep.resolutionRequired) return;
+    const mac = this.nic.linkAddress;
+    if (this.opts.autoLinkLocal && mac.length === 6) {
+      const ll = linkLocalFromMac(mac);
+      if (!this.nic.addresses(IPV6_PROTOCOL_NUMBER).some((a) => a.address.equals(ll)))
+        this.addAuto(ll, "linkLocal");
+    }
+    if (this.opts.handleRouterAdvertisements && this.opts.maxRouterSolicitations > 0 && !this.ep.forwarding) {
+      this.rsSent = 0;
+      // RFC 4861 §6.3.7: "delay the transmission for a random amount of time between 0 and MAX_RTR_SOLICITATION_DELAY".
+      this.rsTimer = this.clock.afterFunc(this.randomDelay(MAX_RTR_SOLICITATION_DELAY_MS), () =>
+        this.solicitRouters(),
+      );
+    }
+  }
+
+  disable(): void {
+    this.rsTimer?.stop();
+    this.rsTimer = undefined;
+    for (const t of this.tentative.values()) t.timer.stop();
+    this.tentative.clear();
+    for (const [key, s] of this.slaac) {
+      s.timer?.stop();
+      this.slaac.delete(key);
+      this.removeAuto(s.addr);
+    }
+    for (const m of [this.routers, this.prefixes]) {
+      for (const r of m.values()) {
+        r.timer?.stop();
+        this.stackExtras.removeRoute?.(r.route);
+      }
+      m.clear();
+    }
+  }
+
+  /** Adds an address of our own making, tentative until DAD passes. */
+  private addAuto(addr: Address, origin: Origin): void {
+    this.auto.add(addr.key);
+    this.adding = addr.key;
+    try {
+      this.nic.addAddress?.(IPV6_PROTOCOL_NUMBER, addr, 64, true);
+    } finally {
+      this.adding = undefined;
+    }
+    this.startDad(addr, origin);
+  }
+
+  addressAdded(addr: Address, _prefixLen: number): void {
+    if (addr.key === this.adding || !this.ep.enabled || addr.isMulticast) return;
+    const tentative = !this.nic.hasAddress(addr);
+    if (!this.ep.resolutionRequired) {
+      // Links without link-layer addresses (TUN) have no NDP and so no DAD: the address is usable now.
+      if (tentative) this.stackExtras.setAddressTentative?.(this.nic.id, addr, false);
+      return;
+    }
+    // RFC 4862 §5.4: "Duplicate Address Detection MUST be performed on all unicast addresses prior to
+    // assigning them". Addresses added tentative wait for it; ones added usable are checked
+    // optimistically (like RFC 4429) and removed if a duplicate shows up.
+    this.startDad(addr, tentative ? "tentative" : "manual");
+  }
+
+  addressRemoved(addr: Address): void {
+    this.auto.delete(addr.key);
+    const t = this.tentative.get(addr.key);
+    if (t) {
+      t.timer.stop();
+      this.tentative.delete(addr.key);
+    }
+  }
+
+  /** Whether `group` is the solicited-node group of one of our addresses, tentative ones included (RFC 4862 §5.4.2). */
+  ownsSolicitedNode(group: Address): boolean {
+    const g = group.bytes;
+    const match = (a: Address) => a.bytes[13] === g[13] && a.bytes[14] === g[14] && a.bytes[15] === g[15];
+    for (const t of this.tentative.values()) if (match(t.addr)) return true;
+    for (const a of this.nic.addresses(IPV6_PROTOCOL_NUMBER))
+      if (a.address.is6 && match(a.address)) return true;
+    return false;
+  }
+
+  isTentative(addr: Address): boolean {
+    return this.tentative.has(addr.key);
+  }
+
+  // --- Duplicate Address Detection (RFC 4862 §5.4) ---
+
+  private startDad(addr: Address, origin: Origin): void {
+    if (addr.isMulticast || addr.isUnspecified || this.tentative.has(addr.key)) return;
+    if (this.opts.dupAddrDetectTransmits <= 0) {
+      this.dadSucceeded(addr, origin);
+      return;
+    }
+    const t: Tentative = {
+      addr,
+      origin,
+      remaining: this.opts.dupAddrDetectTransmits,
+      // RFC 4862 §5.4.2: the first solicitation waits a random 0..MAX_RTR_SOLICITATION_DELAY.
+      timer: this.clock.afterFunc(this.randomDelay(MAX_RTR_SOLICITATION_DELAY_MS), () => this.dadTick(t)),
+    };
+    this.tentative.set(addr.key, t);
+  }
+
+  private dadTick(t: Tentative): void {
+    if (this.tentative.get(t.addr.key) !== t) return;
+    if (t.remaining > 0) {
+      t.remaining--;
+      // RFC 4862 §5.4.2: NS from the unspecified address to the solicited-node group, target = tentative address.
+      this.sendSolicitation(t.addr, Address.ANY_V6, undefined);
+      t.timer.reset(this.retransTimerMs);
+      return;
+    }
+    this.tentative.delete(t.addr.key);
+    this.dadSucceeded(t.addr, t.origin);
+  }
+
+  /** RFC 4862 §5.4.5 reversed: no duplicate seen within RetransTimer of the last probe; the address is assigned. */
+  private dadSucceeded(addr: Address, origin: Origin): void {
+    if (origin !== "manual") this.stackExtras.setAddressTentative?.(this.nic.id, addr, false);
+  }
+
+  /** RFC 4862 §5.4.3/§5.4.4: another node uses or wants the tentative address; it is not assigned. */
+  private dadConflict(t: Tentative): void {
+    t.timer.stop();
+    this.tentative.delete(t.addr.key);
+    this.stats.dadConflicts++;
+    for (const [k, s] of this.slaac) {
+      if (!s.addr.equals(t.addr)) continue;
+      s.timer?.stop();
+      this.slaac.delete(k);
+    }
+    this.removeAuto(t.addr);
+  }
+
+  // --- Sending ---
+
+  /** The endpoint's resolver: RFC 4861 §7.2.2 solicitation for `target` (unicast when `remote` is known). */
+  sendNeighborSolicit(target: Address, local: Address | undefined, remote: LinkAddress | undefined): void {
+    // "If the source address of the packet prompting the solicitation is the same as one of the
+    // addresses assigned to the outgoing interface, that address SHOULD be placed in the IP Source
+    // Address of the outgoing solicitation. Otherwise, any one of the addresses assigned".
+    const src = local && this.nic.hasAddress(local) ? local : this.ep.icmp.sourceFor(target);
+    if (!src) return;
+    this.sendSolicitation(target, src, remote);
+  }
+
+  private sendSolicitation(target: Address, src: Address, remote: LinkAddress | undefined): void {
+    const dst = remote ? target : solicitedNodeAddress(target);
+    // RFC 4861 §4.3: the source link-layer address option is left out when the source is unspecified.
+    const mac = this.nic.linkAddress;
+    const withOpt = !src.isUnspecified && mac.length > 0;
+    const optLen = withOpt ? Math.ceil((2 + mac.length) / 8) * 8 : 0;
+    const pkt = this.ep.icmp.build(src, dst, NDP_HOP_LIMIT, NDP_NS_SIZE + optLen, (b, off) => {
+      b[off] = ICMPV6_NEIGHBOR_SOLICIT;
+      b.set(target.bytes, off + 8);
+      if (withOpt) encodeLinkAddressOption(b, off + NDP_NS_SIZE, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
+    });
+    this.stats.neighborSolicit.sent++;
+    this.stats.packetsSent++;
+    this.ep.sendToLink(pkt, dst, remote);
+  }
+
+  /** RFC 4861 §7.2.4: an advertisement for our `target`. */
+  private sendNeighborAdvert(
+    target: Address,
+    dst: Address,
+    solicited: boolean,
+    linkDst: LinkAddress | undefined,
+  ): void {
+    const mac = this.nic.linkAddress;
+    const optLen = mac.length > 0 ? Math.ceil((2 + mac.length) / 8) * 8 : 0;
+    let flags = NDP_NA_OVERRIDE;
+    if (solicited) flags |= NDP_NA_SOLICITED;
+    if (this.ep.forwarding) flags |= NDP_NA_ROUTER;
+    const pkt = this.ep.icmp.build(target, dst, NDP_HOP_LIMIT, NDP_NA_SIZE + optLen, (b, off) => {
+      b[off] = ICMPV6_NEIGHBOR_ADVERT;
+      b[off + 4] = flags;
+      b.set(target.bytes, off + 8);
+      if (optLen > 0) encodeLinkAddressOption(b, off + NDP_NA_SIZE, NDP_OPT_TARGET_LINK_ADDRESS, mac);
+    });
+    this.stats.neighborAdvert.sent++;
+    this.stats.packetsSent++;
+    if (dst.isMulticast || linkDst) this.ep.sendToLink(pkt, dst, linkDst);
+    else this.ep.send(pkt, dst, target);
+  }
+
+  /** RFC 4861 §6.3.7: up to MAX_RTR_SOLICITATIONS, RTR_SOLICITATION_INTERVAL apart, until an RA arrives. */
+  private solicitRouters(): void {
+    this.rsTimer = undefined;
+    if (this.rsSent >= this.opts.maxRouterSolicitations) return;
+    this.rsSent++;
+    const mac = this.nic.linkAddress;
+    const ll = linkLocalFromMacOrUndefined(mac);
+    // The source is a link-local address once assigned, else unspecified (then with no SLLA option).
+    const src =
+      ll && this.nic.hasAddress(ll)
+        ? ll
+        : (this.nic.addresses(IPV6_PROTOCOL_NUMBER).find((a) => a.address.isLinkLocalUnicast)?.address ??
+          Address.ANY_V6);
+    const withOpt = !src.isUnspecified && mac.length > 0;
+    const optLen = withOpt ? Math.ceil((2 + mac.length) / 8) * 8 : 0;
+    const dst = Address.ALL_ROUTERS_V6;
+    const pkt = this.ep.icmp.build(src, dst, NDP_HOP_LIMIT, NDP_RS_SIZE + optLen, (b, off) => {
+      b[off] = ICMPV6_ROUTER_SOLICIT;
+      if (withOpt) encodeLinkAddressOption(b, off + NDP_RS_SIZE, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
+    });
+    this.stats.routerSolicit.sent++;
+    this.stats.packetsSent++;
+    this.ep.sendToLink(pkt, dst, undefined);
+    if (this.rsSent < this.opts.maxRouterSolicitations) {
+      this.rsTimer = this.clock.afterFunc(RTR_SOLICITATION_INTERVAL_MS, () => this.solicitRouters());
+    }
+  }
+
+  // --- Receiving ---
+
+  handlePacket(pkt: PacketBuffer, _net: number, info: TransportPacketInfo, type: number): void {
+    const st = this.stats;
+    const b = pkt.data;
+    const off = pkt.head;
+    const len = pkt.size;
+    if (type === ICMPV6_REDIRECT) {
+      // Redirects (RFC 4861 §8) are not acted on yet; they are counted.
+      st.redirect.received++;
+      return;
+    }
+    const min =
+      type === ICMPV6_NEIGHBOR_SOLICIT
+        ? NDP_NS_SIZE
+        : type === ICMPV6_NEIGHBOR_ADVERT
+          ? NDP_NA_SIZE
+          : type === ICMPV6_ROUTER_ADVERT
+            ? NDP_RA_SIZE
+            : NDP_RS_SIZE;
+    // RFC 4861 §6.1, §7.1: Hop Limit 255, ICMP Code 0, length at least the fixed part, options of nonzero length.
+    const opts = len >= min ? parseNdpOptions(b, off + min, off + len) : undefined;
+    if (info.ttl !== NDP_HOP_LIMIT || b[off + 1] !== 0 || !opts) {
+      st.malformedReceived++;
+      return;
+    }
+    switch (type) {
+      case ICMPV6_NEIGHBOR_SOLICIT:
+        st.neighborSolicit.received++;
+        this.handleSolicit(pkt, info, opts);
+        return;
+      case ICMPV6_NEIGHBOR_ADVERT:
+        st.neighborAdvert.received++;
+        this.handleAdvert(pkt, info, opts);
+        return;
+      case ICMPV6_ROUTER_SOLICIT:
+        // RFC 4861 §6.2.6 is for routers; hosts silently discard solicitations.
+        st.routerSolicit.received++;
+        return;
+      default:
+        st.routerAdvert.received++;
+        this.handleRouterAdvert(pkt, info, opts);
+    }
+  }
+
+  private linkOption(b: Uint8Array, opts: NdpOption[], type: number): LinkAddress | undefined {
+    const size = this.nic.linkAddress.length || 6;
+    for (const o of opts) if (o.type === type) return optionLinkAddress(b, o, size);
+    return undefined;
+  }
+
+  /** RFC 4861 §7.1.1 validation and §7.2.3 processing of a Neighbor Solicitation. */
+  private handleSolicit(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+    const b = pkt.data;
+    const off = pkt.head;
+    const target = Address.fromBytes(b, off + 8, 16);
+    const slla = this.linkOption(b, opts, NDP_OPT_SOURCE_LINK_ADDRESS);
+    const fromUnspecified = info.src.isUnspecified;
+    // "Target Address is not a multicast address"; "If the IP source address is the unspecified
+    // address, the IP destination address is a solicited-node multicast address" and "there is no
+    // source link-layer address option in the message".
+    if (target.isMulticast || (fromUnspecified && (!isSolicitedNode(info.dst) || slla))) {
+      this.stats.malformedReceived++;
+      return;
+    }
+    const t = this.tentative.get(target.key);
+    if (t) {
+      // RFC 4862 §5.4.3: a solicitation from the unspecified address for our tentative address
+      // means another node is doing DAD for it; other solicitations for it are ignored.
+      if (fromUnspecified) this.dadConflict(t);
+      return;
+    }
+    if (!this.nic.hasAddress(target)) return;
+    if (fromUnspecified) {
+      // RFC 4861 §7.2.4: answer a DAD probe to all-nodes, Solicited flag clear.
+      this.sendNeighborAdvert(target, Address.ALL_NODES_V6, false, undefined);
+      return;
+    }
+    if (slla) this.neighbors?.handleProbe(info.src, slla);
+    this.sendNeighborAdvert(target, info.src, true, slla);
+  }
+
+  /** RFC 4861 §7.1.2 validation and §7.2.5 processing of a Neighbor Advertisement. */
+  private handleAdvert(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+    const b = pkt.data;
+    const off = pkt.head;
+    const flags = b[off + 4]!;
+    const target = Address.fromBytes(b, off + 8, 16);
+    const solicited = (flags & NDP_NA_SOLICITED) !== 0;
+    // "Target Address is not a multicast address"; "If the IP Destination Address is a multicast
+    // address the Solicited flag is zero."
+    if (target.isMulticast || (info.dst.isMulticast && solicited)) {
+      this.stats.malformedReceived++;
+      return;
+    }
+    const t = this.tentative.get(target.key);
+    if (t) {
+      // RFC 4862 §5.4.4: an advertisement for a tentative address: it is a duplicate.
+      this.dadConflict(t);
+      return;
+    }
+    // An advertisement for an address we own is another node's mistake; we keep ours.
+    if (this.nic.hasAddress(target)) return;
+    const tlla = this.linkOption(b, opts, NDP_OPT_TARGET_LINK_ADDRESS);
+    this.neighbors?.handleConfirmation(target, tlla, {
+      solicited,
+      override: (flags & NDP_NA_OVERRIDE) !== 0,
+      isRouter: (flags & NDP_NA_ROUTER) !== 0,
+    });
+  }
+
+  /** RFC 4861 §6.1.2 validation and §6.3.4 processing of a Router Advertisement; SLAAC per RFC 4862 §5.5.3. */
+  private handleRouterAdvert(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+    // "IP Source Address is a link-local address. Routers must use their link-local address as the source".
+    if (!info.src.isLinkLocalUnicast) {
+      this.stats.malformedReceived++;
+      return;
+    }
+    if (!this.opts.handleRouterAdvertisements || this.ep.forwarding) return;
+    // RFC 4861 §6.3.7: stop soliciting once an advertisement arrived.
+    this.rsTimer?.stop();
+    this.rsTimer = undefined;
+    const b = pkt.data;
+    const off = pkt.head;
+    const curHopLimit = b[off + 4]!;
+    if (curHopLimit !== 0) this.ep.hopLimit = curHopLimit;
+    const lifetime = readU16(b, off + 6);
+    const reachable = readU32(b, off + 8);
+    const retrans = readU32(b, off + 12);
+    // RFC 4861 §6.3.4: nonzero Reachable Time and Retrans Timer replace ours (and the neighbour cache's).
+    const cache = this.neighbors as
+      | (NeighborTable & { setBaseReachableTime?(ms: number): void; config?: { retransmitTimerMs: number } })
+      | undefined;
+    if (reachable !== 0 && reachable !== this.baseReachableTimeMs) {
+      this.baseReachableTimeMs = reachable;
+      cache?.setBaseReachableTime?.(reachable);
+    }
+    if (retrans !== 0) {
+      this.retransTimerMs = retrans;
+      if (cache?.config) cache.config.retransmitTimerMs = retrans;
+    }
+
+    for (const o of opts) {
+      switch (o.type) {
+        case NDP_OPT_SOURCE_LINK_ADDRESS: {
+          const la = optionLinkAddress(b, o, this.nic.linkAddress.length || 6);
+          if (la) this.neighbors?.handleProbe(info.src, la);
+          break;
+        }
+        case NDP_OPT_MTU: {
+          if (o.len !== 8) break;
+          const mtu = readU32(b, o.off + 4);
+          // "hosts SHOULD copy the option's value into LinkMTU so long as the value is greater than or
+          // equal to the minimum link MTU [IPv6] and does not exceed the maximum LinkMTU value".
+          if (mtu >= IPV6_MINIMUM_MTU && mtu <= this.nic.mtu) this.ep.linkMtu = mtu;
+          break;
+        }
+        case NDP_OPT_PREFIX_INFO:
+          // RFC 4861 §4.6.2: Length 4.
+          if (o.len === 32) this.handlePrefix(b, o.off);
+          break;
+        default:
+        // RFC 4861 §4.6: "Receivers MUST silently ignore any options they do not recognize".
+      }
+    }
+
+    // Default Router List (§6.3.4): lifetime 0 removes the router.
+    this.learn(this.routers, info.src.key, lifetime * 1000, () => ({
+      destination: Subnet.fromPrefix(Address.ANY_V6, 0),
+      gateway: info.src,
+      nic: this.nic.id,
+    }));
+  }
+
+  /** Adds or refreshes a learnt route with its lifetime (ms; 0 removes it, Infinity never expires). */
+  private learn(m: Map<string, LearntRoute>, key: string, lifetimeMs: number, make: () => TableRoute): void {
+    const cur = m.get(key);
+    if (lifetimeMs === 0) {
+      if (!cur) return;
+      cur.timer?.stop();
+      m.delete(key);
+      this.stackExtras.removeRoute?.(cur.route);
+      return;
+    }
+    const expire = (e: LearntRoute) => () => {
+      if (m.get(key) !== e) return;
+      m.delete(key);
+      this.stackExtras.removeRoute?.(e.route);
+    };
+    if (cur) {
+      cur.timer?.stop();
+      cur.timer = Number.isFinite(lifetimeMs) ? this.clock.afterFunc(lifetimeMs, expire(cur)) : undefined;
+      return;
+    }
+    const e: LearntRoute = { route: make(), timer: undefined };
+    if (Number.isFinite(lifetimeMs)) e.timer = this.clock.afterFunc(lifetimeMs, expire(e));
+    m.set(key, e);
+    this.stackExtras.addRoute?.(e.route);
+  }
+
+  /** A Prefix Information option (RFC 4861 §4.6.2) at `o`. */
+  private handlePrefix(b: Uint8Array, o: number): void {
+    const prefixLen = b[o + 2]!;
+    const flags = b[o + 3]!;
+    const valid = readU32(b, o + 4);
+    const preferred = readU32(b, o + 8);
+    if (prefixLen > 128) return;
+    const prefix = Address.fromBytes(b, o + 16, 16);
+    const subnet = Subnet.fromPrefix(prefix, prefixLen);
+    // RFC 4861 §6.3.4 / RFC 4862 §5.5.3(b): "If the prefix is the link-local prefix, silently ignore".
+    if (subnet.id.isLinkLocalUnicast) return;
+    const validMs = valid === INFINITE_LIFETIME ? Number.POSITIVE_INFINITY : valid * 1000;
+    const preferredMs = preferred === INFINITE_LIFETIME ? Number.POSITIVE_INFINITY : preferred * 1000;
+    if (flags & NDP_PREFIX_ON_LINK) {
+      this.learn(this.prefixes, subnet.toString(), validMs, () => ({
+        destination: subnet,
+        nic: this.nic.id,
+      }));
+    }
+    if (flags & NDP_PREFIX_AUTONOMOUS && this.opts.autoGenerateAddresses) {
+      this.autoconfigure(subnet, validMs, preferredMs);
+    }
+  }
+
+  /** RFC 4862 §5.5.3 (c)–(e). */
+  private autoconfigure(subnet: Subnet, validMs: number, preferredMs: number): void {
+    // (c) "If the preferred lifetime is greater than the valid lifetime, silently ignore the Prefix Information option."
+    if (preferredMs > validMs) return;
+    const key = subnet.toString();
+    const now = this.clock.now();
+    const cur = this.slaac.get(key);
+    if (!cur) {
+      // (d) a new prefix with a nonzero valid lifetime; the prefix and our 64-bit interface
+      // identifier must make 128 bits, else the option is ignored.
+      const mac = this.nic.linkAddress;
+      if (validMs === 0 || subnet.prefix !== 64 || mac.length !== 6) return;
+      const addr = addressFromPrefix(subnet.id, interfaceIdFromMac(mac));
+      if (this.nic.addresses(IPV6_PROTOCOL_NUMBER).some((a) => a.address.equals(addr))) return;
+      const s: SlaacAddress = {
+        addr,
+        validUntil: now + validMs,
+        preferredUntil: now + preferredMs,
+        timer: undefined,
+      };
+      this.slaac.set(key, s);
+      this.armValid(key, s);
+      this.addAuto(addr, "slaac");
+      return;
+    }
+    // (e) an address we formed from this prefix: reset the preferred lifetime; the valid lifetime
+    // only per the two-hour rule, so a forged RA cannot make the address expire quickly.
+    cur.preferredUntil = now + preferredMs;
+    const remaining = cur.validUntil - now;
+    if (validMs > TWO_HOURS_MS || validMs > remaining) cur.validUntil = now + validMs;
+    else if (remaining <= TWO_HOURS_MS) return;
+    else cur.validUntil = now + TWO_HOURS_MS;
+    this.armValid(key, cur);
+  }
+
+  private armValid(key: string, s: SlaacAddress): void {
+    s.timer?.stop();
+    s.timer = undefined;
+    if (!Number.isFinite(s.validUntil)) return;
+    s.timer = this.clock.afterFunc(s.validUntil - this.clock.now(), () => {
+      if (this.slaac.get(key) !== s) return;
+      // RFC 4862 §5.5.4: an address whose valid lifetime ends is removed from the interface.
+      this.slaac.delete(key);
+      this.removeAuto(s.addr);
+    });
+  }
+
+  private removeAuto(addr: Address): void {
+    this.auto.delete(addr.key);
+    const t = this.tentative.get(addr.key);
+    if (t) {
+      t.timer.stop();
+      this.tentative.delete(addr.key);
+    }
+    this.nic.removeAddress?.(addr);
+  }
+
+  /** SLAAC addresses and their state, for tests and status output. */
+  slaacAddresses(): { address: Address; validUntil: number; preferredUntil: number; tentative: boolean }[] {
+    return [...this.slaac.values()].map((s) => ({
+      address: s.addr,
+      validUntil: s.validUntil,
+      preferredUntil: s.preferredUntil,
+      tentative: this.tentative.has(s.addr.key),
+    }));
+  }
+
+  /** Default routers learnt from advertisements. */
+  defaultRouters(): Address[] {
+    return [...this.routers.values()].flatMap((r) => (r.route.gateway ? [r.route.gateway] : []));
+  }
+}
+
+function linkLocalFromMacOrUndefined(mac: LinkAddress): Address | undefined {
+  return mac.length === 6 ? linkLocalFromMac(mac) : undefined;
+}
