@@ -4,8 +4,11 @@
  * flow key. One scratch `FlowPacket` is reused for every packet; nothing
  * here throws on any input.
  */
-import { ICMPV4_ECHO, ICMPV4_ECHO_REPLY, ICMPV4_MIN_SIZE, Icmpv4Header } from "../header/icmpv4.ts";
+import { ICMPV4_ECHO, ICMPV4_ECHO_REPLY, Icmpv4Header } from "../header/icmpv4.ts";
+import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, Icmpv6Header } from "../header/icmpv6.ts";
 import { IPV4_DST_OFFSET, IPV4_SRC_OFFSET, Ipv4Header } from "../header/ipv4.ts";
+import { IPV6_DST_OFFSET, IPV6_HEADER_SIZE, IPV6_SRC_OFFSET, Ipv6Header } from "../header/ipv6.ts";
+import { IPV6_EXT_OK, Ipv6ExtensionIterator } from "../header/ipv6-extension.ts";
 import { newTcpOptions, parseTcpOptions, TCP_SYN, TcpHeader } from "../header/tcp.ts";
 import { UdpHeader } from "../header/udp.ts";
 import {
@@ -24,24 +27,6 @@ export const PARSE_MALFORMED = 1;
 /** Well formed but not tracked: non-IP, a later fragment, another protocol, ICMP other than echo. */
 export const PARSE_UNTRACKED = 2;
 export type ParseStatus = 0 | 1 | 2;
-
-// RFC 8200 §3 fixed header and §4 extension headers (offsets named here until src/header/ipv6.ts lands).
-const IPV6_HEADER_SIZE = 40;
-const IPV6_PAYLOAD_LENGTH_OFFSET = 4;
-const IPV6_NEXT_HEADER_OFFSET = 6;
-const IPV6_SRC_OFFSET = 8;
-const IPV6_DST_OFFSET = 24;
-const IPV6_EXT_HOP_BY_HOP = 0;
-const IPV6_EXT_ROUTING = 43;
-const IPV6_EXT_FRAGMENT = 44;
-const IPV6_EXT_AUTH = 51;
-const IPV6_EXT_DEST_OPTIONS = 60;
-/** Enough to skip any sane chain; a longer one is treated as malformed. */
-const IPV6_MAX_EXTENSIONS = 16;
-
-/** ICMPv6 echo (RFC 4443 §4.1, §4.2). */
-const ICMPV6_ECHO_REQUEST = 128;
-const ICMPV6_ECHO_REPLY = 129;
 
 /** The parsed packet, reused across calls. */
 export class FlowPacket {
@@ -63,6 +48,7 @@ export class FlowPacket {
 }
 
 const tcpOptions = newTcpOptions();
+const extensions = new Ipv6ExtensionIterator();
 
 /** Fills `out` from the packet of `len` bytes at `off`. */
 export function parseFlowPacket(
@@ -94,47 +80,28 @@ function parseV4(b: Uint8Array, off: number, len: number, out: FlowPacket): Pars
 }
 
 function parseV6(b: Uint8Array, off: number, len: number, out: FlowPacket): ParseStatus {
-  if (len < IPV6_HEADER_SIZE || b[off]! >> 4 !== 6) return PARSE_MALFORMED;
-  const payloadLength =
-    (b[off + IPV6_PAYLOAD_LENGTH_OFFSET]! << 8) | b[off + IPV6_PAYLOAD_LENGTH_OFFSET + 1]!;
-  // RFC 8200 §4.10 jumbograms (payload length 0) are not supported: treated as malformed.
-  const total = IPV6_HEADER_SIZE + payloadLength;
-  if (payloadLength === 0 || total > len) return PARSE_MALFORMED;
-  let next = b[off + IPV6_NEXT_HEADER_OFFSET]!;
-  let p = off + IPV6_HEADER_SIZE;
-  const end = off + total;
-  for (let i = 0; ; i++) {
-    if (i > IPV6_MAX_EXTENSIONS) return PARSE_MALFORMED;
-    if (
-      next === IPV6_EXT_HOP_BY_HOP ||
-      next === IPV6_EXT_ROUTING ||
-      next === IPV6_EXT_DEST_OPTIONS ||
-      next === IPV6_EXT_AUTH
-    ) {
-      if (p + 2 > end) return PARSE_MALFORMED;
-      // RFC 8200 §4.3: Hdr Ext Len in 8-octet units not counting the first 8; RFC 4302 §2.2: AH in 4-octet units minus 2.
-      const extLen = next === IPV6_EXT_AUTH ? (b[p + 1]! + 2) * 4 : (b[p + 1]! + 1) * 8;
-      next = b[p]!;
-      p += extLen;
-      continue;
-    }
-    if (next === IPV6_EXT_FRAGMENT) {
-      if (p + 8 > end) return PARSE_MALFORMED;
-      // RFC 8200 §4.5: Fragment Offset in 8-octet units, upper 13 bits of bytes 2-3.
-      const fragOff = ((b[p + 2]! << 8) | b[p + 3]!) >> 3;
-      if (fragOff !== 0) return PARSE_UNTRACKED;
-      next = b[p]!;
-      p += 8;
-      continue;
-    }
-    break;
-  }
-  if (p > end) return PARSE_MALFORMED;
+  const ip = new Ipv6Header(b, off);
+  // RFC 2675 jumbograms (Payload Length 0) are not supported: treated as malformed.
+  if (!ip.isValid(len) || ip.payloadLength === 0) return PARSE_MALFORMED;
+  const total = IPV6_HEADER_SIZE + ip.payloadLength;
+  const it = extensions.reset(b, ip.payloadOffset, ip.payloadLength, ip.nextHeader);
+  while (it.next()) {}
+  if (it.error !== IPV6_EXT_OK) return PARSE_MALFORMED;
+  // RFC 8200 §4.5: only the first fragment carries the upper-layer header.
+  if (it.nonFirstFragment) return PARSE_UNTRACKED;
   out.ipVersion = 6;
   out.ipLength = total;
-  const st = parseTransport(next, b, p, end - p, out, ICMPV6_PROTOCOL_NUMBER);
+  const proto = it.upperLayer;
+  const st = parseTransport(
+    proto,
+    b,
+    it.upperOffset,
+    off + total - it.upperOffset,
+    out,
+    ICMPV6_PROTOCOL_NUMBER,
+  );
   if (st !== PARSE_OK) return st;
-  out.key = keyV6(next, b, off + IPV6_SRC_OFFSET, off + IPV6_DST_OFFSET, out);
+  out.key = keyV6(proto, b, off + IPV6_SRC_OFFSET, off + IPV6_DST_OFFSET, out);
   return PARSE_OK;
 }
 
@@ -172,18 +139,27 @@ function parseTransport(
     return PARSE_OK;
   }
   if (proto === icmpProto) {
-    // ICMPv4 and ICMPv6 share the echo layout: type, code, checksum, identifier, sequence.
-    const icmp = new Icmpv4Header(b, off);
-    if (len < ICMPV4_MIN_SIZE || !icmp.isValid(len)) return PARSE_MALFORMED;
-    const type = icmp.type;
     const v4 = proto === ICMPV4_PROTOCOL_NUMBER;
+    let type: number;
+    let ident: number;
+    if (v4) {
+      const icmp = new Icmpv4Header(b, off);
+      if (!icmp.isValid(len)) return PARSE_MALFORMED;
+      type = icmp.type;
+      ident = icmp.ident;
+    } else {
+      const icmp = new Icmpv6Header(b, off);
+      if (!icmp.isValid(len)) return PARSE_MALFORMED;
+      type = icmp.type;
+      ident = icmp.ident;
+    }
     const request = v4 ? ICMPV4_ECHO : ICMPV6_ECHO_REQUEST;
     const reply = v4 ? ICMPV4_ECHO_REPLY : ICMPV6_ECHO_REPLY;
     if (type !== request && type !== reply) return PARSE_UNTRACKED;
     out.icmpRequest = type === request;
-    // Both directions of an echo exchange carry the same identifier (RFC 792, RFC 4443 §4.2).
-    out.srcPort = icmp.ident;
-    out.dstPort = icmp.ident;
+    // Both directions of an echo exchange carry the same identifier (RFC 792, RFC 4443 §4.1, §4.2).
+    out.srcPort = ident;
+    out.dstPort = ident;
     return PARSE_OK;
   }
   return PARSE_UNTRACKED;

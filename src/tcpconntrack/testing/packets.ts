@@ -3,8 +3,10 @@
  * ICMP echo, as a hook would see them (starting at the IP header).
  */
 import { checksum, finishChecksum, pseudoHeaderChecksum } from "../../header/checksum.ts";
-import { encodeIcmpv4, ICMPV4_ECHO } from "../../header/icmpv4.ts";
+import { encodeIcmpv4, ICMPV4_ECHO, ICMPV4_ECHO_REPLY } from "../../header/icmpv4.ts";
+import { encodeIcmpv6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST } from "../../header/icmpv6.ts";
 import { encodeIpv4 } from "../../header/ipv4.ts";
+import { encodeIpv6 } from "../../header/ipv6.ts";
 import { encodeTcp, encodeTcpOptions, TCP_CHECKSUM_OFFSET } from "../../header/tcp.ts";
 import { encodeUdp, UDP_CHECKSUM_OFFSET } from "../../header/udp.ts";
 import type { Address } from "../../tcpip/address.ts";
@@ -39,14 +41,7 @@ function ip(b: Uint8Array, src: Address, dst: Address, proto: number, tlen: numb
     encodeIpv4(b, 0, { totalLength: 20 + tlen, ttl: 64, protocol: proto, src, dst, id: 1 });
     return;
   }
-  // RFC 8200 §3 (src/header/ipv6.ts has not landed yet).
-  b[0] = 0x60;
-  b[4] = tlen >> 8;
-  b[5] = tlen & 255;
-  b[6] = proto;
-  b[7] = 64;
-  b.set(src.bytes, 8);
-  b.set(dst.bytes, 24);
+  encodeIpv6(b, 0, { payloadLength: tlen, nextHeader: proto, hopLimit: 64, src, dst });
 }
 
 export function tcpPacket(src: Address, dst: Address, s: TcpSpec): Uint8Array {
@@ -105,8 +100,18 @@ export function echoPacket(
   const b = new Uint8Array(hl + tlen);
   const v4 = src.is4;
   ip(b, src, dst, v4 ? ICMPV4_PROTOCOL_NUMBER : ICMPV6_PROTOCOL_NUMBER, tlen);
-  const type = v4 ? (reply ? 0 : ICMPV4_ECHO) : reply ? 129 : 128;
-  encodeIcmpv4(b, hl, { type, code: 0, ident, sequence, payloadLength: len });
+  if (v4)
+    encodeIcmpv4(b, hl, {
+      type: reply ? ICMPV4_ECHO_REPLY : ICMPV4_ECHO,
+      code: 0,
+      ident,
+      sequence,
+      payloadLength: len,
+    });
+  else {
+    const type = reply ? ICMPV6_ECHO_REPLY : ICMPV6_ECHO_REQUEST;
+    encodeIcmpv6(b, hl, { type, code: 0, ident, sequence, payloadLength: len, src, dst });
+  }
   return b;
 }
 
