@@ -1,0 +1,3 @@
+export * from "./layout.ts";
+export { PipeRx } from "./rx.ts";
+export { PipeTx } from "./tx.ts";
