@@ -1,75 +1,74 @@
 /**
- * Byte layouts the IPv6 layer reads and writes: the fixed header (RFC 8200 §3),
- * extension headers (§4), ICMPv6 (RFC 4443 §2.1) and NDP messages and options
- * (RFC 4861 §4, §4.6). Private to src/network/ipv6 until src/header/ipv6.ts,
- * ipv6-extension.ts and icmpv6.ts land (docs/HEADER-API.md); the names follow
- * that document so the switch is an import change.
+ * What the IPv6 layer needs of the wire formats, in one place: the header
+ * views and constants of src/header (ipv6.ts, ipv6-extension.ts, icmpv6.ts),
+ * plus the address helpers of RFC 4291 (modified EUI-64, solicited-node) and a
+ * small NDP option walker (RFC 4861 §4.6).
  */
 import { Address } from "../../tcpip/address.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 
-export const IPV6_HEADER_SIZE = 40;
-export const IPV6_PAYLOAD_LENGTH_OFFSET = 4;
-export const IPV6_NEXT_HEADER_OFFSET = 6;
-export const IPV6_HOP_LIMIT_OFFSET = 7;
-export const IPV6_SRC_OFFSET = 8;
-export const IPV6_DST_OFFSET = 24;
-/** RFC 8200 §5: "every link in the Internet [must] have an MTU of 1280 octets or greater". */
-export const IPV6_MINIMUM_MTU = 1280;
-
-// Next Header values (RFC 8200 §4, IANA).
-export const IPV6_HOP_BY_HOP = 0;
-export const IPV6_ROUTING = 43;
-export const IPV6_FRAGMENT = 44;
-export const IPV6_NO_NEXT_HEADER = 59;
-export const IPV6_DESTINATION_OPTIONS = 60;
-export const IPV6_FRAGMENT_HEADER_SIZE = 8;
-
-// Options (RFC 8200 §4.2).
-export const IPV6_OPTION_PAD1 = 0;
-export const IPV6_OPTION_PADN = 1;
-/** RFC 2711 router alert (MLD uses it); recognised and ignored by hosts. */
-export const IPV6_OPTION_ROUTER_ALERT = 5;
-
-// ICMPv6 types (RFC 4443 §2.1, RFC 4861 §4).
-export const ICMPV6_DST_UNREACHABLE = 1;
-export const ICMPV6_PACKET_TOO_BIG = 2;
-export const ICMPV6_TIME_EXCEEDED = 3;
-export const ICMPV6_PARAM_PROBLEM = 4;
-export const ICMPV6_ECHO_REQUEST = 128;
-export const ICMPV6_ECHO_REPLY = 129;
-export const ICMPV6_ROUTER_SOLICIT = 133;
-export const ICMPV6_ROUTER_ADVERT = 134;
-export const ICMPV6_NEIGHBOR_SOLICIT = 135;
-export const ICMPV6_NEIGHBOR_ADVERT = 136;
-export const ICMPV6_REDIRECT = 137;
-export const ICMPV6_HEADER_SIZE = 8;
-
-// Codes (RFC 4443 §3).
-export const ICMPV6_NO_ROUTE = 0;
-export const ICMPV6_ADMIN_PROHIBITED = 1;
-export const ICMPV6_ADDRESS_UNREACHABLE = 3;
-export const ICMPV6_PORT_UNREACHABLE = 4;
-export const ICMPV6_HOP_LIMIT_EXCEEDED = 0;
-export const ICMPV6_REASSEMBLY_TIMEOUT = 1;
-export const ICMPV6_ERRONEOUS_HEADER = 0;
-export const ICMPV6_UNKNOWN_NEXT_HEADER = 1;
-export const ICMPV6_UNKNOWN_OPTION = 2;
-
-// NDP (RFC 4861 §4).
-export const NDP_NS_SIZE = 24;
-export const NDP_NA_SIZE = 24;
-export const NDP_RS_SIZE = 8;
-export const NDP_RA_SIZE = 16;
-export const NDP_NA_ROUTER = 0x80;
-export const NDP_NA_SOLICITED = 0x40;
-export const NDP_NA_OVERRIDE = 0x20;
-export const NDP_OPT_SOURCE_LINK_ADDRESS = 1;
-export const NDP_OPT_TARGET_LINK_ADDRESS = 2;
-export const NDP_OPT_PREFIX_INFO = 3;
-export const NDP_OPT_MTU = 5;
-export const NDP_PREFIX_ON_LINK = 0x80;
-export const NDP_PREFIX_AUTONOMOUS = 0x40;
+export {
+  ICMPV6_ADDRESS_UNREACHABLE,
+  ICMPV6_ADMIN_PROHIBITED,
+  ICMPV6_DST_UNREACHABLE,
+  ICMPV6_ECHO_REPLY,
+  ICMPV6_ECHO_REQUEST,
+  ICMPV6_ERRONEOUS_HEADER,
+  ICMPV6_HEADER_SIZE,
+  ICMPV6_HOP_LIMIT_EXCEEDED,
+  ICMPV6_NEIGHBOR_ADVERT,
+  ICMPV6_NEIGHBOR_SOLICIT,
+  ICMPV6_NO_ROUTE,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAM_PROBLEM,
+  ICMPV6_PORT_UNREACHABLE,
+  ICMPV6_REASSEMBLY_TIMEOUT,
+  ICMPV6_REDIRECT,
+  ICMPV6_ROUTER_ADVERT,
+  ICMPV6_ROUTER_SOLICIT,
+  ICMPV6_TIME_EXCEEDED,
+  ICMPV6_UNKNOWN_NEXT_HEADER,
+  ICMPV6_UNKNOWN_OPTION,
+  NDP_NA_OVERRIDE,
+  NDP_NA_ROUTER,
+  NDP_NA_SIZE,
+  NDP_NA_SOLICITED,
+  NDP_NS_SIZE,
+  NDP_OPT_MTU,
+  NDP_OPT_PREFIX_INFO,
+  NDP_OPT_SOURCE_LINK_ADDRESS,
+  NDP_OPT_TARGET_LINK_ADDRESS,
+  NDP_PREFIX_AUTONOMOUS,
+  NDP_PREFIX_ON_LINK,
+  NDP_RA_SIZE,
+  NDP_RS_SIZE,
+} from "../../header/icmpv6.ts";
+export {
+  encodeIpv6,
+  IPV6_DST_OFFSET,
+  IPV6_HEADER_SIZE,
+  IPV6_HOP_LIMIT_OFFSET,
+  IPV6_MINIMUM_MTU,
+  IPV6_NEXT_HEADER_OFFSET,
+  IPV6_PAYLOAD_LENGTH_OFFSET,
+  IPV6_SRC_OFFSET,
+  type Ipv6Fields,
+  Ipv6Header,
+  solicitedNodeAddress,
+} from "../../header/ipv6.ts";
+export {
+  encodeIpv6Fragment,
+  IPV6_DESTINATION_OPTIONS,
+  IPV6_FRAGMENT,
+  IPV6_FRAGMENT_HEADER_SIZE,
+  IPV6_HOP_BY_HOP,
+  IPV6_NO_NEXT_HEADER,
+  IPV6_OPTION_PAD1,
+  IPV6_OPTION_PADN,
+  IPV6_OPTION_ROUTER_ALERT,
+  IPV6_ROUTING,
+  Ipv6FragmentHeader,
+} from "../../header/ipv6-extension.ts";
 
 export function readU16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -86,105 +85,6 @@ export function writeU32(b: Uint8Array, o: number, v: number): void {
   b[o + 1] = (v >>> 16) & 0xff;
   b[o + 2] = (v >>> 8) & 0xff;
   b[o + 3] = v & 0xff;
-}
-
-/** A view over the fixed IPv6 header (RFC 8200 §3). */
-export class Ipv6Header {
-  constructor(
-    readonly b: Uint8Array,
-    readonly off: number,
-  ) {}
-  /** Whether `len` bytes hold a version-6 header. The payload length is checked by the caller against the link length. */
-  isValid(len: number): boolean {
-    return len >= IPV6_HEADER_SIZE && this.b.length - this.off >= IPV6_HEADER_SIZE && this.version === 6;
-  }
-  get version(): number {
-    return this.b[this.off]! >> 4;
-  }
-  get trafficClass(): number {
-    return (readU16(this.b, this.off) >> 4) & 0xff;
-  }
-  get flowLabel(): number {
-    return readU32(this.b, this.off) & 0xfffff;
-  }
-  get payloadLength(): number {
-    return readU16(this.b, this.off + IPV6_PAYLOAD_LENGTH_OFFSET);
-  }
-  get nextHeader(): number {
-    return this.b[this.off + IPV6_NEXT_HEADER_OFFSET]!;
-  }
-  get hopLimit(): number {
-    return this.b[this.off + IPV6_HOP_LIMIT_OFFSET]!;
-  }
-  srcAddress(): Address {
-    return Address.fromBytes(this.b, this.off + IPV6_SRC_OFFSET, 16);
-  }
-  dstAddress(): Address {
-    return Address.fromBytes(this.b, this.off + IPV6_DST_OFFSET, 16);
-  }
-}
-
-export interface Ipv6Fields {
-  trafficClass?: number;
-  flowLabel?: number;
-  payloadLength: number;
-  nextHeader: number;
-  hopLimit: number;
-  src: Address;
-  dst: Address;
-}
-
-export function encodeIpv6(b: Uint8Array, off: number, f: Ipv6Fields): number {
-  const tc = f.trafficClass ?? 0;
-  writeU32(b, off, ((6 << 28) | ((tc & 0xff) << 20) | ((f.flowLabel ?? 0) & 0xfffff)) >>> 0);
-  writeU16(b, off + IPV6_PAYLOAD_LENGTH_OFFSET, f.payloadLength);
-  b[off + IPV6_NEXT_HEADER_OFFSET] = f.nextHeader;
-  b[off + IPV6_HOP_LIMIT_OFFSET] = f.hopLimit;
-  b.set(f.src.bytes, off + IPV6_SRC_OFFSET);
-  b.set(f.dst.bytes, off + IPV6_DST_OFFSET);
-  return IPV6_HEADER_SIZE;
-}
-
-/** The Fragment header (RFC 8200 §4.5). */
-export class Ipv6FragmentHeader {
-  constructor(
-    readonly b: Uint8Array,
-    readonly off: number,
-  ) {}
-  get nextHeader(): number {
-    return this.b[this.off]!;
-  }
-  /** Offset in bytes (the field counts 8-octet units). */
-  get fragmentOffset(): number {
-    return readU16(this.b, this.off + 2) & 0xfff8;
-  }
-  get more(): boolean {
-    return (this.b[this.off + 3]! & 1) === 1;
-  }
-  get id(): number {
-    return readU32(this.b, this.off + 4);
-  }
-}
-
-export function encodeIpv6Fragment(
-  b: Uint8Array,
-  off: number,
-  f: { nextHeader: number; fragmentOffset: number; more: boolean; id: number },
-): number {
-  b[off] = f.nextHeader;
-  b[off + 1] = 0;
-  writeU16(b, off + 2, (f.fragmentOffset & 0xfff8) | (f.more ? 1 : 0));
-  writeU32(b, off + 4, f.id);
-  return IPV6_FRAGMENT_HEADER_SIZE;
-}
-
-/** RFC 4291 §2.7.1: ff02::1:ffXX:XXXX from the low 24 bits of `addr`. */
-export function solicitedNodeAddress(addr: Address): Address {
-  const b = Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 0);
-  b[13] = addr.bytes[13]!;
-  b[14] = addr.bytes[14]!;
-  b[15] = addr.bytes[15]!;
-  return Address.fromBytes(b);
 }
 
 export function isSolicitedNode(addr: Address): boolean {
