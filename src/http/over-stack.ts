@@ -20,7 +20,8 @@ export function serveFetch(
   fetch: (req: Request) => Response | Promise<Response>,
   opts: { keepAliveTimeoutMs?: number; requestTimeoutMs?: number } = {},
 ): FetchServer {
-  const server = createServer(getRequestListener(fetch));
+  // overrideGlobalObjects: false keeps the runtime's own Request/Response, which Bun.serve (the REST API) needs.
+  const server = createServer(getRequestListener(fetch, { overrideGlobalObjects: false }));
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? 5000;
   server.requestTimeout = opts.requestTimeoutMs ?? 60_000;
   return {

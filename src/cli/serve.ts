@@ -1,0 +1,69 @@
+/** `netstack serve`: the appliance's main job. */
+import { readFileSync } from "node:fs";
+import { Store } from "../store/store.ts";
+import { Appliance } from "./appliance.ts";
+import { FlagError, helpText, parseFlags } from "./flags.ts";
+import { createLogger } from "./logger.ts";
+import { SERVE_FLAGS, serveConfig } from "./serve-config.ts";
+import { loadOrCreateToken } from "./token.ts";
+import { VERSION } from "./version.ts";
+
+export async function serveCommand(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const flags = parseFlags(argv, SERVE_FLAGS, env, (p) => readFileSync(p, "utf8"));
+  if (flags.values.get("help")) {
+    process.stdout.write(helpText("serve", "[flags]", SERVE_FLAGS));
+    return 0;
+  }
+  if (flags.positionals.length > 0)
+    throw new FlagError(flags.positionals[0]!, "unexpected argument (serve takes only flags)");
+  const config = serveConfig(flags);
+  const log = createLogger(config.logLevel);
+
+  const { token, created } = loadOrCreateToken(config.tokenFile);
+  const store = Store.open(config.db);
+  const app = new Appliance(VERSION, config, store, log);
+  app.token = token;
+  try {
+    await app.start();
+  } catch (e) {
+    try {
+      await app.stop();
+    } catch {}
+    throw e;
+  }
+  const api = app.apiUrl();
+  const nic = app.nicName;
+  const addrs = app.listNics()[0]?.addresses ?? [];
+  process.stdout.write(`ready api=${api} ${config.device.kind}=${nic} addr=${addrs.join(",")}\n`);
+  const stackV4 = config.addrs.find((a) => a.address.is4)?.address.toString();
+  if (!config.device.explicit && stackV4) {
+    process.stdout.write(
+      [
+        `try: ping -c 3 ${stackV4}`,
+        ...(config.services.some((s) => s.kind === "http") ? [`try: curl http://${stackV4}/`] : []),
+        `try: curl ${api}/v1/health`,
+        `try: curl -H "Authorization: Bearer $(cat ${config.tokenFile})" -X POST -d '{"kind":"echo"}' ${api}/v1/services`,
+        "",
+      ].join("\n"),
+    );
+  }
+  log.info("ready", { api, nic, addresses: addrs, tokenFile: config.tokenFile, tokenCreated: created });
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info("stopping", { signal });
+      try {
+        await app.stop();
+        resolve(0);
+      } catch (e) {
+        log.error("shutdown failed", { error: String(e) });
+        resolve(1);
+      }
+    };
+    process.once("SIGINT", () => void stop("SIGINT"));
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+  });
+}
