@@ -6,7 +6,7 @@
 import type { PacketBuffer } from "../buffer/packet-buffer.ts";
 import type { Address } from "../tcpip/address.ts";
 import type { Clock } from "../tcpip/clock.ts";
-import type { FullAddress } from "../tcpip/full-address.ts";
+import type { FullAddress, Route as TableRoute } from "../tcpip/full-address.ts";
 import type { LinkAddress } from "../tcpip/link-address.ts";
 import type { SockOptName } from "../tcpip/options.ts";
 import type {
@@ -139,6 +139,15 @@ export interface StackContext {
   nicForAddress?(addr: Address): NICID;
   /** Whether `nic` exists (0 counts as "any"). */
   hasNIC?(nic: NICID): boolean;
+  /**
+   * Added for IPv6 (issue 3, optional): routes learnt from Router
+   * Advertisements (RFC 4861 §6.3.4: default routers, on-link prefixes), and
+   * the end of Duplicate Address Detection for a tentative address
+   * (RFC 4862 §5.4). The `Stack` has all three.
+   */
+  addRoute?(route: TableRoute): void;
+  removeRoute?(route: TableRoute): number;
+  setAddressTentative?(nic: NICID, address: Address, tentative: boolean): void;
 }
 
 export interface PortFlags {
@@ -281,6 +290,14 @@ export interface NicContext {
   readonly linkHeaderLength?: number;
   /** Whether the link needs link-address resolution (`LinkCapability.ResolutionRequired`). */
   readonly resolutionRequired?: boolean;
+  /**
+   * Added for IPv6 (issue 3, optional): addresses the network protocol makes
+   * itself (the link-local address, SLAAC addresses; tentative while DAD runs,
+   * RFC 4862 §5.4) and removes (DAD conflict, valid lifetime over). The
+   * stack's `NIC` has both.
+   */
+  addAddress?(netProto: NetworkProtocolNumber, address: Address, prefixLen: number, tentative: boolean): void;
+  removeAddress?(address: Address): boolean;
 }
 
 /**

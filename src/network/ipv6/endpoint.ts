@@ -17,7 +17,6 @@ import type {
 } from "../../stack/registration.ts";
 import { Address } from "../../tcpip/address.ts";
 import { ErrMessageTooLong } from "../../tcpip/errors.ts";
-import type { Route as TableRoute } from "../../tcpip/full-address.ts";
 import { ethernetMulticastV6, type LinkAddress } from "../../tcpip/link-address.ts";
 import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { fragmentKey } from "../fragmentation/reassembler.ts";
@@ -63,28 +62,10 @@ import type { FirstFragment, Ipv6Protocol } from "./protocol.ts";
 /** Largest quote of an invoking packet in an ICMPv6 error: RFC 4443 §2.4(c), the error must fit 1280 bytes. */
 const MAX_QUOTE = IPV6_MINIMUM_MTU - IPV6_HEADER_SIZE - 8;
 
-/**
- * Members of the stack's NIC and Stack that the IPv6 layer uses when they are
- * there (the stack's `NIC` and `Stack` have them; `registration.ts` does not
- * list them yet). Addresses made by IPv6 itself are added tentative and made
- * usable once Duplicate Address Detection passes (RFC 4862 §5.4).
- */
-export interface Ipv6NicExtras {
-  addAddress?(netProto: number, address: Address, prefixLen: number, tentative: boolean): void;
-  removeAddress?(address: Address): boolean;
-}
-export interface Ipv6StackExtras {
-  addRoute?(route: TableRoute): void;
-  removeRoute?(route: TableRoute): number;
-  setAddressTentative?(nic: number, address: Address, tentative: boolean): void;
-}
-
-export type Ipv6Nic = NicContext & Ipv6NicExtras;
-
 export class Ipv6Endpoint implements NetworkEndpoint {
   readonly protocol = IPV6_PROTOCOL_NUMBER;
   readonly maxHeaderLength = IPV6_HEADER_SIZE;
-  readonly nic: Ipv6Nic;
+  readonly nic: NicContext;
   readonly icmp: Icmpv6;
   readonly ndp: Ndp;
   readonly linkAddressResolver?: LinkAddressResolver;
@@ -98,7 +79,7 @@ export class Ipv6Endpoint implements NetworkEndpoint {
     readonly proto: Ipv6Protocol,
     nic: NicContext,
   ) {
-    this.nic = nic as Ipv6Nic;
+    this.nic = nic;
     this.linkMtu = nic.mtu;
     this.hopLimit = proto.opts.defaultHopLimit;
     this.icmp = new Icmpv6(this);

@@ -49,7 +49,7 @@ import {
   readU32,
   solicitedNodeAddress,
 } from "./_wire.ts";
-import type { Ipv6Endpoint, Ipv6StackExtras } from "./endpoint.ts";
+import type { Ipv6Endpoint } from "./endpoint.ts";
 
 /** RFC 4861 §10 host constants (ms). */
 export const MAX_RTR_SOLICITATION_DELAY_MS = 1_000;
@@ -122,8 +122,8 @@ export class Ndp {
     return this.ep.proto.stack.random.u32() % max;
   }
 
-  private get stackExtras(): Ipv6StackExtras {
-    return this.ep.proto.stack as Ipv6StackExtras;
+  private get stackExtras() {
+    return this.ep.proto.stack;
   }
 
   /** The NIC came up: link-local address and DAD (RFC 4862 §5.3, §5.4), router solicitation (RFC 4861 §6.3.7). */
