@@ -56,11 +56,7 @@ export type HookKind = "inbound" | "outbound" | "forwarded";
  * "drop" drops the packet (counted in `droppedPackets`). Hooks must not keep
  * `bytes`: the buffer is reused.
  */
-export type PacketHook = (
-  netProto: NetworkProtocolNumber,
-  bytes: Uint8Array,
-  nic: NICID,
-) => "drop" | undefined | undefined;
+export type PacketHook = (netProto: NetworkProtocolNumber, bytes: Uint8Array, nic: NICID) => unknown;
 
 export interface StackOptions {
   networkProtocols: readonly NetworkProtocolFactory[];

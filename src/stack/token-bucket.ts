@@ -9,15 +9,27 @@ import type { Clock } from "../tcpip/clock.ts";
 export class TokenBucket {
   private tokens: number;
   private last: number;
+  private max: number;
 
   /** `ratePerSecond` tokens are added each second up to `burst`. */
   constructor(
     private readonly clock: Clock,
     public ratePerSecond = 1000,
-    public burst = 50,
+    burst = 50,
   ) {
+    this.max = burst;
     this.tokens = burst;
     this.last = clock.now();
+  }
+
+  get burst(): number {
+    return this.max;
+  }
+
+  /** Changing the burst also caps the tokens held now. */
+  set burst(n: number) {
+    this.max = n;
+    this.tokens = Math.min(this.tokens, n);
   }
 
   /** Takes one token; false when the bucket is empty (the message is not sent). */
@@ -25,7 +37,7 @@ export class TokenBucket {
     const now = this.clock.now();
     const elapsed = now - this.last;
     if (elapsed > 0) {
-      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSecond) / 1000);
+      this.tokens = Math.min(this.max, this.tokens + (elapsed * this.ratePerSecond) / 1000);
       this.last = now;
     }
     if (this.tokens < 1) return false;

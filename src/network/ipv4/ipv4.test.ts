@@ -1,0 +1,510 @@
+import { describe, expect, test } from "bun:test";
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { checksum, finishChecksum, pseudoHeaderChecksum } from "../../header/checksum.ts";
+import { encodeIcmpv4 } from "../../header/icmpv4.ts";
+import {
+  encodeIpv4,
+  IPV4_FLAG_DONT_FRAGMENT,
+  IPV4_FLAG_MORE_FRAGMENTS,
+  Ipv4Header,
+} from "../../header/ipv4.ts";
+import { encodeUdp } from "../../header/udp.ts";
+import { ChannelEndpoint } from "../../link/channel/channel.ts";
+import type { Address } from "../../tcpip/address.ts";
+import { ManualClock } from "../../tcpip/clock.ts";
+import { ErrMessageTooLong, ErrNoLinkAddress, ErrWouldBlock } from "../../tcpip/errors.ts";
+import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { Subnet } from "../../tcpip/subnet.ts";
+import {
+  addr,
+  addV4,
+  echoRequest,
+  endpoint,
+  ethernetWire,
+  newTestStack,
+  twoHosts,
+} from "../../transport/udp/testing.ts";
+
+/** An IPv4 packet as raw bytes (for injection through an IP-mode channel). */
+function ipPacket(opts: {
+  src: Address;
+  dst: Address;
+  protocol: number;
+  payload: Uint8Array;
+  ttl?: number;
+  id?: number;
+  flags?: number;
+  fragmentOffset?: number;
+  options?: Uint8Array;
+}): Uint8Array {
+  const optLen = opts.options ? (opts.options.length + 3) & ~3 : 0;
+  const hlen = 20 + optLen;
+  const b = new Uint8Array(hlen + opts.payload.length);
+  const fields: Parameters<typeof encodeIpv4>[2] = {
+    totalLength: b.length,
+    ttl: opts.ttl ?? 64,
+    protocol: opts.protocol,
+    src: opts.src,
+    dst: opts.dst,
+    id: opts.id ?? 1,
+    flags: opts.flags ?? 0,
+    fragmentOffset: opts.fragmentOffset ?? 0,
+  };
+  if (opts.options) fields.options = opts.options;
+  encodeIpv4(b, 0, fields);
+  b.set(opts.payload, hlen);
+  return b;
+}
+
+function udpDatagram(
+  src: Address,
+  dst: Address,
+  srcPort: number,
+  dstPort: number,
+  data: Uint8Array,
+): Uint8Array {
+  const b = new Uint8Array(8 + data.length);
+  encodeUdp(b, 0, { srcPort, dstPort, length: b.length });
+  b.set(data, 8);
+  const c = finishChecksum(
+    checksum(b, 0, b.length, pseudoHeaderChecksum(UDP_PROTOCOL_NUMBER, src, dst, b.length)),
+  );
+  b[6] = c >> 8;
+  b[7] = c & 0xff;
+  return b;
+}
+
+function echo(ident: number, seq: number): Uint8Array {
+  const b = new Uint8Array(16);
+  encodeIcmpv4(b, 0, { type: 8, code: 0, ident, sequence: seq, payloadLength: 8 });
+  return b;
+}
+
+/** A stack on an IP-mode channel (no Ethernet, no ARP): A = 198.18.0.1/24, peer 198.18.0.2. */
+function ipHost(mtu = 1500) {
+  const clock = new ManualClock();
+  const s = newTestStack(clock, 3);
+  const ch = new ChannelEndpoint({ mtu });
+  s.createNIC(1, ch);
+  const local = addV4(s, 1, "198.18.0.1/24");
+  const peer = addr("198.18.0.2");
+  const inject = (b: Uint8Array) => ch.injectInbound(IPV4_PROTOCOL_NUMBER, PacketBuffer.wrap(b));
+  const sent = () => ch.readAll().map((p) => p.pkt.bytes().slice());
+  return { clock, s, ch, local, peer, inject, sent };
+}
+
+describe("IPv4 inbound validation (RFC 1122 §3.2.1)", () => {
+  test("a well-formed echo request is answered", () => {
+    const h = ipHost();
+    h.inject(ipPacket({ src: h.peer, dst: h.local, protocol: 1, payload: echo(5, 9) }));
+    const out = h.sent();
+    expect(out.length).toBe(1);
+    const ip = new Ipv4Header(out[0]!, 0);
+    expect(ip.srcAddress().equals(h.local)).toBe(true);
+    expect(ip.dstAddress().equals(h.peer)).toBe(true);
+    expect(ip.isChecksumValid()).toBe(true);
+    expect(out[0]![20]).toBe(0);
+    expect(checksum(out[0]!, 20, out[0]!.length - 20)).toBe(0xffff);
+  });
+
+  const set = (pairs: [number, number][]) => (b: Uint8Array) => {
+    for (const [i, v] of pairs) b[i] = v;
+    return b;
+  };
+  const bad: [string, (b: Uint8Array) => Uint8Array][] = [
+    ["version 6", set([[0, 0x65]])],
+    ["IHL below 5", set([[0, 0x44]])],
+    ["total length beyond the link", set([[2, 0x10]])],
+    [
+      "total length below the header",
+      set([
+        [2, 0],
+        [3, 10],
+      ]),
+    ],
+    ["bad checksum", (b) => set([[10, b[10]! ^ 0xff]])(b)],
+    ["truncated header", (b) => b.slice(0, 12)],
+  ];
+  for (const [name, mutate] of bad) {
+    test(`${name} is counted and dropped`, () => {
+      const h = ipHost();
+      h.inject(mutate(ipPacket({ src: h.peer, dst: h.local, protocol: 1, payload: echo(1, 1) })));
+      expect(h.sent().length).toBe(0);
+      expect(h.s.stats.ip.malformedPacketsReceived).toBe(1);
+    });
+  }
+
+  test("broadcast and multicast sources are dropped", () => {
+    const h = ipHost();
+    for (const src of ["255.255.255.255", "224.0.0.5", "240.0.0.1"]) {
+      h.inject(ipPacket({ src: addr(src), dst: h.local, protocol: 1, payload: echo(1, 1) }));
+    }
+    expect(h.sent().length).toBe(0);
+    expect(h.s.stats.ip.invalidSourceAddressesReceived).toBe(3);
+  });
+
+  test("link padding past Total Length is ignored", () => {
+    const h = ipHost();
+    const p = ipPacket({ src: h.peer, dst: h.local, protocol: 1, payload: echo(1, 1) });
+    const padded = new Uint8Array(p.length + 10);
+    padded.set(p);
+    padded.fill(0xee, p.length);
+    h.inject(padded);
+    const out = h.sent();
+    expect(out.length).toBe(1);
+    expect(out[0]!.length).toBe(p.length);
+  });
+
+  test("unknown options are skipped, malformed ones get Parameter Problem, source routes are dropped", () => {
+    const h = ipHost();
+    // An unknown option (type 0x1e, length 4) then padding.
+    h.inject(
+      ipPacket({
+        src: h.peer,
+        dst: h.local,
+        protocol: 1,
+        payload: echo(1, 1),
+        options: Uint8Array.of(0x1e, 4, 0, 0),
+      }),
+    );
+    expect(h.sent().length).toBe(1);
+    // A length running past the header.
+    h.inject(
+      ipPacket({
+        src: h.peer,
+        dst: h.local,
+        protocol: 1,
+        payload: echo(1, 2),
+        options: Uint8Array.of(0x1e, 9, 0, 0),
+      }),
+    );
+    const pp = h.sent();
+    expect(pp.length).toBe(1);
+    expect(pp[0]![20]).toBe(12);
+    expect(pp[0]![24]).toBe(20);
+    // Loose source route.
+    h.inject(
+      ipPacket({
+        src: h.peer,
+        dst: h.local,
+        protocol: 1,
+        payload: echo(1, 3),
+        options: Uint8Array.of(131, 7, 4, 198, 18, 0, 9, 0),
+      }),
+    );
+    expect(h.sent().length).toBe(0);
+    expect(h.s.stats.ip.optionsReceived).toBe(3);
+  });
+
+  test("packets for another host are dropped when not forwarding", () => {
+    const h = ipHost();
+    h.inject(ipPacket({ src: h.peer, dst: addr("198.18.0.77"), protocol: 1, payload: echo(1, 1) }));
+    expect(h.sent().length).toBe(0);
+    expect(h.s.stats.ip.invalidAddressesReceived).toBe(1);
+  });
+});
+
+describe("ICMP errors we send", () => {
+  test("unknown protocol gets Protocol Unreachable quoting the datagram", () => {
+    const h = ipHost();
+    h.inject(ipPacket({ src: h.peer, dst: h.local, protocol: 253, payload: new Uint8Array(12) }));
+    const out = h.sent();
+    expect(out.length).toBe(1);
+    expect([out[0]![20], out[0]![21]]).toEqual([3, 2]);
+    const quoted = new Ipv4Header(out[0]!, 28);
+    expect(quoted.protocol).toBe(253);
+  });
+
+  test("no ICMP error about broadcasts, ICMP errors or non-initial fragments (RFC 1122 §3.2.2)", () => {
+    const h = ipHost();
+    const udp = (dst: Address) => udpDatagram(h.peer, dst, 1000, 4000, Uint8Array.of(1));
+    h.inject(
+      ipPacket({
+        src: h.peer,
+        dst: addr("255.255.255.255"),
+        protocol: 17,
+        payload: udp(addr("255.255.255.255")),
+      }),
+    );
+    h.inject(
+      ipPacket({ src: h.peer, dst: addr("198.18.0.255"), protocol: 17, payload: udp(addr("198.18.0.255")) }),
+    );
+    h.inject(
+      ipPacket({ src: h.peer, dst: h.local, protocol: 250, payload: new Uint8Array(8), fragmentOffset: 8 }),
+    );
+    expect(h.sent().length).toBe(0);
+    expect(h.s.stats.udp.unknownPortErrors).toBe(2);
+  });
+
+  test("errors are rate limited by a token bucket", () => {
+    const h = ipHost();
+    h.s.setNetworkProtocolOption(IPV4_PROTOCOL_NUMBER, "icmpBurst", 5);
+    h.s.setNetworkProtocolOption(IPV4_PROTOCOL_NUMBER, "icmpRatePerSecond", 10);
+    for (let i = 0; i < 20; i++) {
+      h.inject(
+        ipPacket({
+          src: h.peer,
+          dst: h.local,
+          protocol: 17,
+          payload: udpDatagram(h.peer, h.local, 1, 2, new Uint8Array(1)),
+        }),
+      );
+    }
+    expect(h.sent().length).toBe(5);
+    expect(h.s.stats.icmp.v4.rateLimited).toBe(15);
+    h.clock.advance(1000);
+    for (let i = 0; i < 20; i++) {
+      h.inject(
+        ipPacket({
+          src: h.peer,
+          dst: h.local,
+          protocol: 17,
+          payload: udpDatagram(h.peer, h.local, 1, 2, new Uint8Array(1)),
+        }),
+      );
+    }
+    expect(h.sent().length).toBe(5);
+  });
+});
+
+describe("fragmentation", () => {
+  for (const mtu of [68, 576, 1280, 1500, 9000]) {
+    test(`a 4000-byte UDP datagram crosses both ways at MTU ${mtu}`, () => {
+      const { a, b, aAddr, bAddr, wire } = twoHosts({ mtu });
+      const server = endpoint(b, UDP_PROTOCOL_NUMBER);
+      server.ep.bind({ port: 7 });
+      const client = endpoint(a, UDP_PROTOCOL_NUMBER);
+      const data = new Uint8Array(4000).map((_, i) => (i * 7) & 0xff);
+      client.ep.write(data, { to: { addr: bAddr, port: 7 } });
+      const got = server.ep.read();
+      expect(got.data.length).toBe(4000);
+      expect(Buffer.compare(got.data, data)).toBe(0);
+      const frags = Math.ceil(4008 / (Math.floor((mtu - 20) / 8) * 8));
+      expect(a.stats.fragments.fragmentsSent).toBe(frags > 1 ? frags : 0);
+      expect(b.stats.fragments.reassembled).toBe(frags > 1 ? 1 : 0);
+      expect(wire.a.wire.stats.oversize).toBe(0);
+      server.ep.write(data, { to: got.from! });
+      expect(Buffer.compare(client.ep.read().data, data)).toBe(0);
+      expect(got.from?.addr?.equals(aAddr)).toBe(true);
+    });
+  }
+
+  test("fragments arriving out of order are reassembled; a lost one times out with Time Exceeded", () => {
+    const h = ipHost();
+    const sock = endpoint(h.s, UDP_PROTOCOL_NUMBER);
+    sock.ep.bind({ port: 9 });
+    const udp = udpDatagram(h.peer, h.local, 5, 9, new Uint8Array(40).fill(3));
+    const whole = (id: number, part: 0 | 1 | 2) =>
+      ipPacket({
+        src: h.peer,
+        dst: h.local,
+        protocol: 17,
+        id,
+        payload: part === 0 ? udp.subarray(0, 16) : part === 1 ? udp.subarray(16, 32) : udp.subarray(32),
+        fragmentOffset: part * 16,
+        flags: part === 2 ? 0 : IPV4_FLAG_MORE_FRAGMENTS,
+      });
+    h.inject(whole(1, 2));
+    h.inject(whole(1, 0));
+    expect(() => sock.ep.read()).toThrow(ErrWouldBlock);
+    h.inject(whole(1, 1));
+    expect(sock.ep.read().data.length).toBe(40);
+    // Second datagram: the middle fragment never comes.
+    h.inject(whole(2, 0));
+    h.inject(whole(2, 2));
+    h.clock.advance(31_000);
+    const out = h.sent();
+    expect(out.length).toBe(1);
+    expect([out[0]![20], out[0]![21]]).toEqual([11, 1]);
+    expect(h.s.stats.fragments.timedOut).toBe(1);
+  });
+
+  test("a DF datagram larger than the MTU fails at once with ErrMessageTooLong", () => {
+    const { a, bAddr } = twoHosts({ mtu: 576 });
+    const route = a.findRoute(0, undefined, bAddr, IPV4_PROTOCOL_NUMBER);
+    const pkt = PacketBuffer.withPayload(route.maxHeaderLength, new Uint8Array(1000));
+    expect(() => route.writePacket(pkt, { protocol: 17, ttl: 64, tos: 0, dontFragment: true })).toThrow(
+      ErrMessageTooLong,
+    );
+  });
+});
+
+/** A — R — C: two Ethernet segments, R forwards. */
+function chain(mtu2 = 1500) {
+  const clock = new ManualClock();
+  const A = newTestStack(clock, 11);
+  const R = newTestStack(clock, 12);
+  const C = newTestStack(clock, 13);
+  const w1 = ethernetWire(1500);
+  const w2 = ethernetWire(mtu2);
+  A.createNIC(1, w1.a.link);
+  R.createNIC(1, w1.b.link);
+  R.createNIC(2, w2.a.link);
+  C.createNIC(1, w2.b.link);
+  const aAddr = addV4(A, 1, "198.18.0.1/24");
+  addV4(R, 1, "198.18.0.254/24");
+  addV4(R, 2, "198.18.1.254/24");
+  const cAddr = addV4(C, 1, "198.18.1.2/24");
+  A.addRoute({ destination: Subnet.parse("0.0.0.0/0"), gateway: addr("198.18.0.254"), nic: 1 });
+  C.addRoute({ destination: Subnet.parse("0.0.0.0/0"), gateway: addr("198.18.1.254"), nic: 1 });
+  R.setForwarding(IPV4_PROTOCOL_NUMBER, true);
+  return { clock, A, R, C, aAddr, cAddr };
+}
+
+describe("forwarding (RFC 1812)", () => {
+  test("UDP crosses a router both ways, TTL decremented", () => {
+    const { A, R, C, aAddr, cAddr } = chain();
+    const seen: number[] = [];
+    C.addHook("inbound", (proto, bytes) => {
+      if (proto === IPV4_PROTOCOL_NUMBER) seen.push(bytes[8]!);
+    });
+    const server = endpoint(C, UDP_PROTOCOL_NUMBER);
+    server.ep.bind({ port: 53 });
+    const client = endpoint(A, UDP_PROTOCOL_NUMBER);
+    client.ep.write(Uint8Array.of(1, 2, 3), { to: { addr: cAddr, port: 53 } });
+    const got = server.ep.read();
+    expect(got.from?.addr?.equals(aAddr)).toBe(true);
+    expect(seen).toEqual([63]);
+    server.ep.write(Uint8Array.of(4), { to: got.from! });
+    expect([...client.ep.read().data]).toEqual([4]);
+    expect(R.stats.ip.packetsForwarded).toBe(2);
+  });
+
+  test("TTL 1 at the router yields ICMP Time Exceeded to the sender", () => {
+    const { A, R, cAddr } = chain();
+    const icmp: number[][] = [];
+    A.addHook("inbound", (proto, bytes) => {
+      if (proto === IPV4_PROTOCOL_NUMBER && bytes[9] === 1) icmp.push([bytes[20]!, bytes[21]!]);
+    });
+    const client = endpoint(A, UDP_PROTOCOL_NUMBER);
+    client.ep.setSockOpt("TTL", 1);
+    client.ep.write(Uint8Array.of(1), { to: { addr: cAddr, port: 53 } });
+    expect(R.stats.ip.ttlExceeded).toBe(1);
+    expect(R.stats.icmp.v4.timeExceeded.sent).toBe(1);
+    expect(icmp).toEqual([[11, 0]]);
+    expect(A.stats.icmp.v4.timeExceeded.received).toBe(1);
+  });
+
+  test("ping through the router; a host with no route gets Network Unreachable", () => {
+    const { A, R, cAddr } = chain();
+    const p = endpoint(A, ICMPV4_PROTOCOL_NUMBER);
+    p.ep.bind({ port: 77 });
+    p.ep.write(echoRequest(1), { to: { addr: cAddr, port: 0 } });
+    expect(p.ep.read().data[0]).toBe(0);
+    const icmp: number[][] = [];
+    A.addHook("inbound", (_proto, bytes) => {
+      if (bytes[9] === 1) icmp.push([bytes[20]!, bytes[21]!]);
+    });
+    p.ep.write(echoRequest(2), { to: { addr: addr("198.19.9.9"), port: 0 } });
+    expect(icmp).toEqual([[3, 0]]);
+    expect(R.stats.ip.noRoute).toBe(1);
+  });
+
+  test("the router fragments for a smaller next-hop MTU, or sends Fragmentation Needed for DF", () => {
+    const { A, C, cAddr, aAddr } = chain(576);
+    const server = endpoint(C, UDP_PROTOCOL_NUMBER);
+    server.ep.bind({ port: 53 });
+    const client = endpoint(A, UDP_PROTOCOL_NUMBER);
+    const data = new Uint8Array(1400).fill(9);
+    client.ep.write(data, { to: { addr: cAddr, port: 53 } });
+    expect(server.ep.read().data.length).toBe(1400);
+    // DF set: the router answers with the next-hop MTU (RFC 1191 §4).
+    const icmp: number[][] = [];
+    A.addHook("inbound", (_proto, bytes) => {
+      if (bytes[9] === 1) icmp.push([bytes[20]!, bytes[21]!, (bytes[26]! << 8) | bytes[27]!]);
+    });
+    const route = A.findRoute(0, aAddr, cAddr, IPV4_PROTOCOL_NUMBER);
+    const pkt = PacketBuffer.withPayload(
+      route.maxHeaderLength,
+      udpDatagram(aAddr, cAddr, 1, 53, new Uint8Array(1000)),
+    );
+    route.writePacket(pkt, { protocol: 17, ttl: 64, tos: 0, dontFragment: true });
+    expect(icmp).toEqual([[3, 4, 576]]);
+    expect(IPV4_FLAG_DONT_FRAGMENT).toBe(2);
+  });
+});
+
+describe("ARP resolution", () => {
+  test("an unanswered neighbour fails after 3 requests with ErrNoLinkAddress", () => {
+    const { a, clock } = twoHosts();
+    const before = a.stats.arp.requestsSent;
+    const c = endpoint(a, UDP_PROTOCOL_NUMBER);
+    c.ep.connect({ addr: addr("198.18.0.99"), port: 7 });
+    c.ep.write(Uint8Array.of(1));
+    c.ep.write(Uint8Array.of(2));
+    expect(a.stats.arp.requestsSent - before).toBe(1);
+    clock.advance(1000);
+    clock.advance(1000);
+    expect(a.stats.arp.requestsSent - before).toBe(3);
+    expect(
+      a.neighbors(1, IPV4_PROTOCOL_NUMBER).find((n) => n.address.equals(addr("198.18.0.99")))?.state,
+    ).toBe("incomplete");
+    clock.advance(1000);
+    expect(a.stats.arp.resolutionFailures).toBe(1);
+    expect(
+      a.neighbors(1, IPV4_PROTOCOL_NUMBER).find((n) => n.address.equals(addr("198.18.0.99")))?.state,
+    ).toBe("failed");
+    expect(() => c.ep.write(Uint8Array.of(3))).toThrow(ErrNoLinkAddress);
+  });
+
+  test("resolved entries go REACHABLE, then STALE; a send in STALE goes DELAY then PROBE", () => {
+    const { a, b, bAddr, clock } = twoHosts();
+    const c = endpoint(a, UDP_PROTOCOL_NUMBER);
+    const s = endpoint(b, UDP_PROTOCOL_NUMBER);
+    s.ep.bind({ port: 7 });
+    c.ep.write(Uint8Array.of(1), { to: { addr: bAddr, port: 7 } });
+    const state = () => a.neighbors(1, IPV4_PROTOCOL_NUMBER).find((n) => n.address.equals(bAddr))?.state;
+    expect(state()).toBe("reachable");
+    clock.advance(46_000);
+    expect(state()).toBe("stale");
+    c.ep.write(Uint8Array.of(2), { to: { addr: bAddr, port: 7 } });
+    expect(state()).toBe("delay");
+    const reqs = a.stats.arp.requestsSent;
+    clock.advance(5_000);
+    // PROBE sends a unicast request; B answers and the entry is REACHABLE again.
+    expect(a.stats.arp.requestsSent).toBe(reqs + 1);
+    expect(state()).toBe("reachable");
+    expect(s.ep.read().data[0]).toBe(1);
+  });
+
+  test("requests for other hosts are not answered; gratuitous ARP on address add", () => {
+    const { a, b } = twoHosts();
+    const before = b.stats.arp.repliesSent;
+    const p = endpoint(a, ICMPV4_PROTOCOL_NUMBER);
+    p.ep.bind({ port: 1 });
+    p.ep.write(echoRequest(1), { to: { addr: addr("198.18.0.50"), port: 0 } });
+    expect(b.stats.arp.requestsReceivedUnknownTargetAddress).toBeGreaterThanOrEqual(1);
+    expect(b.stats.arp.repliesSent).toBe(before);
+    expect(() => p.ep.read()).toThrow(ErrWouldBlock);
+    // B's announcement (RFC 5227 §3) updates A's pending entry, so the queued echo request goes out.
+    const announcements: string[] = [];
+    a.addHook("inbound", (proto, bytes) => {
+      if (proto === 0x0806 && bytes[7] === 1)
+        announcements.push(`${bytes.subarray(14, 18).join(".")}>${bytes.subarray(24, 28).join(".")}`);
+    });
+    b.addAddress(1, IPV4_PROTOCOL_NUMBER, addr("198.18.0.50"), 24);
+    expect(announcements[0]).toBe("198.18.0.50>198.18.0.50");
+    expect(p.ep.read().from?.addr?.equals(addr("198.18.0.50"))).toBe(true);
+  });
+});
+
+describe("stack wiring", () => {
+  test("handleLocal delivers to our own address without the link", () => {
+    const h = ipHost();
+    const s = endpoint(h.s, UDP_PROTOCOL_NUMBER);
+    s.ep.bind({ port: 5 });
+    const c = endpoint(h.s, UDP_PROTOCOL_NUMBER);
+    c.ep.write(Uint8Array.of(42), { to: { addr: h.local, port: 5 } });
+    expect([...s.ep.read().data]).toEqual([42]);
+    expect(h.sent().length).toBe(0);
+  });
+
+  test("stack close stops timers", () => {
+    const { a, b, clock } = twoHosts();
+    const c = endpoint(a, UDP_PROTOCOL_NUMBER);
+    c.ep.write(Uint8Array.of(1), { to: { addr: addr("198.18.0.99"), port: 7 } });
+    a.close();
+    b.close();
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
