@@ -92,17 +92,18 @@ export class ReceiveState {
   selectWindow(syn: boolean): number {
     const cur = this.window;
     const free = Math.max(0, this.bufSize - this.queue.size);
-    let wnd = cur;
-    if (free > cur && (free - cur >= Math.min(this.bufSize >> 1, this.mss) || free >= this.bufSize))
-      wnd = free;
+    const grow = free > cur && (free - cur >= Math.min(this.bufSize >> 1, this.mss) || free >= this.bufSize);
+    const wnd = grow ? free : cur;
     if (syn) {
       // RFC 7323 §2.2: "The window field in a segment where the SYN bit is set ... MUST NOT be scaled".
       const field = Math.min(0xffff, wnd);
       this.advEdge = seqMax(this.advEdge, seqAdd(this.nxt, field));
       return field;
     }
+    // Scaled: round a grown window down (never promise more than the buffer holds) and a kept one up
+    // (never move the right edge left, RFC 7323 §2.4).
     const unit = 1 << this.scale;
-    const field = Math.min(0xffff, Math.ceil(wnd / unit));
+    const field = Math.min(0xffff, grow ? Math.floor(wnd / unit) : Math.ceil(wnd / unit));
     this.advEdge = seqMax(this.advEdge, seqAdd(this.nxt, field * unit));
     return field;
   }
