@@ -1,0 +1,268 @@
+/**
+ * `netstack serve` against the Linux kernel over a real TUN, inside a network
+ * namespace this test creates (root; CI runs as root). The kernel is the peer:
+ * ping, curl and nc talk to the user-space stack, curl talks to the REST API.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { canNetns, cleanupNetns, Netns, uniqueName, uniqueSubnet24, until } from "../netns.ts";
+
+const ENTRY = resolve(import.meta.dir, "../../src/index.ts");
+const dir = mkdtempSync(join(tmpdir(), "netstack-e2e-"));
+let ns: Netns;
+const net = uniqueSubnet24();
+const STACK = net.host(2);
+const HOST = net.host(1);
+const API_PORT = 7000 + Math.floor(Math.random() * 900);
+const API = `http://127.0.0.1:${API_PORT}`;
+const tunName = uniqueName("nst");
+
+interface Proc {
+  proc: ReturnType<typeof Bun.spawn>;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+function startServe(extra: string[] = []): Proc {
+  let out = "";
+  let err = "";
+  const proc = Bun.spawn(
+    ns.argv([
+      process.execPath,
+      ENTRY,
+      "serve",
+      "--tun",
+      tunName,
+      "--addr",
+      `${STACK}/24`,
+      "--host-addr",
+      `${HOST}/24`,
+      "--api",
+      `127.0.0.1:${API_PORT}`,
+      "--db",
+      join(dir, "netstack.db"),
+      "--token-file",
+      join(dir, "token"),
+      "--stats-interval",
+      "200",
+      ...extra,
+    ]),
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
+    const dec = new TextDecoder();
+    for await (const c of s) add(dec.decode(c));
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>, (t) => (out += t));
+  void pump(proc.stderr as ReadableStream<Uint8Array>, (t) => (err += t));
+  return { proc, stdout: () => out, stderr: () => err };
+}
+
+async function stopServe(p: Proc): Promise<number> {
+  p.proc.kill("SIGTERM");
+  return await p.proc.exited;
+}
+
+async function api(
+  path: string,
+  init: RequestInit & { token?: boolean } = {},
+): Promise<{ status: number; body: unknown }> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (init.token !== false && init.method && init.method !== "GET")
+    headers.authorization = `Bearer ${(await Bun.file(join(dir, "token")).text()).trim()}`;
+  // The API listens on the namespace's loopback: reach it with curl inside the namespace.
+  const args = ["curl", "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", "-X", init.method ?? "GET"];
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  if (init.body) args.push("--data-binary", String(init.body));
+  args.push(`${API}${path}`);
+  const r = await ns.run(args);
+  const nl = r.stdout.lastIndexOf("\n");
+  const text = r.stdout.slice(0, nl);
+  return { status: Number(r.stdout.slice(nl + 1)), body: text ? JSON.parse(text) : null };
+}
+
+describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", () => {
+  let serve: Proc;
+
+  beforeAll(async () => {
+    ns = await Netns.create("nse");
+    serve = startServe([
+      "--service",
+      "http",
+      "--service",
+      "echo",
+      "--service",
+      "echo/udp",
+      "--service",
+      "discard:7009",
+    ]);
+    await until(() => serve.stdout().includes("ready "), `ready line (stderr: ${serve.stderr()})`, 20_000);
+  });
+
+  afterAll(async () => {
+    if (serve && serve.proc.exitCode === null) serve.proc.kill("SIGKILL");
+    await cleanupNetns();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("prints one ready line with the API address", () => {
+    const lines = serve
+      .stdout()
+      .split("\n")
+      .filter((l) => l.startsWith("ready"));
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain(`api=${API}`);
+    expect(lines[0]).toContain(`tun=${tunName}`);
+  });
+
+  test("the kernel pings the stack (ICMP echo, RFC 792)", async () => {
+    const r = await ns.run(["ping", "-c", "3", "-i", "0.2", "-W", "2", STACK]);
+    expect(r.stdout).toContain("3 received");
+  });
+
+  test("curl fetches the status page served by the user-space TCP stack", async () => {
+    const html = await ns.sh(["curl", "-s", "-m", "5", `http://${STACK}/`]);
+    expect(html).toContain("Served by the user-space TCP/IP stack");
+    const big = await ns.run([
+      "curl",
+      "-s",
+      "-m",
+      "20",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{size_download}",
+      `http://${STACK}/bytes/3000000`,
+    ]);
+    expect(big.stdout).toBe("3000000");
+  });
+
+  test("nc talks to the echo service over TCP and UDP (RFC 862)", async () => {
+    const tcp = await ns.run(["nc", "-q", "1", "-w", "3", STACK, "7"], { stdin: "hello over tcp\n" });
+    expect(tcp.stdout).toBe("hello over tcp\n");
+    // socat, not nc: netcat-openbsd quits on stdin EOF in UDP mode before the reply can arrive.
+    const udp = await ns.run(["socat", "-t", "2", "-", `UDP:${STACK}:7`], { stdin: "hello over udp\n" });
+    expect(udp.stdout).toBe("hello over udp\n");
+  });
+
+  test("health is open; state changes need the token (401 without it)", async () => {
+    expect(await api("/v1/health")).toEqual({
+      status: 200,
+      body: { status: "ok", version: expect.any(String) },
+    });
+    const denied = await api("/v1/routes", {
+      method: "POST",
+      token: false,
+      body: JSON.stringify({ destination: "198.19.250.0/24", nic: tunName }),
+    });
+    expect(denied.status).toBe(401);
+  });
+
+  test("REST: add a service, an address and a route; bad input names the field", async () => {
+    const svc = await api("/v1/services", {
+      method: "POST",
+      body: JSON.stringify({ kind: "echo", protocol: "tcp", port: 7007 }),
+    });
+    expect(svc.status).toBe(201);
+    const echoed = await ns.run(["nc", "-q", "1", "-w", "3", STACK, "7007"], { stdin: "via rest\n" });
+    expect(echoed.stdout).toBe("via rest\n");
+
+    const addr = await api(`/v1/nics/${tunName}/addresses`, {
+      method: "POST",
+      body: JSON.stringify({ address: `${net.host(3)}/24` }),
+    });
+    expect(addr.status).toBe(201);
+    const ping = await ns.run(["ping", "-c", "1", "-W", "2", net.host(3)]);
+    expect(ping.stdout).toContain("1 received");
+
+    const route = await api("/v1/routes", {
+      method: "POST",
+      body: JSON.stringify({ destination: "198.19.251.0/24", gateway: HOST, nic: tunName, metric: 5 }),
+    });
+    expect(route.status).toBe(201);
+    expect(route.body).toMatchObject({
+      destination: "198.19.251.0/24",
+      gateway: HOST,
+      metric: 5,
+      source: "api",
+    });
+
+    const bad = await api("/v1/routes", {
+      method: "POST",
+      body: JSON.stringify({ destination: "nowhere", nic: tunName }),
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ field: "destination" });
+  });
+
+  test("conntrack shows the kernel's connections with counters", async () => {
+    await ns.run(["curl", "-s", "-m", "5", "-o", "/dev/null", `http://${STACK}/status.json`]);
+    const flows = (await api("/v1/conntrack")).body as {
+      protocol: string;
+      origDstPort: number;
+      origPackets: number;
+      replyPackets: number;
+      origSrc: string;
+    }[];
+    const http = flows.filter((f) => f.protocol === "tcp" && f.origDstPort === 80);
+    expect(http.length).toBeGreaterThan(0);
+    expect(http[0]!.origSrc).toBe(HOST);
+    expect(http[0]!.origPackets).toBeGreaterThan(2);
+    expect(http[0]!.replyPackets).toBeGreaterThan(2);
+    const snap = await api("/v1/conntrack/snapshots", { method: "POST" });
+    expect(snap.status).toBe(201);
+  });
+
+  test("SIGTERM stops cleanly (exit 0); a restart restores what REST configured", async () => {
+    expect(await stopServe(serve)).toBe(0);
+    serve = startServe();
+    await until(
+      () => serve.stdout().includes("ready "),
+      `ready line after restart (stderr: ${serve.stderr()})`,
+      20_000,
+    );
+    const services = (await api("/v1/services")).body as { port: number }[];
+    expect(services.map((s) => s.port)).toEqual([7007]);
+    const routes = (await api("/v1/routes")).body as { destination: string; source: string }[];
+    expect(routes.filter((r) => r.source === "api").map((r) => r.destination)).toEqual(["198.19.251.0/24"]);
+    const nics = (await api("/v1/nics")).body as { addresses: string[] }[];
+    expect(nics[0]!.addresses).toContain(`${net.host(3)}/24`);
+    const echoed = await ns.run(["nc", "-q", "1", "-w", "3", STACK, "7007"], { stdin: "after restart\n" });
+    expect(echoed.stdout).toBe("after restart\n");
+    const series = (await api("/v1/stats/series?name=ip.packetsReceived")).body as unknown[];
+    expect(series.length).toBeGreaterThan(0);
+    expect(await stopServe(serve)).toBe(0);
+  });
+
+  test("bad flags exit 2 with one line naming the flag", async () => {
+    const r = await ns.run([process.execPath, ENTRY, "serve", "--mtu", "12"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n").length).toBe(1);
+    expect(r.stderr).toContain("--mtu");
+  });
+
+  test("no permission for /dev/net/tun: exit 1 with one line saying how to fix it", async () => {
+    const r = await ns.run([
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      process.execPath,
+      ENTRY,
+      "serve",
+      "--tun",
+      uniqueName("nsp"),
+      "--db",
+      ":memory:",
+      "--token-file",
+      join(tmpdir(), `${uniqueName("tk")}`),
+      "--api",
+      "127.0.0.1:0",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n").length).toBe(1);
+    expect(r.stderr).toMatch(/root|CAP_NET_ADMIN/);
+  });
+});
