@@ -59,6 +59,9 @@ import { Icmpv6 } from "./icmpv6.ts";
 import { Ndp } from "./ndp.ts";
 import type { FirstFragment, Ipv6Protocol } from "./protocol.ts";
 
+/** RFC 7112 §5: Parameter Problem code 3, "IPv6 First Fragment has incomplete IPv6 Header Chain". */
+const ICMPV6_INCOMPLETE_CHAIN = 3;
+
 /** Largest quote of an invoking packet in an ICMPv6 error: RFC 4443 §2.4(c), the error must fit 1280 bytes. */
 const MAX_QUOTE = IPV6_MINIMUM_MTU - IPV6_HEADER_SIZE - 8;
 
@@ -342,6 +345,14 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       this.icmp.sendParamProblem(pkt, net, ICMPV6_ERRONEOUS_HEADER, off + 2 - net);
       return undefined;
     }
+    // RFC 7112 §5: a first fragment must hold the whole extension header chain; if it does not,
+    // discard it and send Parameter Problem code 3 with a pointer of zero.
+    if (fragOff === 0 && more && !chainComplete(b, fh.nextHeader, data, end)) {
+      this.stats.ip.malformedFragmentsReceived++;
+      fst.dropped++;
+      this.icmp.sendParamProblem(pkt, net, ICMPV6_INCOMPLETE_CHAIN, 0);
+      return undefined;
+    }
     let first: FirstFragment | undefined;
     if (fragOff === 0) first = { ep: this, bytes: b.slice(net, Math.min(end, net + MAX_QUOTE)) };
     const res = this.proto.reassembler.process(
@@ -472,7 +483,9 @@ export class Ipv6Endpoint implements NetworkEndpoint {
 
   writePacket(route: RouteInfo, pkt: PacketBuffer, params: NetworkHeaderParams): void {
     const size = pkt.size;
-    const mtu = this.mtuTo(route.remoteAddress);
+    // Packets to our own addresses never meet a link: the stack gives such routes a 64 KiB MTU.
+    const loopback = (route as { loopback?: boolean }).loopback === true;
+    const mtu = loopback ? route.mtu + IPV6_HEADER_SIZE : this.mtuTo(route.remoteAddress);
     if (size + IPV6_HEADER_SIZE <= mtu) {
       const off = pkt.prepend(IPV6_HEADER_SIZE);
       encodeIpv6(pkt.data, off, {
@@ -598,6 +611,26 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       },
     );
   }
+}
+
+/** RFC 7112 §3: whether the extension headers starting with `nh` at `off` all end within `end`. */
+function chainComplete(b: Uint8Array, nh: number, off: number, end: number): boolean {
+  for (let i = 0; i < 16; i++) {
+    if (nh === IPV6_HOP_BY_HOP || nh === IPV6_ROUTING || nh === IPV6_DESTINATION_OPTIONS) {
+      if (off + 2 > end) return false;
+      const next = b[off]!;
+      off += (b[off + 1]! + 1) * 8;
+      if (off > end) return false;
+      nh = next;
+    } else if (nh === IPV6_FRAGMENT) {
+      if (off + IPV6_FRAGMENT_HEADER_SIZE > end) return false;
+      nh = b[off]!;
+      off += IPV6_FRAGMENT_HEADER_SIZE;
+    } else {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** Length in bytes of a hop-by-hop, routing or destination options header at `off`, or -1 if it runs past `end`. */

@@ -347,6 +347,25 @@ describe("inbound fragments (RFC 8200 §4.5)", () => {
     expect(paramProblems(lan)).toEqual([{ code: 0, pointer: 42 }]);
   });
 
+  test("a first fragment with an incomplete header chain: Parameter Problem code 3 (RFC 7112)", () => {
+    const { lan, seenB } = ready();
+    // The fragmentable part starts with a 16-byte destination options header, cut after 8 bytes.
+    const dest = new Uint8Array(16);
+    dest[0] = UDP;
+    dest[1] = 1;
+    dest[2] = 1;
+    dest[3] = 12;
+    inject(lan.b, fragment(A, B, 9, 0, true, dest.subarray(0, 8), IPV6_DESTINATION_OPTIONS));
+    expect(paramProblems(lan)).toEqual([{ code: 3, pointer: 0 }]);
+    // A complete chain in the first fragment is fine.
+    const whole = new Uint8Array(16 + datagram.length);
+    whole.set(dest, 0);
+    whole.set(datagram, 16);
+    inject(lan.b, fragment(A, B, 10, 24, false, whole.subarray(24), IPV6_DESTINATION_OPTIONS));
+    inject(lan.b, fragment(A, B, 10, 0, true, whole.subarray(0, 24), IPV6_DESTINATION_OPTIONS));
+    expect(seenB.packets.length).toBe(1);
+  });
+
   test("fragments of an ICMPv6 echo reassemble and are answered", () => {
     const { lan } = ready();
     const echo = icmpv6(A, B, 128, 0, new Uint8Array(60));
