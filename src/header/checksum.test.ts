@@ -72,6 +72,32 @@ describe("checksum", () => {
     );
   });
 
+  test("matches the reference at every alignment of buffer, view and offset (word fast path)", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 700 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 0, max: 0xffff }),
+        (bytes, viewOff, off, init) => {
+          const backing = new Uint8Array(bytes.length + 16);
+          const view = backing.subarray(viewOff);
+          view.set(bytes);
+          const len = Math.max(0, bytes.length - off);
+          expect(checksum(view, off, len, init)).toBe(reference(view.subarray(off, off + len), init));
+        },
+      ),
+    );
+  });
+
+  test("switching between buffers refreshes the cached word view", () => {
+    const a = new Uint8Array(256).fill(1);
+    const b = new Uint8Array(256).fill(2);
+    expect(checksum(a, 0, 256)).toBe(reference(a));
+    expect(checksum(b, 0, 256)).toBe(reference(b));
+    expect(checksum(a, 0, 256)).toBe(reference(a));
+  });
+
   test("a sum of large all-ones buffers stays exact (64 KiB)", () => {
     const b = new Uint8Array(65536).fill(0xff);
     expect(checksum(b, 0, b.length)).toBe(reference(b));

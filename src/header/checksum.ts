@@ -16,18 +16,73 @@ function fold(sum: number): number {
   return sum;
 }
 
+/** Whether this host stores a Uint32 little-endian (every platform Bun runs on does). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/**
+ * A Uint32 view over the whole of the last buffer summed, so the word loop
+ * reads 4 bytes at a time without allocating a view per call (pooled
+ * buffers hit this cache every time; a new buffer costs one view).
+ */
+let lastBuffer: ArrayBufferLike | undefined;
+let lastWords = new Uint32Array(0);
+
 /**
  * The folded 16-bit one's-complement sum of `len` bytes at `off`, added to
  * `initial` (not inverted). An odd trailing byte is padded with zero on the
- * right (RFC 1071 §4.1). The sum is independent of byte order (RFC 1071 §2(B)),
- * so words are read big-endian as they appear on the wire.
+ * right (RFC 1071 §4.1).
+ *
+ * RFC 1071 §2(B): the sum is independent of byte order, so the aligned
+ * middle of a long buffer is summed as little-endian 32-bit words (two
+ * 16-bit halves in separate accumulators, §2(C) "parallel summation") and the
+ * folded result byte-swapped back; the ends are summed byte by byte.
  */
 export function checksum(b: Uint8Array, off: number, len: number, initial = 0): number {
   let sum = initial;
   let i = off;
   const end = off + len;
-  // Unrolled by 8 bytes: 4 words per iteration. Each word is < 2^16, so the
-  // accumulator stays exact for buffers far beyond 64 KiB before folding.
+  // Word pairs stay aligned to `off` only when the absolute start is even.
+  if (len >= 64 && LITTLE_ENDIAN && ((b.byteOffset + off) & 1) === 0) {
+    if ((b.byteOffset + off) & 2) {
+      sum += (b[i]! << 8) | b[i + 1]!;
+      i += 2;
+    }
+    const buf = b.buffer;
+    if (buf !== lastBuffer) {
+      lastBuffer = buf;
+      lastWords = new Uint32Array(buf, 0, buf.byteLength >>> 2);
+    }
+    const u = lastWords;
+    let k = (b.byteOffset + i) >>> 2;
+    const kEnd = k + ((end - i) >>> 2);
+    const k4 = kEnd - 3;
+    let lo = 0;
+    let hi = 0;
+    while (k < k4) {
+      const w0 = u[k]!;
+      const w1 = u[k + 1]!;
+      const w2 = u[k + 2]!;
+      const w3 = u[k + 3]!;
+      lo += (w0 & 0xffff) + (w1 & 0xffff) + (w2 & 0xffff) + (w3 & 0xffff);
+      hi += (w0 >>> 16) + (w1 >>> 16) + (w2 >>> 16) + (w3 >>> 16);
+      k += 4;
+      // Keep both accumulators small integers (each step adds < 2^18).
+      if ((lo | hi) > 0x3fff0000) {
+        lo = (lo & 0xffff) + (lo >>> 16);
+        hi = (hi & 0xffff) + (hi >>> 16);
+      }
+    }
+    while (k < kEnd) {
+      const w = u[k]!;
+      lo += w & 0xffff;
+      hi += w >>> 16;
+      k++;
+    }
+    const s = fold(lo + hi);
+    sum += ((s & 0xff) << 8) | (s >>> 8);
+    i = k * 4 - b.byteOffset;
+  }
+  // Unrolled by 8 bytes: 4 big-endian words per iteration.
   const end8 = end - 7;
   while (i < end8) {
     sum +=
@@ -36,8 +91,6 @@ export function checksum(b: Uint8Array, off: number, len: number, initial = 0): 
       ((b[i + 4]! << 8) | b[i + 5]!) +
       ((b[i + 6]! << 8) | b[i + 7]!);
     i += 8;
-    // Keep the sum a small integer (V8/JSC "small integer" fast path); fold every 2^16 iterations would
-    // also be exact, but folding here is cheap and avoids doubles entirely.
     if (sum > 0x3fffffff) sum = (sum & 0xffff) + (sum >>> 16);
   }
   while (i + 1 < end) {
