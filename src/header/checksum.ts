@@ -25,7 +25,7 @@ const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
  * buffers hit this cache every time; a new buffer costs one view).
  */
 let lastBuffer: ArrayBufferLike | undefined;
-let lastWords = new Uint32Array(0);
+let lastWords: Uint32Array = new Uint32Array(0);
 
 /**
  * The folded 16-bit one's-complement sum of `len` bytes at `off`, added to
