@@ -9,16 +9,17 @@ import { newEthernetChannel } from "../../link/ethernet/ethernet-channel.ts";
 import type { LinkEndpoint } from "../../link/link-endpoint.ts";
 import { newArpProtocol } from "../../network/arp/arp.ts";
 import { newIpv4Protocol } from "../../network/ipv4/ipv4.ts";
+import { ipv6 } from "../../network/ipv6/protocol.ts";
 import type { Endpoint } from "../../stack/registration.ts";
 import { Stack, type StackOptions } from "../../stack/stack.ts";
 import { Address } from "../../tcpip/address.ts";
 import { ManualClock } from "../../tcpip/clock.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
-import { IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { SeededRandom } from "../../tcpip/random.ts";
 import { Subnet } from "../../tcpip/subnet.ts";
 import { Queue } from "../../waiter/waiter.ts";
-import { newPingProtocol4 } from "../ping/ping.ts";
+import { newPingProtocol4, newPingProtocol6 } from "../ping/ping.ts";
 import { newUdpProtocol } from "./udp.ts";
 
 export function mac(n: number): LinkAddress {
@@ -97,4 +98,40 @@ export function echoRequest(sequence: number, data: Uint8Array = new Uint8Array(
   b[7] = sequence & 0xff;
   b.set(data, 8);
   return b;
+}
+
+/** A stack with IPv4, ARP and IPv6 (NDP), UDP and both ping protocols. */
+export function newDualStack(clock: ManualClock, seed: number): Stack {
+  return new Stack({
+    networkProtocols: [newIpv4Protocol(), newArpProtocol(), ipv6({ handleRouterAdvertisements: false })],
+    transportProtocols: [newUdpProtocol(), newPingProtocol4(), newPingProtocol6()],
+    clock,
+    random: new SeededRandom(seed),
+  });
+}
+
+/** Adds `cidr` ("fd00::1/64") and its on-link route; lets DAD finish. */
+export function addV6(stack: Stack, clock: ManualClock, nic: number, cidr: string): Address {
+  const [text, bits] = cidr.split("/");
+  const a = addr(text!);
+  const prefix = Number(bits);
+  stack.addAddress(nic, IPV6_PROTOCOL_NUMBER, a, prefix);
+  stack.addRoute({ destination: Subnet.fromPrefix(a, prefix), nic });
+  clock.advance(3_000);
+  return a;
+}
+
+/** Two dual-stack hosts on one Ethernet: 198.18.0.1/24 + fd00::1/64 and 198.18.0.2/24 + fd00::2/64. */
+export function twoDualHosts() {
+  const clock = new ManualClock();
+  const a = newDualStack(clock, 21);
+  const b = newDualStack(clock, 22);
+  const w = ethernetWire(1500);
+  a.createNIC(1, w.a.link);
+  b.createNIC(1, w.b.link);
+  const a4 = addV4(a, 1, "198.18.0.1/24");
+  const b4 = addV4(b, 1, "198.18.0.2/24");
+  const a6 = addV6(a, clock, 1, "fd00::1/64");
+  const b6 = addV6(b, clock, 1, "fd00::2/64");
+  return { clock, a, b, wire: w, a4, b4, a6, b6 };
 }
