@@ -144,9 +144,11 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       if (dst.equals(Address.ALL_NODES_V6)) return true;
       if (this.forwarding && dst.equals(Address.ALL_ROUTERS_V6)) return true;
       if (isSolicitedNode(dst) && this.ndp.ownsSolicitedNode(dst)) return true;
-      return this.nic.isMemberOf(dst);
+      return this.nic.isMemberOf(dst) || this.nic.promiscuous;
     }
-    return this.nic.hasAddress(dst);
+    // A promiscuous NIC takes every packet as its own (gVisor's promiscuous mode, used by TUN proxies),
+    // except ones for a tentative address (RFC 4862 §5.4: "silently discarded").
+    return this.nic.hasAddress(dst) || (this.nic.promiscuous && !this.ndp.isTentative(dst));
   }
 
   handlePacket(pkt: PacketBuffer): void {
@@ -176,6 +178,11 @@ export class Ipv6Endpoint implements NetworkEndpoint {
     }
     const src = h.srcAddress();
     const dst = h.dstAddress();
+    // RFC 4291 §2.5.3: the loopback address "must be dropped if received on an interface" from a link.
+    if ((src.isLoopback || dst.isLoopback) && (this.nic.capabilities & LinkCapability.Loopback) === 0) {
+      st.invalidAddressesReceived++;
+      return;
+    }
     if (!this.acceptsDestination(dst)) {
       if (this.forwarding) this.forward(pkt, src, dst);
       else st.invalidAddressesReceived++;

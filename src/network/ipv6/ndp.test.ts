@@ -208,6 +208,45 @@ describe("Neighbor Advertisement handling (RFC 4861 §7.2.5)", () => {
   });
 });
 
+describe("reachability through the shared neighbour cache (RFC 4861 §7.3.3)", () => {
+  function reachable() {
+    const lan = twoHosts();
+    lan.run(3000);
+    ping(lan.a, lan.b.linkLocal);
+    const cache = lan.a.nic.neighbors(IPV6_PROTOCOL_NUMBER)!;
+    // ReachableTime is at most 1.5 × 30 s; then the entry is STALE.
+    lan.clock.advance(46_000);
+    expect(cache.entry(lan.b.linkLocal)!.state).toBe("stale");
+    lan.frames.length = 0;
+    return { lan, cache };
+  }
+
+  test("STALE → DELAY → PROBE with a unicast solicitation → REACHABLE on a solicited advertisement", () => {
+    const { lan, cache } = reachable();
+    ping(lan.a, lan.b.linkLocal, 2);
+    expect(cache.entry(lan.b.linkLocal)!.state).toBe("delay");
+    lan.run(5000);
+    const probe = lan.icmp(ICMPV6_NEIGHBOR_SOLICIT, "a");
+    expect(probe.length).toBe(1);
+    // A unicast probe: to the target itself and its known MAC, with our link address option.
+    expect(probe[0]!.dst.equals(lan.b.linkLocal)).toBe(true);
+    expect(probe[0]!.linkDst!.equals(lan.b.mac)).toBe(true);
+    expect(probe[0]!.bytes.length).toBe(40 + 24 + 8);
+    expect(cache.entry(lan.b.linkLocal)!.state).toBe("reachable");
+  });
+
+  test("PROBE without answers: 3 unicast solicitations, then the entry is gone", () => {
+    const { lan, cache } = reachable();
+    lan.drop = (f) => f.from === "b";
+    ping(lan.a, lan.b.linkLocal, 2);
+    lan.run(5000 + 3500);
+    const probes = lan.icmp(ICMPV6_NEIGHBOR_SOLICIT, "a");
+    expect(probes.length).toBe(3);
+    expect(probes.every((f) => f.dst.equals(lan.b.linkLocal))).toBe(true);
+    expect(cache.entry(lan.b.linkLocal)?.state ?? "none").not.toBe("probe");
+  });
+});
+
 describe("Neighbor Solicitation handling (RFC 4861 §7.2.3, §7.2.4)", () => {
   test("a solicitation with a source link address creates a STALE entry and gets a unicast solicited NA", () => {
     const lan = twoHosts();
@@ -391,7 +430,19 @@ describe("router advertisements (RFC 4861 §6.3.4) and SLAAC (RFC 4862 §5.5.3)"
     expect(a.nic.hasAddress(slaac)).toBe(true);
     lan.clock.advance(8000);
     expect(a.stack.getRouteTable().some((r) => r.gateway)).toBe(false);
-    lan.clock.advance(10_000);
+    // Past the preferred lifetime (10 s) the address is deprecated (RFC 4862 §5.5.4), still valid.
+    const entry = a.nic.addressEntry(slaac)!;
+    expect(entry.deprecated).toBe(true);
+    expect(a.nic.hasAddress(slaac)).toBe(true);
+    // A new advertisement makes it preferred again.
+    inject(a, ra({ lifetime: 0, prefixes: [{ prefix: "fd00:2::", valid: 20, preferred: 15 }] }));
+    expect(entry.deprecated).toBe(false);
+    inject(a, ra({ lifetime: 0, prefixes: [{ prefix: "fd00:2::", valid: 20, preferred: 0 }] }));
+    expect(entry.deprecated).toBe(true);
+    // Those advertisements also renewed the valid lifetime to 20 s from now.
+    lan.clock.advance(19_000);
+    expect(a.nic.hasAddress(slaac)).toBe(true);
+    lan.clock.advance(1_000);
     expect(a.nic.addresses(IPV6_PROTOCOL_NUMBER).some((x) => x.address.equals(slaac))).toBe(false);
     expect(a.stack.getRouteTable().length).toBe(0);
   });

@@ -77,6 +77,7 @@ interface SlaacAddress {
   validUntil: number;
   preferredUntil: number;
   timer: Timer | undefined;
+  preferredTimer: Timer | undefined;
 }
 
 interface LearntRoute {
@@ -152,6 +153,7 @@ export class Ndp {
     this.tentative.clear();
     for (const [key, s] of this.slaac) {
       s.timer?.stop();
+      s.preferredTimer?.stop();
       this.slaac.delete(key);
       this.removeAuto(s.addr);
     }
@@ -257,6 +259,7 @@ export class Ndp {
     for (const [k, s] of this.slaac) {
       if (!s.addr.equals(t.addr)) continue;
       s.timer?.stop();
+      s.preferredTimer?.stop();
       this.slaac.delete(k);
     }
     this.removeAuto(t.addr);
@@ -585,20 +588,51 @@ export class Ndp {
         validUntil: now + validMs,
         preferredUntil: now + preferredMs,
         timer: undefined,
+        preferredTimer: undefined,
       };
       this.slaac.set(key, s);
       this.armValid(key, s);
       this.addAuto(addr, "slaac");
+      this.armPreferred(s);
       return;
     }
     // (e) an address we formed from this prefix: reset the preferred lifetime; the valid lifetime
     // only per the two-hour rule, so a forged RA cannot make the address expire quickly.
     cur.preferredUntil = now + preferredMs;
+    this.armPreferred(cur);
     const remaining = cur.validUntil - now;
     if (validMs > TWO_HOURS_MS || validMs > remaining) cur.validUntil = now + validMs;
     else if (remaining <= TWO_HOURS_MS) return;
     else cur.validUntil = now + TWO_HOURS_MS;
     this.armValid(key, cur);
+  }
+
+  /**
+   * RFC 4862 §5.5.4: when the preferred lifetime ends the address becomes
+   * deprecated (still valid, avoided as a source: RFC 6724 rule 3). The stack's
+   * address entries carry the `deprecated` flag its source selection reads.
+   */
+  private armPreferred(s: SlaacAddress): void {
+    s.preferredTimer?.stop();
+    s.preferredTimer = undefined;
+    const left = s.preferredUntil - this.clock.now();
+    this.setDeprecated(s.addr, left <= 0);
+    if (left > 0 && Number.isFinite(left)) {
+      s.preferredTimer = this.clock.afterFunc(left, () => this.setDeprecated(s.addr, true));
+    }
+  }
+
+  private setDeprecated(addr: Address, on: boolean): void {
+    const e = this.nic.addresses(IPV6_PROTOCOL_NUMBER).find((a) => a.address.equals(addr)) as
+      | { deprecated?: boolean }
+      | undefined;
+    if (e && "deprecated" in e) e.deprecated = on;
+  }
+
+  /** Whether `addr`, one of our SLAAC addresses, is past its preferred lifetime. */
+  isDeprecated(addr: Address): boolean {
+    for (const s of this.slaac.values()) if (s.addr.equals(addr)) return s.preferredUntil <= this.clock.now();
+    return false;
   }
 
   private armValid(key: string, s: SlaacAddress): void {
@@ -609,6 +643,7 @@ export class Ndp {
       if (this.slaac.get(key) !== s) return;
       // RFC 4862 §5.5.4: an address whose valid lifetime ends is removed from the interface.
       this.slaac.delete(key);
+      s.preferredTimer?.stop();
       this.removeAuto(s.addr);
     });
   }
