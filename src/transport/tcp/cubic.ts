@@ -131,14 +131,14 @@ export class Cubic implements CongestionControl, CubicSignals {
 
   /** Congestion window in bytes. */
   get cwnd(): number {
-    return Math.floor(this.w * this.mss);
+    return Math.floor(this.w * this.mss + 1e-6);
   }
 
   /** Slow start threshold in bytes (`Number.MAX_SAFE_INTEGER` until the first reduction). */
   get ssthresh(): number {
     return this.ssthreshSeg === Number.POSITIVE_INFINITY
       ? Number.MAX_SAFE_INTEGER
-      : Math.floor(this.ssthreshSeg * this.mss);
+      : Math.floor(this.ssthreshSeg * this.mss + 1e-6);
   }
 
   /** For tests and diagnostics: the RFC's variables (segments, seconds). */

@@ -12,6 +12,7 @@ import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { TCP_ACK, TCP_RST, TCP_SYN } from "../../header/tcp.ts";
 import { seqAdd, seqSize, seqSub } from "../../seqnum/seqnum.ts";
 import type {
+  Endpoint,
   PortFlags,
   Route,
   StackContext,
@@ -84,7 +85,7 @@ const NO_ADDRESS: TransportEndpointId = {
   remoteAddress: undefined,
 };
 
-export class TcpEndpoint implements TransportEndpoint {
+export class TcpEndpoint implements TransportEndpoint, Endpoint {
   state: TcpState = "CLOSED";
   readonly opts: TcpStackOptions;
   readonly snd: SendState;

@@ -6,6 +6,7 @@
 import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { TCP_MIN_SIZE } from "../../header/tcp.ts";
 import type {
+  EndpointFactory,
   StackContext,
   TransportEndpointId,
   TransportPacketInfo,
@@ -22,7 +23,7 @@ import { replyWithReset } from "./rst.ts";
 import { parseSegment } from "./segment.ts";
 import { SynCookies } from "./syn-cookies.ts";
 
-export class TcpProtocol implements TransportProtocol {
+export class TcpProtocol implements TransportProtocol, EndpointFactory {
   readonly number = TCP_PROTOCOL_NUMBER;
   readonly name = "tcp";
   readonly minimumPacketSize = TCP_MIN_SIZE;

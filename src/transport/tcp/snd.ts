@@ -156,20 +156,24 @@ export function trySend(ep: TcpEndpoint): void {
     const fin = s.finQueued && seqAdd(s.nxt, len) === s.finSeq;
     if (fin) flags |= TCP_FIN;
     if (len > 0 && len === avail) flags |= TCP_PSH;
-    const retransmit = seqLessThan(s.nxt, s.max);
+    const seq = s.nxt;
+    const retransmit = seqLessThan(seq, s.max);
     if (flight === 0) s.unaTime = now;
-    ep.emit(flags, s.nxt, seqSize(s.una, s.nxt), len);
     if (retransmit) ep.stack.stats.tcp.retransmits++;
     else if (!s.rttTiming && !ep.rcv.tsEnabled && len > 0) {
       s.rttTiming = true;
-      s.rttSeq = s.nxt;
+      s.rttSeq = seq;
       s.rttTime = now;
     }
-    s.nxt = seqAdd(s.nxt, len + (fin ? 1 : 0));
+    // State first, then the segment: a link that delivers synchronously may bring the peer's
+    // answer back while we are still inside `emit`.
+    s.nxt = seqAdd(seq, len + (fin ? 1 : 0));
     s.max = seqMax(s.max, s.nxt);
     if (len < maxPayload) s.smallEnd = s.nxt;
     s.lastSendTime = now;
     if (ep.rtxMode !== "rto" || !ep.rtxTimer.pending) ep.armRto();
+    ep.emit(flags, seq, seqSize(s.una, seq), len);
+    if (!sendRuns(ep.state)) return;
   }
 }
 
@@ -179,13 +183,14 @@ export function retransmitFirst(ep: TcpEndpoint): number {
   const len = Math.min(s.buf.size, ep.maxPayload());
   const fin = s.finQueued && seqAdd(s.una, len) === s.finSeq;
   if (len === 0 && !fin) return 0;
-  ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | (len > 0 && len === s.buf.size ? TCP_PSH : 0), s.una, 0, len);
+  const una = s.una;
   ep.stack.stats.tcp.retransmits++;
   s.rttTiming = false;
   s.lastSendTime = ep.now();
-  const end = seqAdd(s.una, len + (fin ? 1 : 0));
+  const end = seqAdd(una, len + (fin ? 1 : 0));
   if (seqLessThan(s.nxt, end)) s.nxt = end;
   s.max = seqMax(s.max, s.nxt);
+  ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | (len > 0 && len === s.buf.size ? TCP_PSH : 0), una, 0, len);
   return len + (fin ? 1 : 0);
 }
 
