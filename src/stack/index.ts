@@ -1,6 +1,5 @@
 export * from "./neighbor-cache.ts";
 export * from "./nic.ts";
-export * from "./port-manager.ts";
 export * from "./registration.ts";
 export * from "./route.ts";
 export * from "./route-table.ts";

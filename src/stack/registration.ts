@@ -118,12 +118,14 @@ export interface StackContext {
     flags: PortFlags,
     remote?: { addr: Address; port: number },
   ): number;
+  /** Releases a reservation; `remote` (optional, added in issue 3) names the connected one made with it. */
   releasePort(
     netProtos: readonly NetworkProtocolNumber[],
     transProto: TransportProtocolNumber,
     addr: Address | undefined,
     port: number,
     flags: PortFlags,
+    remote?: { addr: Address; port: number },
   ): void;
   /** Whether `addr` is assigned to `nic` (or to any NIC when `nic` is 0). */
   hasAddress(nic: NICID, addr: Address): boolean;

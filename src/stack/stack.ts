@@ -6,6 +6,7 @@
  */
 import type { PacketBuffer } from "../buffer/packet-buffer.ts";
 import { LinkCapability, type LinkEndpoint } from "../link/link-endpoint.ts";
+import { PortManager, type RemoteEnd } from "../ports/port-manager.ts";
 import { Address } from "../tcpip/address.ts";
 import { type Clock, RealClock } from "../tcpip/clock.ts";
 import {
@@ -25,7 +26,6 @@ import { CryptoRandom, type Random } from "../tcpip/random.ts";
 import { type NicStats, newStats, type Stats } from "../tcpip/stats.ts";
 import type { NeighborConfig } from "./neighbor-cache.ts";
 import { type AddressEntry, NIC } from "./nic.ts";
-import { PortManager } from "./port-manager.ts";
 import type {
   ControlType,
   DeliveryResult,
@@ -104,6 +104,8 @@ export class Stack implements StackContext {
   private readonly routeTable = new RouteTable();
   private readonly demux: TransportDemuxer;
   private readonly ports: PortManager;
+  /** Remotes of connected port reservations, so a release without its remote finds them. */
+  private readonly connectedReservations = new Map<string, RemoteEnd[]>();
   private readonly hooks: Record<HookKind, PacketHook[]> = { inbound: [], outbound: [], forwarded: [] };
   private readonly forwardingOn = new Set<NetworkProtocolNumber>();
   private readonly neighborConfig: Partial<NeighborConfig> | undefined;
@@ -117,7 +119,7 @@ export class Stack implements StackContext {
     this.handleLocal = opts.handleLocal ?? true;
     this.neighborConfig = opts.neighbor;
     this.demux = new TransportDemuxer(this.random.u32());
-    this.ports = new PortManager(this.random);
+    this.ports = new PortManager({ random: this.random });
     for (const f of opts.networkProtocols) {
       const p = f(this);
       this.netProtos.set(p.number, p);
@@ -583,19 +585,52 @@ export class Stack implements StackContext {
     addr: Address | undefined,
     port: number,
     flags: PortFlags,
-    _remote?: { addr: Address; port: number },
+    remote?: { addr: Address; port: number },
   ): number {
-    return this.ports.reserve(netProtos, transProto, addr, port, flags);
+    const p = this.ports.reservePort(netProtos, transProto, addr, port, flags, remote);
+    if (remote) {
+      const k = reservationKey(netProtos, transProto, addr, p, flags);
+      let list = this.connectedReservations.get(k);
+      if (!list) {
+        list = [];
+        this.connectedReservations.set(k, list);
+      }
+      list.push(remote);
+    }
+    return p;
   }
 
+  /**
+   * Releases a reservation. A connected reservation (made with `remote`) may
+   * be released with or without its remote: without it, one made with the
+   * same other arguments is released.
+   */
   releasePort(
     netProtos: readonly NetworkProtocolNumber[],
     transProto: TransportProtocolNumber,
     addr: Address | undefined,
     port: number,
     flags: PortFlags,
+    remote?: { addr: Address; port: number },
   ): void {
-    this.ports.release(netProtos, transProto, addr, port, flags);
+    const k = reservationKey(netProtos, transProto, addr, port, flags);
+    const list = this.connectedReservations.get(k);
+    if (remote) {
+      const i = list?.findIndex((r) => r.port === remote.port && r.addr.equals(remote.addr)) ?? -1;
+      if (i !== -1) list!.splice(i, 1);
+      if (list?.length === 0) this.connectedReservations.delete(k);
+      this.ports.releasePort(netProtos, transProto, addr, port, flags, remote);
+      return;
+    }
+    if (this.ports.releasePort(netProtos, transProto, addr, port, flags)) return;
+    const r = list?.pop();
+    if (list?.length === 0) this.connectedReservations.delete(k);
+    if (r) this.ports.releasePort(netProtos, transProto, addr, port, flags, r);
+  }
+
+  /** The ephemeral port range (like Linux's `ip_local_port_range`). */
+  setEphemeralPortRange(first: number, last: number): void {
+    this.ports.setEphemeralRange(first, last);
   }
 
   /** Transport demux for a packet that reached `nic` (see `TransportDemuxer` for the lookup order). */
@@ -696,4 +731,15 @@ function isDirectedBroadcast(nic: NIC, info: TransportPacketInfo): boolean {
     if ((d.v4Number & mask) >>> 0 === net && (d.v4Number | mask) >>> 0 === 0xffffffff) return true;
   }
   return false;
+}
+
+function reservationKey(
+  netProtos: readonly NetworkProtocolNumber[],
+  transProto: TransportProtocolNumber,
+  addr: Address | undefined,
+  port: number,
+  flags: PortFlags,
+): string {
+  const a = addr && !addr.isUnspecified ? addr.key : "";
+  return `${netProtos.join(",")}/${transProto}/${port}/${flags.reuseAddress ? 1 : 0}${flags.reusePort ? 1 : 0}/${a}`;
 }
