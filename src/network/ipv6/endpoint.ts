@@ -568,7 +568,7 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       this.nic.writeToNextHop(pkt, IPV6_PROTOCOL_NUMBER, nextHop, local, (p) => this.unresolved(p));
       return;
     }
-    if (!this.nic.runHook("outbound", IPV6_PROTOCOL_NUMBER, pkt)) return;
+    // The NIC's writeToLink runs the outbound hooks.
     const dst =
       this.resolutionRequired && nextHop.isMulticast ? ethernetMulticastV6(nextHop.bytes) : undefined;
     this.nic.writeToLink(pkt, IPV6_PROTOCOL_NUMBER, dst);
@@ -577,7 +577,6 @@ export class Ipv6Endpoint implements NetworkEndpoint {
   /** Writes a packet to a known link address (NDP probes, replies to a solicitation's source link address). */
   sendToLink(pkt: PacketBuffer, dst: Address, linkDst: LinkAddress | undefined): void {
     this.stats.ip.packetsSent++;
-    if (!this.nic.runHook("outbound", IPV6_PROTOCOL_NUMBER, pkt)) return;
     const ld =
       linkDst ?? (this.resolutionRequired && dst.isMulticast ? ethernetMulticastV6(dst.bytes) : undefined);
     this.nic.writeToLink(pkt, IPV6_PROTOCOL_NUMBER, ld);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Address } from "../../tcpip/address.ts";
 import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import { a6, addGlobal, MAC_A, ping, sendUdp, twoHosts } from "./_harness.ts";
+import { a6, addGlobal, buildIpv6, inject, MAC_A, ping, sendUdp, twoHosts, udpPayload } from "./_harness.ts";
 import {
   ICMPV6_DST_UNREACHABLE,
   ICMPV6_ECHO_REPLY,
@@ -106,6 +106,60 @@ describe("ping6", () => {
     const reply = lan.icmp(ICMPV6_ECHO_REPLY, "b");
     expect(reply.length).toBe(1);
     expect(reply[0]!.src.equals(lan.b.linkLocal)).toBe(true);
+  });
+});
+
+describe("packet hooks", () => {
+  test("outbound hooks see every packet once; an inbound hook can drop", () => {
+    const lan = twoHosts();
+    let seen = 0;
+    lan.a.stack.addHook("outbound", (proto) => {
+      if (proto === IPV6_PROTOCOL_NUMBER) seen++;
+    });
+    lan.run(3000);
+    ping(lan.a, lan.b.linkLocal, 1);
+    expect(seen).toBe(lan.frames.filter((f) => f.from === "a").length);
+    lan.b.stack.addHook("inbound", (_p, bytes) =>
+      bytes[6] === 58 && bytes[40] === ICMPV6_ECHO_REQUEST ? "drop" : undefined,
+    );
+    ping(lan.a, lan.b.linkLocal, 2);
+    expect(lan.icmp(ICMPV6_ECHO_REPLY).length).toBe(1);
+  });
+});
+
+describe("addresses that must not come from a link", () => {
+  test("loopback source or destination is dropped (RFC 4291 §2.5.3)", () => {
+    const lan = twoHosts();
+    addGlobal(lan.b, a6("fd00::b"));
+    lan.run(3000);
+    const st = lan.b.stack.stats.ip;
+    const before = st.invalidAddressesReceived;
+    inject(
+      lan.b,
+      buildIpv6({ src: Address.LOOPBACK_V6, dst: a6("fd00::b"), proto: 58, payload: new Uint8Array(8) }),
+    );
+    inject(
+      lan.b,
+      buildIpv6({ src: a6("fd00::a"), dst: Address.LOOPBACK_V6, proto: 58, payload: new Uint8Array(8) }),
+    );
+    expect(st.invalidAddressesReceived - before).toBe(2);
+  });
+
+  test("packets for someone else are dropped unless promiscuous", () => {
+    const lan = twoHosts();
+    lan.run(3000);
+    const seen = lan.b.listen(7);
+    const pkt = buildIpv6({
+      src: a6("fd00::a"),
+      dst: a6("fd00::77"),
+      proto: 17,
+      payload: udpPayload(7, Uint8Array.of(1)),
+    });
+    inject(lan.b, pkt, MAC_A);
+    expect(seen.packets.length).toBe(0);
+    lan.b.stack.setPromiscuousMode(1, true);
+    inject(lan.b, pkt, MAC_A);
+    expect(seen.packets.length).toBe(1);
   });
 });
 
