@@ -57,14 +57,15 @@ export class RxQueue {
   private count = 0;
   private pending = false;
 
-  constructor(buffer: ArrayBufferLike, base: number, config: QueueConfig) {
+  /** `pollMs`: idle re-check period over a non-shared (mmap'd) buffer (notifier.ts). */
+  constructor(buffer: ArrayBufferLike, base: number, config: QueueConfig, pollMs?: number) {
     this.layout = laneLayout(base, config);
     this.u8 = new Uint8Array(buffer);
     this.u32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
     this.descriptors = new PipeRx(buffer, this.layout.descriptorBase, config.descriptorCapacity);
     this.completions = new PipeTx(buffer, this.layout.completionBase, config.completionCapacity);
-    this.dataNotifier = new Notifier(buffer, (base >>> 2) + LANE_DATA_DOORBELL);
-    this.completionNotifier = new Notifier(buffer, (base >>> 2) + LANE_COMPLETION_DOORBELL);
+    this.dataNotifier = new Notifier(buffer, (base >>> 2) + LANE_DATA_DOORBELL, pollMs);
+    this.completionNotifier = new Notifier(buffer, (base >>> 2) + LANE_COMPLETION_DOORBELL, pollMs);
     this.maxPacketSize = config.maxPacketSize;
     this.maxBuffers = maxBuffersPerPacket(config);
   }
