@@ -332,3 +332,98 @@ describe("encodeTcpOptions", () => {
     expect(opts(b.subarray(0, 40)).sackBlocks).toEqual(blocks.slice(0, 4));
   });
 });
+
+describe("parseTcpOptions against a model", () => {
+  type Opt =
+    | { k: "mss"; v: number }
+    | { k: "ws"; v: number }
+    | { k: "sackok" }
+    | { k: "ts"; val: number; ecr: number }
+    | { k: "sack"; blocks: number[] }
+    | { k: "nop" }
+    | { k: "unknown"; kind: number; data: Uint8Array };
+  const u32 = fc.nat({ max: 0xffffffff });
+  const opt: fc.Arbitrary<Opt> = fc.oneof(
+    fc.record({ k: fc.constant("mss" as const), v: fc.integer({ min: 0, max: 0xffff }) }),
+    fc.record({ k: fc.constant("ws" as const), v: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ k: fc.constant("sackok" as const) }),
+    fc.record({ k: fc.constant("ts" as const), val: u32, ecr: u32 }),
+    fc.record({
+      k: fc.constant("sack" as const),
+      blocks: fc.array(u32, { minLength: 2, maxLength: 8 }).map((a) => a.slice(0, a.length & ~1)),
+    }),
+    fc.record({ k: fc.constant("nop" as const) }),
+    fc.record({
+      k: fc.constant("unknown" as const),
+      kind: fc.integer({ min: 6, max: 254 }).filter((x) => x !== 8),
+      data: fc.uint8Array({ maxLength: 6 }),
+    }),
+  );
+
+  function serialize(opts: Opt[]): number[] {
+    const out: number[] = [];
+    const w32 = (v: number) => out.push(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+    for (const o of opts) {
+      if (o.k === "mss") out.push(2, 4, o.v >> 8, o.v & 255);
+      else if (o.k === "ws") out.push(3, 3, o.v);
+      else if (o.k === "sackok") out.push(4, 2);
+      else if (o.k === "ts") {
+        out.push(8, 10);
+        w32(o.val);
+        w32(o.ecr);
+      } else if (o.k === "sack") {
+        out.push(5, 2 + 4 * o.blocks.length);
+        for (const x of o.blocks) w32(x);
+      } else if (o.k === "nop") out.push(1);
+      else out.push(o.kind, 2 + o.data.length, ...o.data);
+    }
+    return out;
+  }
+
+  function model(opts: Opt[]): TcpOptions {
+    const m = newTcpOptions();
+    for (const o of opts) {
+      if (o.k === "mss") m.mss = o.v;
+      else if (o.k === "ws") m.windowScale = Math.min(o.v, 14);
+      else if (o.k === "sackok") m.sackPermitted = true;
+      else if (o.k === "ts") Object.assign(m, { timestamp: true, tsVal: o.val, tsEcr: o.ecr });
+      else if (o.k === "sack") m.sackBlocks = [...o.blocks];
+    }
+    return m;
+  }
+
+  test("well-formed lists parse to the model (later options win)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(opt, { maxLength: 10 }),
+        fc.boolean(),
+        fc.uint8Array({ maxLength: 8 }),
+        (opts, eol, junk) => {
+          const bytes = serialize(opts);
+          // After EOL anything may follow and must be ignored (RFC 9293 §3.2).
+          if (eol) bytes.push(0, ...junk);
+          const b = Uint8Array.from(bytes);
+          expect(parseTcpOptions(b, 0, b.length, newTcpOptions())).toEqual(model(opts));
+        },
+      ),
+    );
+  });
+
+  test("a list cut anywhere keeps exactly the options that fit whole", () => {
+    fc.assert(
+      fc.property(fc.array(opt, { minLength: 1, maxLength: 8 }), fc.nat(), (opts, c) => {
+        const b = Uint8Array.from(serialize(opts));
+        const cut = c % (b.length + 1);
+        // The model over the options that end at or before the cut.
+        let end = 0;
+        const whole: Opt[] = [];
+        for (const o of opts) {
+          end += serialize([o]).length;
+          if (end <= cut) whole.push(o);
+          else break;
+        }
+        expect(parseTcpOptions(b, 0, cut, newTcpOptions())).toEqual(model(whole));
+      }),
+    );
+  });
+});
