@@ -51,6 +51,7 @@ import {
 import type { ControlMessages, Payload, WriteOptions } from "../../tcpip/write-options.ts";
 import { payloadBytes } from "../../tcpip/write-options.ts";
 import { EventErr, EventHUp, EventIn, EventOut } from "../../waiter/waiter.ts";
+import { ReceiveQueue } from "../queue/receive-queue.ts";
 
 /** Sending to a broadcast address needs the Broadcast option (Linux EACCES; gVisor's ErrBroadcastDisabled). */
 export class ErrBroadcastDisabled extends TcpipError {
@@ -86,10 +87,7 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
   protected registeredId: TransportEndpointId | undefined;
   protected route: Route | undefined;
   protected remote: FullAddress | undefined;
-  private readonly queue: Datagram[] = [];
-  private queueHead = 0;
-  private rcvBytes = 0;
-  protected rcvBufSize = DEFAULT_BUFFER_SIZE;
+  private readonly queue = new ReceiveQueue<Datagram>(DEFAULT_BUFFER_SIZE);
   protected sndBufSize = DEFAULT_BUFFER_SIZE;
   private softError: TcpipError | undefined;
   private shut = 0;
@@ -312,17 +310,19 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
     if (!r) return;
     const [off, len] = r;
     // Like Linux's sk_rcvbuf check: a datagram is dropped when the queue already holds the buffer's worth.
-    if (this.rcvBytes > 0 && this.rcvBytes + len > this.rcvBufSize) {
+    if (this.queue.full) {
       this.countReceiveBufferError();
       return;
     }
+    this.queue.push(
+      {
+        data: pkt.data.slice(off, off + len),
+        from: { nic: info.nic, addr: this.userAddress(info.src), port: id.remotePort },
+        timestamp: this.stack.clock.wallNow(),
+      },
+      len,
+    );
     this.countReceived();
-    this.queue.push({
-      data: pkt.data.slice(off, off + len),
-      from: { nic: info.nic, addr: this.userAddress(info.src), port: id.remotePort },
-      timestamp: this.stack.clock.wallNow(),
-    });
-    this.rcvBytes += len;
     this.waiterQueue.notify(EventIn);
   }
 
@@ -359,20 +359,11 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
   }
 
   private take(maxBytes: number | undefined, peek: boolean): ReadResult {
-    const d = this.queue[this.queueHead];
+    const d = peek ? this.queue.peek() : this.queue.shift();
     if (!d) {
       this.throwSoftError();
       if (this.state === "closed" || this.shut & ShutdownFlags.Read) throw new ErrClosedForReceive();
       throw new ErrWouldBlock();
-    }
-    if (!peek) {
-      this.queue[this.queueHead] = undefined as unknown as Datagram;
-      this.queueHead++;
-      if (this.queueHead > 64 && this.queueHead * 2 > this.queue.length) {
-        this.queue.splice(0, this.queueHead);
-        this.queueHead = 0;
-      }
-      this.rcvBytes -= d.data.length;
     }
     const truncated = maxBytes !== undefined && maxBytes < d.data.length;
     const control: ControlMessages = {};
@@ -382,7 +373,7 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
   }
 
   private get queued(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.length;
   }
 
   readiness(mask: number): number {
@@ -423,9 +414,7 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
     this.memberships = [];
     this.route?.release();
     this.route = undefined;
-    this.queue.length = 0;
-    this.queueHead = 0;
-    this.rcvBytes = 0;
+    this.queue.clear();
     this.state = "closed";
     this.waiterQueue.notify(EventHUp | EventIn | EventOut);
   }
@@ -448,7 +437,7 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
   setSockOpt(name: SockOptName, value: unknown): void {
     switch (name) {
       case SockOpt.ReceiveBufferSize:
-        this.rcvBufSize = bufferSize(value);
+        this.queue.limitBytes = bufferSize(value);
         return;
       case SockOpt.SendBufferSize:
         this.sndBufSize = bufferSize(value);
@@ -490,12 +479,12 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
   getSockOpt(name: SockOptName): unknown {
     switch (name) {
       case SockOpt.ReceiveBufferSize:
-        return this.rcvBufSize;
+        return this.queue.limitBytes;
       case SockOpt.SendBufferSize:
         return this.sndBufSize;
       case SockOpt.ReceiveQueueSize:
         // Like FIONREAD on a datagram socket: the size of the next datagram.
-        return this.queue[this.queueHead]?.data.length ?? 0;
+        return this.queue.peekSize();
       case SockOpt.SendQueueSize:
         // Datagrams are handed to the network layer at once.
         return 0;
