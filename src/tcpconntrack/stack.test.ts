@@ -1,11 +1,22 @@
 /**
  * Connection tables attached to real stacks over channel links: flows made by
  * the stacks' own UDP and ping endpoints show up, in both directions, on both
- * ends, and on a router in between as forwarded.
+ * ends, and on a router in between as forwarded; a real TCP connection goes
+ * through every state.
  */
 import { describe, expect, test } from "bun:test";
-import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER } from "../tcpip/protocols.ts";
+import { Address } from "../tcpip/address.ts";
+import { ManualClock } from "../tcpip/clock.ts";
+import { ErrConnectStarted } from "../tcpip/errors.ts";
+import {
+  ICMPV4_PROTOCOL_NUMBER,
+  IPV4_PROTOCOL_NUMBER,
+  TCP_PROTOCOL_NUMBER,
+  UDP_PROTOCOL_NUMBER,
+} from "../tcpip/protocols.ts";
 import { Subnet } from "../tcpip/subnet.ts";
+import { newPingProtocol4 } from "../transport/ping/ping.ts";
+import { TcpProtocol } from "../transport/tcp/protocol.ts";
 import {
   addV4,
   echoRequest,
@@ -14,6 +25,7 @@ import {
   newTestStack,
   twoHosts,
 } from "../transport/udp/testing.ts";
+import { newUdpProtocol } from "../transport/udp/udp.ts";
 import { attachConnTable } from "./attach.ts";
 import { ConnTable, type ConntrackEvent } from "./table.ts";
 
@@ -137,5 +149,66 @@ describe("conntrack on two stacks over a channel link", () => {
       replyPackets: 1,
     });
     expect(tr.counts().udp).toBe(1);
+  });
+
+  test("a real TCP connection: handshake, data both ways, reset, expiry", () => {
+    const clock = new ManualClock();
+    const aAddr = Address.parse("198.18.0.1");
+    const bAddr = Address.parse("198.18.0.2");
+    const extra = { transportProtocols: [newUdpProtocol(), newPingProtocol4(), TcpProtocol.factory()] };
+    const ha = newTestStack(clock, 31, extra);
+    const hb = newTestStack(clock, 32, extra);
+    const w = ethernetWire();
+    ha.createNIC(1, w.a.link);
+    hb.createNIC(1, w.b.link);
+    addV4(ha, 1, "198.18.0.1/24");
+    addV4(hb, 1, "198.18.0.2/24");
+    const ta = new ConnTable({ clock });
+    const tb = new ConnTable({ clock });
+    attachConnTable(ha, ta);
+    attachConnTable(hb, tb);
+    const states: string[] = [];
+    ta.onChange((e) => states.push(e.type === "destroy" ? `destroy:${e.reason}` : e.flow.state));
+
+    const listener = endpoint(hb, TCP_PROTOCOL_NUMBER);
+    listener.ep.bind({ port: 80 });
+    listener.ep.listen!(10);
+    const client = endpoint(ha, TCP_PROTOCOL_NUMBER);
+    expect(() => client.ep.connect({ addr: bAddr, port: 80 })).toThrow(ErrConnectStarted);
+    clock.advance(10);
+    const port = client.ep.getLocalAddress().port;
+    const flow = (t: ConnTable) => t.lookup("tcp", aAddr, port, bAddr, 80);
+    expect(flow(ta)?.state).toBe("established");
+    expect(flow(tb)?.state).toBe("established");
+    const { endpoint: server } = listener.ep.accept!();
+
+    expect(client.ep.write(text("GET / HTTP/1.0\r\n\r\n"))).toBe(18);
+    clock.advance(50);
+    expect(new TextDecoder().decode(server.read().data)).toBe("GET / HTTP/1.0\r\n\r\n");
+    server.write(text("HTTP/1.0 200 OK\r\n\r\nhello"));
+    clock.advance(50);
+    expect(new TextDecoder().decode(client.ep.read().data)).toBe("HTTP/1.0 200 OK\r\n\r\nhello");
+
+    // Closing with unread data aborts with a reset (RFC 9293 §3.10.4, as Linux does).
+    client.ep.write(text("unread"));
+    clock.advance(50);
+    server.close();
+    clock.advance(50);
+    for (const t of [ta, tb]) {
+      expect(flow(t)).toMatchObject({
+        state: "close",
+        assured: true,
+        origSrc: "198.18.0.1",
+        origDst: "198.18.0.2",
+        origDstPort: 80,
+        replyPackets: flow(ta)!.replyPackets,
+      });
+      expect(flow(t)!.origBytes).toBeGreaterThan(18 + 6);
+      expect(flow(t)!.replyBytes).toBeGreaterThan(24);
+    }
+    clock.advance(10_000);
+    expect(ta.size).toBe(0);
+    expect(tb.size).toBe(0);
+    expect(states).toEqual(["syn_sent", "syn_recv", "established", "close", "destroy:timeout"]);
   });
 });
