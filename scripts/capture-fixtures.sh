@@ -3,10 +3,15 @@
 #
 # Two network namespaces joined by a veth pair (198.18.0.1/24 <-> 198.18.0.2/24,
 # fd00::1/64 <-> fd00::2/64), tcpdump on side A writing one pcap per scenario.
-# Needs root, iproute2, tcpdump, iputils-ping and socat. Names are unique per
-# run and both namespaces are deleted on exit, even on failure.
+# Needs root, iproute2 (ip, tc), tcpdump, iputils-ping, socat and ethtool. Names are
+# unique per run; both namespaces and the tcpdump logs are removed on exit, even on failure.
+# Addresses are only 198.18.0.0/15 and fd00::/8 (docs/TEAM.md network rules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for cmd in ip tc tcpdump ping socat ethtool; do
+  command -v "$cmd" >/dev/null || { echo "capture-fixtures: $cmd not found (apt-get install iproute2 tcpdump iputils-ping socat ethtool)" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "capture-fixtures: needs root (network namespaces)" >&2; exit 1; }
 # OUT=dir writes elsewhere (e.g. to refresh one file). Tests pin values read from the committed
 # files (ports, sequence numbers, ids), so after a full refresh update src/header/*.test.ts.
 out=${OUT:-testdata}
@@ -20,6 +25,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   ip netns del "$A" 2>/dev/null || true
   ip netns del "$B" 2>/dev/null || true
+  rm -f /tmp/"$id"-*.log
 }
 trap cleanup EXIT
 
