@@ -46,6 +46,23 @@ describe("link-local address and DAD at NIC enable", () => {
     expect(lan.a.stack.stats.icmp.v6.dadConflicts).toBe(0);
   });
 
+  test("solicited-node groups are joined per address (reference counted) and left on removal", () => {
+    const lan = twoHosts();
+    const { a } = lan;
+    const group = solicitedNodeAddress(a.linkLocal);
+    expect(a.nic.isMemberOf(group)).toBe(true);
+    // fd00::a shares the group (same low 24 bits).
+    addGlobal(a, a6("fd00::a"));
+    addGlobal(a, a6("fd00::1:2:3"));
+    expect(a.nic.isMemberOf(solicitedNodeAddress(a6("fd00::1:2:3")))).toBe(true);
+    a.stack.removeAddress(1, a6("fd00::1:2:3"));
+    expect(a.nic.isMemberOf(solicitedNodeAddress(a6("fd00::1:2:3")))).toBe(false);
+    a.stack.removeAddress(1, a6("fd00::a"));
+    expect(a.nic.isMemberOf(group)).toBe(true);
+    a.stack.disableNIC(1);
+    expect(a.nic.isMemberOf(group)).toBe(false);
+  });
+
   test("router solicitations: up to 3, 4 s apart, from the link-local address once assigned", () => {
     const lan = twoHosts();
     lan.run(20_000);

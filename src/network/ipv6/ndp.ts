@@ -92,6 +92,8 @@ export class Ndp {
   private readonly slaac = new Map<string, SlaacAddress>();
   private readonly routers = new Map<string, LearntRoute>();
   private readonly prefixes = new Map<string, LearntRoute>();
+  /** Addresses whose solicited-node group we joined. */
+  private readonly joined = new Set<string>();
   /** The key of the address being added by `addAuto` (its `addressAdded` callback is ours). */
   private adding: string | undefined;
   private rsTimer: Timer | undefined;
@@ -149,6 +151,7 @@ export class Ndp {
   disable(): void {
     this.rsTimer?.stop();
     this.rsTimer = undefined;
+    for (const key of [...this.joined]) this.leaveSolicitedNode(Address.fromKey(key));
     for (const t of this.tentative.values()) t.timer.stop();
     this.tentative.clear();
     for (const [key, s] of this.slaac) {
@@ -167,8 +170,33 @@ export class Ndp {
   }
 
   /** Adds an address of our own making, tentative until DAD passes. */
+  /**
+   * RFC 4291 §2.7.1 / RFC 4862 §5.4.2: a node joins the solicited-node group
+   * of each of its addresses, tentative ones included (before DAD probes), so
+   * the stack and the link (multicast filters) know about it.
+   */
+  private joinSolicitedNode(addr: Address): void {
+    if (this.joined.has(addr.key)) return;
+    this.joined.add(addr.key);
+    try {
+      this.stackExtras.joinGroup?.(this.nic.id, IPV6_PROTOCOL_NUMBER, solicitedNodeAddress(addr));
+    } catch {
+      // The NIC is being removed.
+    }
+  }
+
+  private leaveSolicitedNode(addr: Address): void {
+    if (!this.joined.delete(addr.key)) return;
+    try {
+      this.stackExtras.leaveGroup?.(this.nic.id, IPV6_PROTOCOL_NUMBER, solicitedNodeAddress(addr));
+    } catch {
+      // The NIC is being removed.
+    }
+  }
+
   private addAuto(addr: Address, origin: Origin): void {
     this.auto.add(addr.key);
+    this.joinSolicitedNode(addr);
     this.adding = addr.key;
     try {
       this.nic.addAddress?.(IPV6_PROTOCOL_NUMBER, addr, 64, true);
@@ -186,6 +214,7 @@ export class Ndp {
       if (tentative) this.stackExtras.setAddressTentative?.(this.nic.id, addr, false);
       return;
     }
+    this.joinSolicitedNode(addr);
     // RFC 4862 §5.4: "Duplicate Address Detection MUST be performed on all unicast addresses prior to
     // assigning them". Addresses added tentative wait for it; ones added usable are checked
     // optimistically (like RFC 4429) and removed if a duplicate shows up.
@@ -194,6 +223,7 @@ export class Ndp {
 
   addressRemoved(addr: Address): void {
     this.auto.delete(addr.key);
+    this.leaveSolicitedNode(addr);
     const t = this.tentative.get(addr.key);
     if (t) {
       t.timer.stop();
