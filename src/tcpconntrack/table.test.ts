@@ -351,7 +351,7 @@ describe("ICMP echo entries", () => {
       expect(table.lookup(proto, c, 0x1234, s, 0x1234)?.state).toBe("unreplied");
       table.observe("inbound", netProto(c), echoPacket(s, c, 0x1234, 1, true));
       table.observe("outbound", netProto(c), echoPacket(c, s, 0x1234, 2));
-      const r = table.lookup(proto, c, 0x1234, s, 0x1234)!;
+      const r = table.lookup(proto, s, 0x1234, c, 0)!;
       expect(r).toMatchObject({ state: "replied", protocol: proto, origPackets: 2, replyPackets: 1 });
       expect(r.origSrcPort).toBe(0x1234);
       expect(r.origSrc).toBe(c.toString());

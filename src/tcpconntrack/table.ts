@@ -448,7 +448,10 @@ export class ConnTable {
     return out;
   }
 
-  /** The entry of the flow from `src`:`srcPort` to `dst`:`dstPort` (either direction), if tracked. */
+  /**
+   * The entry of the flow from `src`:`srcPort` to `dst`:`dstPort` (either direction), if tracked.
+   * For ICMP echo, `srcPort` is the identifier and `dstPort` is ignored.
+   */
   lookup(
     protocol: "tcp" | "udp" | "icmp" | "icmpv6",
     src: Address,
@@ -456,7 +459,9 @@ export class ConnTable {
     dst: Address,
     dstPort: number,
   ): ConnectionRecord | undefined {
-    const e = this.map.get(flowKey(PROTOCOL_NUMBERS[protocol], src.bytes, srcPort, dst.bytes, dstPort));
+    const icmp = protocol === "icmp" || protocol === "icmpv6";
+    const key = flowKey(PROTOCOL_NUMBERS[protocol], src.bytes, srcPort, dst.bytes, icmp ? srcPort : dstPort);
+    const e = this.map.get(key);
     return e === undefined ? undefined : this.record(e, this.clock.now());
   }
 
