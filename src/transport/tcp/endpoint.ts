@@ -12,6 +12,7 @@ import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { TCP_ACK, TCP_RST, TCP_SYN } from "../../header/tcp.ts";
 import { seqAdd, seqSize, seqSub } from "../../seqnum/seqnum.ts";
 import type {
+  ControlType,
   Endpoint,
   PortFlags,
   Route,
@@ -33,12 +34,13 @@ import {
   ErrConnectionAborted,
   ErrConnectionRefused,
   ErrConnectStarted,
+  ErrHostUnreachable,
   ErrInvalidEndpointState,
-  ErrInvalidOptionValue,
+  ErrNetworkUnreachable,
+  ErrNoLinkAddress,
   ErrNotConnected,
   ErrPortInUse,
   ErrTimeout,
-  ErrUnknownProtocolOption,
   ErrWouldBlock,
   type TcpipError,
 } from "../../tcpip/errors.ts";
@@ -67,6 +69,7 @@ import { NewReno } from "./reno.ts";
 import { RttEstimator } from "./rtt.ts";
 import { parseSegment } from "./segment.ts";
 import { onPersistTimeout, onRetransmitTimeout, SendState, trySend } from "./snd.ts";
+import { getOption, setOption, tcpInfo } from "./sockopts.ts";
 import { canSendData, isSynchronized, type TcpState } from "./state.ts";
 import { EndpointTimer } from "./timers.ts";
 
@@ -99,7 +102,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   private registered = false;
   /** Whether this endpoint holds a port reservation it must release. */
   private portReserved = false;
-  private bound = false;
+  bound = false;
 
   /** A fatal error (reset, refused, timeout) that read and write report once the queue is drained. */
   hardError: TcpipError | undefined;
@@ -219,6 +222,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     }
     if (this.closedByUser || this.everConnected) throw new ErrInvalidEndpointState();
     if (!addr.addr || addr.port === 0) throw new ErrBadAddress();
+    this.hardError = undefined;
+    this.pendingError = undefined;
     const { netProtos, address: remote } = this.familyFor(addr.addr, false);
     const netProto = netProtos[0]!;
     if (this.bound && this.id.localAddress && this.id.localAddress.length !== remote!.length) {
@@ -422,134 +427,22 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   }
 
   setSockOpt(name: string, value: unknown): void {
-    const bool = () => {
-      if (typeof value !== "boolean") throw new ErrInvalidOptionValue();
-      return value;
-    };
-    const num = (min = 0, max = Number.MAX_SAFE_INTEGER) => {
-      if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max)
-        throw new ErrInvalidOptionValue();
-      return value;
-    };
-    switch (name) {
-      case "NoDelay":
-        this.noDelay = bool();
-        trySend(this);
-        return;
-      case "Cork":
-        this.cork = bool();
-        if (!this.cork) trySend(this);
-        return;
-      case "ReceiveBufferSize": {
-        const r = this.opts.receiveBufferSize;
-        this.rcv.bufSize = Math.min(r.max, Math.max(r.min, num()));
-        return;
-      }
-      case "SendBufferSize": {
-        const r = this.opts.sendBufferSize;
-        this.snd.bufSize = Math.min(r.max, Math.max(r.min, num()));
-        return;
-      }
-      case "ReuseAddress":
-        this.reuseAddress = bool();
-        return;
-      case "ReusePort":
-        this.reusePort = bool();
-        return;
-      case "V6Only":
-        if (this.netProto !== IPV6_PROTOCOL_NUMBER) throw new ErrUnknownProtocolOption();
-        if (this.bound || this.state !== "CLOSED") throw new ErrInvalidEndpointState();
-        this.v6only = bool();
-        return;
-      case "KeepaliveEnabled":
-        this.keepalive = bool();
-        if (this.keepalive && (this.state === "ESTABLISHED" || this.state === "CLOSE-WAIT"))
-          this.armKeepalive();
-        return;
-      case "KeepaliveIdle":
-        this.keepaliveIdleMs = num(1);
-        return;
-      case "KeepaliveInterval":
-        this.keepaliveIntervalMs = num(1);
-        return;
-      case "KeepaliveCount":
-        this.keepaliveCount = num(1, 255);
-        return;
-      case "UserTimeout":
-        this.userTimeout = num(0);
-        return;
-      case "MaxSegment":
-        this.userMss = value === 0 ? 0 : num(88, 65535);
-        return;
-      case "TTL":
-        this.ttl = num(0, 255);
-        return;
-      default:
-        throw new ErrUnknownProtocolOption();
-    }
+    setOption(this, name, value);
   }
 
   getSockOpt(name: string): unknown {
-    switch (name) {
-      case "NoDelay":
-        return this.noDelay;
-      case "Cork":
-        return this.cork;
-      case "ReceiveBufferSize":
-        return this.rcv.bufSize;
-      case "SendBufferSize":
-        return this.snd.bufSize;
-      case "ReceiveQueueSize":
-        return this.rcv.queue.size;
-      case "SendQueueSize":
-        return this.snd.buf.size;
-      case "ReuseAddress":
-        return this.reuseAddress;
-      case "ReusePort":
-        return this.reusePort;
-      case "V6Only":
-        return this.v6only;
-      case "KeepaliveEnabled":
-        return this.keepalive;
-      case "KeepaliveIdle":
-        return this.keepaliveIdleMs;
-      case "KeepaliveInterval":
-        return this.keepaliveIntervalMs;
-      case "KeepaliveCount":
-        return this.keepaliveCount;
-      case "UserTimeout":
-        return this.userTimeout;
-      case "MaxSegment":
-        return isSynchronized(this.state) ? this.maxPayload() : this.userMss || 536;
-      case "TTL":
-        return this.ttl;
-      case "Error": {
-        const e = this.pendingError;
-        this.pendingError = undefined;
-        return e;
-      }
-      case "TCPInfo":
-        return this.tcpInfo();
-      default:
-        throw new ErrUnknownProtocolOption();
-    }
+    return getOption(this, name);
   }
 
   tcpInfo(): TcpInfo {
-    const s = this.snd;
-    return {
-      state: this.state,
-      rtt: s.rtt.srtt,
-      rttVar: s.rtt.rttvar,
-      rto: s.rtt.backedOff(s.backoff),
-      sndCwnd: s.cc.cwnd,
-      sndSsthresh: s.cc.ssthresh,
-      sndMss: this.maxPayload(),
-      rcvMss: this.rcv.mss,
-      retransmits: s.retries,
-      sndWnd: s.wnd,
-      rcvWnd: this.rcv.window,
-    };
+    return tcpInfo(this);
+  }
+
+  /** Takes the pending error (like SO_ERROR): returned once. */
+  takeError(): TcpipError | undefined {
+    const e = this.pendingError;
+    this.pendingError = undefined;
+    return e;
   }
 
   // ---------------------------------------------------------------- inbound
@@ -560,19 +453,30 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     dispatchSegment(this, seg, info);
   }
 
-  handleControlPacket(_id: TransportEndpointId, type: string, extra: number): void {
-    if (type === "packetTooBig" && extra > 0 && isSynchronized(this.state)) {
-      // RFC 1191 §6.3 / RFC 8201 §5.2: lower the sending MSS to the new path MTU.
-      const mss = extra - 20;
-      if (mss >= 88 && mss < this.snd.mss) {
+  handleControlPacket(_id: TransportEndpointId, type: ControlType, extra: number): void {
+    if (type === "packetTooBig") {
+      // RFC 1191 §6.3 / RFC 8201 §5.2: lower the sending MSS to the new path MTU (extra = MTU of the
+      // network packet; our route MTU is the transport part, so take off the network header).
+      const netHeader = this.netProtos[0] === IPV6_PROTOCOL_NUMBER ? 40 : 20;
+      const mss = extra - netHeader - 20;
+      if (extra > 0 && mss >= 88 && mss < this.snd.mss) {
         this.snd.mss = mss;
         this.snd.cc.setMss(this.maxPayload());
       }
       return;
     }
-    // RFC 1122 §4.2.3.9: soft errors (unreachable) are reported but do not abort an established connection.
-    if (this.state === "SYN-SENT" && (type === "portUnreachable" || type === "protocolUnreachable")) {
-      this.pendingError = new ErrConnectionRefused();
+    const err = controlError(type);
+    if (!err) return;
+    if (this.state === "SYN-SENT") {
+      // Like Linux (tcp_v4_err): an unreachable while connecting ends the attempt.
+      this.stack.stats.tcp.failedConnectionAttempts++;
+      this.abort(err, false);
+      return;
+    }
+    // RFC 1122 §4.2.3.9: for an open connection these are soft errors: report, do not abort.
+    if (isSynchronized(this.state)) {
+      this.pendingError = err;
+      this.notify(EventErr);
     }
   }
 
@@ -1012,4 +916,21 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
 function fullAddress(nic: number, addr: Address | undefined, port: number): FullAddress {
   return addr ? { nic, addr, port } : { nic, port };
+}
+
+/** The error an ICMP report (or a failed link-address resolution) stands for. */
+function controlError(type: ControlType): TcpipError | undefined {
+  switch (type) {
+    case "portUnreachable":
+    case "protocolUnreachable":
+      return new ErrConnectionRefused();
+    case "hostUnreachable":
+      return new ErrHostUnreachable();
+    case "networkUnreachable":
+      return new ErrNetworkUnreachable();
+    case "linkAddressUnresolved":
+      return new ErrNoLinkAddress();
+    default:
+      return undefined;
+  }
 }

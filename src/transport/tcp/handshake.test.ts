@@ -2,7 +2,13 @@
 import { describe, expect, test } from "bun:test";
 import { TCP_ACK, TCP_RST, TCP_SYN } from "../../header/tcp.ts";
 import { seqAdd } from "../../seqnum/seqnum.ts";
-import { ErrConnectionRefused, ErrConnectStarted, ErrTimeout } from "../../tcpip/errors.ts";
+import {
+  ErrConnectionRefused,
+  ErrConnectStarted,
+  ErrHostUnreachable,
+  ErrNetworkUnreachable,
+  ErrTimeout,
+} from "../../tcpip/errors.ts";
 import { EventOut } from "../../waiter/waiter.ts";
 import { Pair } from "./testing/pair.ts";
 import { LINUX_SYN_OPTIONS, RawPeer } from "./testing/peer.ts";
@@ -227,5 +233,26 @@ describe("IPv6", () => {
     pair.run(50);
     expect([...server.read().data]).toEqual([1, 2, 3]);
     expect(server.getRemoteAddress().addr?.toString()).toBe("fd00::a");
+  });
+});
+
+describe("ICMP errors (RFC 1122 §4.2.3.9)", () => {
+  test("unreachable while SYN-SENT ends the attempt with the matching error", () => {
+    const p = new RawPeer();
+    const { ep } = p.newEndpoint();
+    expect(() => ep.connect({ addr: p.remote, port: 50000 })).toThrow(ErrConnectStarted);
+    ep.handleControlPacket(ep.id, "hostUnreachable", 0);
+    expect(ep.state).toBe("CLOSED");
+    expect(ep.getSockOpt("Error")).toBeInstanceOf(ErrHostUnreachable);
+  });
+
+  test("unreachable on an open connection is a soft error; packet-too-big lowers the MSS", () => {
+    const p = new RawPeer();
+    const { ep } = p.acceptConnection();
+    ep.handleControlPacket(ep.id, "networkUnreachable", 0);
+    expect(ep.state).toBe("ESTABLISHED");
+    expect(ep.getSockOpt("Error")).toBeInstanceOf(ErrNetworkUnreachable);
+    ep.handleControlPacket(ep.id, "packetTooBig", 1280);
+    expect(ep.getSockOpt("MaxSegment")).toBe(1280 - 40 - 12);
   });
 });
