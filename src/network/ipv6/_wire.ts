@@ -41,6 +41,7 @@ export {
   NDP_PREFIX_AUTONOMOUS,
   NDP_PREFIX_ON_LINK,
   NDP_RA_SIZE,
+  NDP_REDIRECT_SIZE,
   NDP_RS_SIZE,
 } from "../../header/icmpv6.ts";
 export {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { Address } from "../../tcpip/address.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
@@ -503,6 +504,40 @@ describe("router advertisements (RFC 4861 §6.3.4) and SLAAC (RFC 4862 §5.5.3)"
     expect(lan.a.ep.linkMtu).toBe(1500);
   });
 
+  test("a redirect from the first-hop router adds a host route (RFC 4861 §8)", () => {
+    const lan = withRouter();
+    const { a } = lan;
+    inject(a, ra({ lifetime: 1800 }));
+    const routes = () =>
+      a.stack.getRouteTable().map((r) => `${r.destination}${r.gateway ? ` via ${r.gateway}` : ""}`);
+    const redirect = (target: Address, destination: Address, tlla?: LinkAddress) => {
+      const body = new Uint8Array(36 + (tlla ? 8 : 0));
+      body.set(target.bytes, 4);
+      body.set(destination.bytes, 20);
+      if (tlla) body.set(llaOption(2, tlla), 36);
+      return body;
+    };
+    const dst = a6("fd00:99::1");
+    const better = a6("fe80::2");
+    const betterMac = new LinkAddress(Uint8Array.of(2, 0, 0, 0, 0, 0x22));
+    // Only the current first hop for the destination may redirect.
+    inject(a, ndp(a6("fe80::3"), a.linkLocal, 137, redirect(better, dst, betterMac)));
+    expect(routes()).toEqual(["::/0 via fe80::1"]);
+    inject(a, ndp(ROUTER_LL, a.linkLocal, 137, redirect(better, dst, betterMac)));
+    expect(routes()).toContain("fd00:99::1/128 via fe80::2");
+    expect(a.nic.neighbors(IPV6_PROTOCOL_NUMBER)!.entry(better)!.linkAddress!.equals(betterMac)).toBe(true);
+    // Target = destination: the destination is on-link.
+    const near = a6("fd00:98::5");
+    inject(a, ndp(ROUTER_LL, a.linkLocal, 137, redirect(near, near)));
+    expect(routes()).toContain("fd00:98::5/128");
+    // A global target that is not the destination is invalid.
+    inject(a, ndp(ROUTER_LL, a.linkLocal, 137, redirect(a6("fd00::2"), a6("fd00:97::1"))));
+    expect(routes().some((r) => r.startsWith("fd00:97::1"))).toBe(false);
+    expect(a.stack.stats.icmp.v6.redirect.received).toBe(4);
+    lan.clock.advance(10 * 60_000);
+    expect(routes()).toEqual(["::/0 via fe80::1"]);
+  });
+
   test("traffic to a global destination goes through the learnt default router", () => {
     const lan = withRouter();
     inject(lan.a, ra({ lifetime: 1800, prefixes: [{ prefix: "fd00:1::", valid: 3600, preferred: 3600 }] }));
@@ -515,6 +550,37 @@ describe("router advertisements (RFC 4861 §6.3.4) and SLAAC (RFC 4862 §5.5.3)"
     expect(ns[0]!.dst.equals(solicitedNodeAddress(ROUTER_LL))).toBe(true);
     expect(Subnet.parse("fd00:1::/64").contains(ns[0]!.src) || ns[0]!.src.isLinkLocalUnicast).toBe(true);
     expect(lan.icmp(ICMPV6_ECHO_REPLY).length).toBe(0);
+  });
+});
+
+describe("robustness", () => {
+  test("random NDP bodies with valid checksums never throw, and resolution still works", () => {
+    const lan = twoHosts();
+    lan.run(3000);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(
+          ICMPV6_ROUTER_SOLICIT,
+          ICMPV6_ROUTER_ADVERT,
+          ICMPV6_NEIGHBOR_SOLICIT,
+          ICMPV6_NEIGHBOR_ADVERT,
+          137,
+        ),
+        fc.uint8Array({ minLength: 0, maxLength: 120 }),
+        fc.boolean(),
+        (type, body, fromUnspecified) => {
+          const src = fromUnspecified ? Address.ANY_V6 : ROUTER_LL;
+          const dst =
+            type === ICMPV6_NEIGHBOR_SOLICIT ? solicitedNodeAddress(lan.a.linkLocal) : Address.ALL_NODES_V6;
+          inject(lan.a, ndp(src, dst, type, body));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    lan.clock.advance(100_000);
+    lan.frames.length = 0;
+    ping(lan.a, lan.b.linkLocal, 9);
+    expect(lan.icmp(ICMPV6_ECHO_REPLY, "b").length).toBe(1);
   });
 });
 

@@ -41,6 +41,7 @@ import {
   NDP_PREFIX_AUTONOMOUS,
   NDP_PREFIX_ON_LINK,
   NDP_RA_SIZE,
+  NDP_REDIRECT_SIZE,
   NDP_RS_SIZE,
   type NdpOption,
   optionLinkAddress,
@@ -58,6 +59,8 @@ export const RETRANS_TIMER_MS = 1_000;
 /** RFC 4861 §7.1: NDP messages must arrive with Hop Limit 255 (proof they were not forwarded). */
 export const NDP_HOP_LIMIT = 255;
 const INFINITE_LIFETIME = 0xffffffff;
+/** How long a route learnt from a Redirect lives (RFC 4861 §8.3 leaves it open; like the path MTU aging). */
+export const REDIRECT_LIFETIME_MS = 10 * 60_000;
 /** RFC 4862 §5.5.3(e): the "2 hours" rule against lifetime-shortening attacks. */
 const TWO_HOURS_MS = 2 * 3600_000;
 
@@ -92,6 +95,7 @@ export class Ndp {
   private readonly slaac = new Map<string, SlaacAddress>();
   private readonly routers = new Map<string, LearntRoute>();
   private readonly prefixes = new Map<string, LearntRoute>();
+  private readonly redirects = new Map<string, LearntRoute>();
   /** Addresses whose solicited-node group we joined. */
   private readonly joined = new Set<string>();
   /** The key of the address being added by `addAuto` (its `addressAdded` callback is ours). */
@@ -160,7 +164,7 @@ export class Ndp {
       this.slaac.delete(key);
       this.removeAuto(s.addr);
     }
-    for (const m of [this.routers, this.prefixes]) {
+    for (const m of [this.routers, this.prefixes, this.redirects]) {
       for (const r of m.values()) {
         r.timer?.stop();
         this.stackExtras.removeRoute?.(r.route);
@@ -382,19 +386,16 @@ export class Ndp {
     const b = pkt.data;
     const off = pkt.head;
     const len = pkt.size;
-    if (type === ICMPV6_REDIRECT) {
-      // Redirects (RFC 4861 §8) are not acted on yet; they are counted.
-      st.redirect.received++;
-      return;
-    }
     const min =
-      type === ICMPV6_NEIGHBOR_SOLICIT
-        ? NDP_NS_SIZE
-        : type === ICMPV6_NEIGHBOR_ADVERT
-          ? NDP_NA_SIZE
-          : type === ICMPV6_ROUTER_ADVERT
-            ? NDP_RA_SIZE
-            : NDP_RS_SIZE;
+      type === ICMPV6_REDIRECT
+        ? NDP_REDIRECT_SIZE
+        : type === ICMPV6_NEIGHBOR_SOLICIT
+          ? NDP_NS_SIZE
+          : type === ICMPV6_NEIGHBOR_ADVERT
+            ? NDP_NA_SIZE
+            : type === ICMPV6_ROUTER_ADVERT
+              ? NDP_RA_SIZE
+              : NDP_RS_SIZE;
     // RFC 4861 §6.1, §7.1: Hop Limit 255, ICMP Code 0, length at least the fixed part, options of nonzero length.
     const opts = len >= min ? parseNdpOptions(b, off + min, off + len) : undefined;
     if (info.ttl !== NDP_HOP_LIMIT || b[off + 1] !== 0 || !opts) {
@@ -413,6 +414,10 @@ export class Ndp {
       case ICMPV6_ROUTER_SOLICIT:
         // RFC 4861 §6.2.6 is for routers; hosts silently discard solicitations.
         st.routerSolicit.received++;
+        return;
+      case ICMPV6_REDIRECT:
+        st.redirect.received++;
+        this.handleRedirect(pkt, info, opts);
         return;
       default:
         st.routerAdvert.received++;
@@ -547,6 +552,49 @@ export class Ndp {
       gateway: info.src,
       nic: this.nic.id,
     }));
+  }
+
+  /**
+   * RFC 4861 §8.1 validation and §8.3 processing of a Redirect: the first-hop
+   * router tells us a better next hop (`target`) for `destination`. We keep it
+   * as a host route for REDIRECT_LIFETIME_MS (Linux also ages redirected routes).
+   */
+  private handleRedirect(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+    if (this.ep.forwarding) return;
+    const b = pkt.data;
+    const off = pkt.head;
+    const target = Address.fromBytes(b, off + 8, 16);
+    const destination = Address.fromBytes(b, off + 24, 16);
+    const onLink = target.equals(destination);
+    // "IP Source Address is a link-local address"; "The ICMP Destination Address field in the redirect
+    // message does not contain a multicast address"; "The ICMP Target Address is either a link-local
+    // address (when redirected to a router) or the same as the ICMP Destination Address".
+    if (!info.src.isLinkLocalUnicast || destination.isMulticast || !(target.isLinkLocalUnicast || onLink)) {
+      this.stats.malformedReceived++;
+      return;
+    }
+    // "The IP source address of the Redirect is the same as the current first-hop router for the
+    // specified ICMP Destination Address."
+    let firstHop: Address | undefined;
+    try {
+      const r = this.ep.proto.stack.findRoute(this.nic.id, undefined, destination, IPV6_PROTOCOL_NUMBER);
+      firstHop = r.nextHop;
+      r.release();
+    } catch {
+      firstHop = undefined;
+    }
+    if (!firstHop?.equals(info.src)) {
+      this.stats.malformedReceived++;
+      return;
+    }
+    // §8.3: a Target Link-Layer Address option updates (or creates) the target's cache entry.
+    const tlla = this.linkOption(b, opts, NDP_OPT_TARGET_LINK_ADDRESS);
+    if (tlla) this.neighbors?.handleProbe(target, tlla);
+    this.learn(this.redirects, destination.key, REDIRECT_LIFETIME_MS, () =>
+      onLink
+        ? { destination: Subnet.fromPrefix(destination, 128), nic: this.nic.id }
+        : { destination: Subnet.fromPrefix(destination, 128), gateway: target, nic: this.nic.id },
+    );
   }
 
   /** Adds or refreshes a learnt route with its lifetime (ms; 0 removes it, Infinity never expires). */
