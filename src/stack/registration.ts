@@ -80,7 +80,12 @@ export interface Route extends RouteInfo {
    * "outbound" and counts `ip.packetsForwarded`) and ICMP errors built whole.
    * The caller has made it fit `mtu + network header`.
    */
-  writeHeaderIncludedPacket?(pkt: PacketBuffer, forwarded?: boolean): void;
+  writeHeaderIncludedPacket?(
+    pkt: PacketBuffer,
+    forwarded?: boolean,
+    /** Called if the next hop's link address cannot be resolved (RFC 1812 §4.3.3.1: Host Unreachable). */
+    onUnresolved?: (pkt: PacketBuffer) => void,
+  ): void;
 }
 
 /** The stack's side, as seen by the protocols. */

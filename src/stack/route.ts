@@ -59,7 +59,11 @@ export class StackRoute implements Route {
     this.endpoint.writePacket(this, pkt, params);
   }
 
-  writeHeaderIncludedPacket(pkt: PacketBuffer, forwarded = false): void {
+  writeHeaderIncludedPacket(
+    pkt: PacketBuffer,
+    forwarded = false,
+    onUnresolved?: (pkt: PacketBuffer) => void,
+  ): void {
     if (!this.valid) {
       this.stack.stats.ip.outgoingPacketErrors++;
       this.stack.stats.droppedPackets++;
@@ -74,7 +78,7 @@ export class StackRoute implements Route {
       this.netProto,
       this.nextHop,
       this.localAddress,
-      undefined,
+      onUnresolved,
       forwarded ? "forwarded" : "outbound",
     );
   }

@@ -24,6 +24,7 @@ import {
   newTestStack,
   twoHosts,
 } from "../../transport/udp/testing.ts";
+import { fragmentIpv4 } from "./fragment.ts";
 
 /** An IPv4 packet as raw bytes (for injection through an IP-mode channel). */
 function ipPacket(opts: {
@@ -421,6 +422,118 @@ describe("forwarding (RFC 1812)", () => {
     route.writePacket(pkt, { protocol: 17, ttl: 64, tos: 0, dontFragment: true });
     expect(icmp).toEqual([[3, 4, 576]]);
     expect(IPV4_FLAG_DONT_FRAGMENT).toBe(2);
+  });
+});
+
+describe("forwarding hooks and failures", () => {
+  test("forwarded hooks see routed packets and can drop them", () => {
+    const { A, R, C, cAddr } = chain();
+    const seen: number[] = [];
+    const remove = R.addHook("forwarded", (_proto, bytes) => {
+      seen.push(bytes[8]!);
+      return "drop";
+    });
+    const out: number[] = [];
+    R.addHook("outbound", (proto) => {
+      if (proto === IPV4_PROTOCOL_NUMBER) out.push(proto);
+    });
+    const server = endpoint(C, UDP_PROTOCOL_NUMBER);
+    server.ep.bind({ port: 53 });
+    const client = endpoint(A, UDP_PROTOCOL_NUMBER);
+    client.ep.write(Uint8Array.of(1), { to: { addr: cAddr, port: 53 } });
+    expect(seen).toEqual([63]);
+    expect(out).toEqual([]);
+    expect(() => server.ep.read()).toThrow(ErrWouldBlock);
+    remove();
+    client.ep.write(Uint8Array.of(2), { to: { addr: cAddr, port: 53 } });
+    expect(server.ep.read().data[0]).toBe(2);
+  });
+
+  test("a next hop that does not answer ARP yields Host Unreachable from the router", () => {
+    const { A, R, clock } = chain();
+    const icmp: number[][] = [];
+    A.addHook("inbound", (_proto, bytes) => {
+      if (bytes[9] === 1) icmp.push([bytes[20]!, bytes[21]!]);
+    });
+    const client = endpoint(A, UDP_PROTOCOL_NUMBER);
+    client.ep.write(Uint8Array.of(1), { to: { addr: addr("198.18.1.77"), port: 53 } });
+    clock.advance(3_000);
+    expect(R.stats.arp.resolutionFailures).toBe(1);
+    expect(icmp).toEqual([[3, 1]]);
+  });
+
+  test("no Time Exceeded about an ICMP error (RFC 1122 §3.2.2)", () => {
+    const { A, R, aAddr, cAddr } = chain();
+    const route = A.findRoute(0, aAddr, cAddr, IPV4_PROTOCOL_NUMBER);
+    const quoted = ipPacket({ src: cAddr, dst: aAddr, protocol: 17, payload: new Uint8Array(8) });
+    const err = new Uint8Array(8 + quoted.length);
+    err.set(quoted, 8);
+    encodeIcmpv4(err, 0, { type: 3, code: 3, payloadLength: quoted.length });
+    const pkt = PacketBuffer.withPayload(route.maxHeaderLength, err);
+    route.writePacket(pkt, { protocol: 1, ttl: 1, tos: 0 });
+    expect(R.stats.ip.ttlExceeded).toBe(1);
+    expect(R.stats.icmp.v4.timeExceeded.sent).toBe(0);
+    // An echo request with TTL 1 does get one.
+    const echoPkt = PacketBuffer.withPayload(route.maxHeaderLength, echo(1, 1));
+    route.writePacket(echoPkt, { protocol: 1, ttl: 1, tos: 0 });
+    expect(R.stats.icmp.v4.timeExceeded.sent).toBe(1);
+  });
+});
+
+describe("fragment edge cases", () => {
+  test("a fragment with MF whose length is not a multiple of 8 is dropped", () => {
+    const h = ipHost();
+    h.inject(
+      ipPacket({
+        src: h.peer,
+        dst: h.local,
+        protocol: 17,
+        payload: new Uint8Array(13),
+        flags: IPV4_FLAG_MORE_FRAGMENTS,
+      }),
+    );
+    expect(h.s.stats.ip.malformedFragmentsReceived).toBe(1);
+  });
+
+  test("later fragments carry only the options with the copied flag (RFC 791 §3.1)", () => {
+    const b = ipPacket({
+      src: addr("198.18.0.1"),
+      dst: addr("198.18.0.2"),
+      protocol: 17,
+      payload: new Uint8Array(100).fill(1),
+      // Router Alert (copied, 148) and Record Route (not copied, 7).
+      options: Uint8Array.of(148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0),
+    });
+    const frags = fragmentIpv4(PacketBuffer.wrap(b), 68, 14)!;
+    expect(frags.length).toBeGreaterThan(2);
+    const first = new Ipv4Header(frags[0]!.data, frags[0]!.head);
+    const second = new Ipv4Header(frags[1]!.data, frags[1]!.head);
+    expect(first.headerLength).toBe(32);
+    expect(second.headerLength).toBe(24);
+    expect(frags[1]!.data[frags[1]!.head + 20]).toBe(148);
+    expect(second.isChecksumValid()).toBe(true);
+    let total = 0;
+    for (const f of frags) {
+      const h = new Ipv4Header(f.data, f.head);
+      expect(h.totalLength).toBeLessThanOrEqual(68);
+      total += h.payloadLength;
+    }
+    expect(total).toBe(100);
+    expect(new Ipv4Header(frags[frags.length - 1]!.data, frags[frags.length - 1]!.head).moreFragments).toBe(
+      false,
+    );
+  });
+});
+
+describe("NIC removal", () => {
+  test("a removed NIC's routes go and connected endpoints stop sending", () => {
+    const { a, bAddr } = twoHosts();
+    const c = endpoint(a, UDP_PROTOCOL_NUMBER);
+    c.ep.connect({ addr: bAddr, port: 7 });
+    a.removeNIC(1);
+    expect(a.getRouteTable()).toEqual([]);
+    c.ep.write(Uint8Array.of(1));
+    expect(a.stats.ip.outgoingPacketErrors).toBe(1);
   });
 });
 

@@ -28,7 +28,7 @@ import type {
   TransportPacketInfo,
 } from "../../stack/registration.ts";
 import { TokenBucket } from "../../stack/token-bucket.ts";
-import type { Address } from "../../tcpip/address.ts";
+import { Address } from "../../tcpip/address.ts";
 import { ErrInvalidOptionValue, ErrMessageTooLong, ErrUnknownProtocolOption } from "../../tcpip/errors.ts";
 import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { fragmentKey, IPV4_REASSEMBLY_TIMEOUT_MS, Reassembler } from "../fragmentation/reassembler.ts";
@@ -137,13 +137,35 @@ export class Ipv4Protocol implements NetworkProtocol {
   close(): void {
     this.reassembler.clear();
   }
+
+  private readonly addressCache = new Map<number, Address>();
+
+  /**
+   * The `Address` for a 32-bit IPv4 value, reused across packets: a busy peer
+   * costs one allocation, not two per packet. Bounded; cleared when full.
+   */
+  address(n: number): Address {
+    let a = this.addressCache.get(n);
+    if (a) return a;
+    if (this.addressCache.size >= ADDRESS_CACHE_SIZE) this.addressCache.clear();
+    a = Address.fromV4Number(n);
+    this.addressCache.set(n, a);
+    return a;
+  }
 }
+
+const ADDRESS_CACHE_SIZE = 4096;
 
 export class Ipv4Endpoint implements NetworkEndpoint {
   readonly protocol = IPV4_PROTOCOL_NUMBER;
   readonly maxHeaderLength = IPV4_MIN_SIZE;
   readonly icmp: Icmpv4;
   private readonly onUnresolved = (pkt: PacketBuffer) => this.linkResolutionFailed(pkt);
+  /** RFC 1812 §5.2.7.1: a router that cannot resolve the next hop sends Host Unreachable to the source. */
+  private readonly onForwardUnresolved = (pkt: PacketBuffer) => {
+    this.stats.ip.outgoingPacketErrors++;
+    this.icmp.sendDestinationUnreachable(pkt, 1);
+  };
 
   constructor(
     readonly nic: NicContext,
@@ -293,7 +315,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
         return;
       }
     }
-    const dst = h.dstAddress();
+    const dst = this.proto.address(dstNum);
     const local = this.isLocalDestination(dst, dstNum);
     if (!local) {
       if (this.nic.forwardingFor ? this.nic.forwardingFor(IPV4_PROTOCOL_NUMBER) : this.nic.forwarding) {
@@ -408,7 +430,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     const info: TransportPacketInfo = {
       nic: this.nic.id,
       netProto: IPV4_PROTOCOL_NUMBER,
-      src: h.srcAddress(),
+      src: this.proto.address(h.srcNumber),
       dst,
       ttl: h.ttl,
       tos: h.tos,
@@ -493,7 +515,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     b[off + IPV4_TTL_OFFSET] = ttl - 1;
     h.setChecksum(checksumUpdate2(h.checksum, oldWord, ((ttl - 1) << 8) | b[off + IPV4_TTL_OFFSET + 1]!));
     if (size <= mtu) {
-      route.writeHeaderIncludedPacket(pkt, true);
+      route.writeHeaderIncludedPacket(pkt, true, this.onForwardUnresolved);
       return;
     }
     const frags = fragmentIpv4(pkt, mtu, (route.maxHeaderLength ?? IPV4_MIN_SIZE) - IPV4_MIN_SIZE);
@@ -503,7 +525,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     }
     for (const f of frags) {
       this.stats.fragments.fragmentsSent++;
-      route.writeHeaderIncludedPacket(f, true);
+      route.writeHeaderIncludedPacket(f, true, this.onForwardUnresolved);
     }
   }
 
