@@ -5,17 +5,25 @@
  * through every state.
  */
 import { describe, expect, test } from "bun:test";
+import { connectChannels } from "../link/channel/pipe.ts";
+import { newEthernetChannel } from "../link/ethernet/ethernet-channel.ts";
+import { ipv6 } from "../network/ipv6/protocol.ts";
+import { Stack } from "../stack/stack.ts";
 import { Address } from "../tcpip/address.ts";
 import { ManualClock } from "../tcpip/clock.ts";
 import { ErrConnectStarted } from "../tcpip/errors.ts";
+import { parseMACAddress } from "../tcpip/link-address.ts";
 import {
   ICMPV4_PROTOCOL_NUMBER,
+  ICMPV6_PROTOCOL_NUMBER,
   IPV4_PROTOCOL_NUMBER,
+  IPV6_PROTOCOL_NUMBER,
   TCP_PROTOCOL_NUMBER,
   UDP_PROTOCOL_NUMBER,
 } from "../tcpip/protocols.ts";
+import { SeededRandom } from "../tcpip/random.ts";
 import { Subnet } from "../tcpip/subnet.ts";
-import { newPingProtocol4 } from "../transport/ping/ping.ts";
+import { newPingProtocol4, newPingProtocol6 } from "../transport/ping/ping.ts";
 import { TcpProtocol } from "../transport/tcp/protocol.ts";
 import {
   addV4,
@@ -210,5 +218,76 @@ describe("conntrack on two stacks over a channel link", () => {
     expect(ta.size).toBe(0);
     expect(tb.size).toBe(0);
     expect(states).toEqual(["syn_sent", "syn_recv", "established", "close", "destroy:timeout"]);
+  });
+
+  test("IPv6: UDP, ping6 and TCP between two stacks", () => {
+    const clock = new ManualClock();
+    const mk = (mac: string, seed: number) => {
+      const st = new Stack({
+        networkProtocols: [ipv6()],
+        transportProtocols: [newUdpProtocol(), newPingProtocol6(), TcpProtocol.factory()],
+        clock,
+        random: new SeededRandom(seed),
+      });
+      const ch = newEthernetChannel({ mtu: 1500, linkAddress: parseMACAddress(mac) });
+      st.createNIC(1, ch.link);
+      return { st, wire: ch.wire };
+    };
+    const ha = mk("02:00:00:00:01:0a", 41);
+    const hb = mk("02:00:00:00:01:0b", 42);
+    connectChannels(ha.wire, hb.wire, { auto: true });
+    const a = ha.st;
+    const b = hb.st;
+    const aAddr = Address.parse("fd00::a");
+    const bAddr = Address.parse("fd00::b");
+    for (const [h, addr] of [
+      [a, aAddr],
+      [b, bAddr],
+    ] as const) {
+      h.addAddress(1, IPV6_PROTOCOL_NUMBER, addr, 64);
+      h.addRoute({ destination: Subnet.parse("fd00::/64"), nic: 1 });
+    }
+    // Let duplicate address detection finish.
+    for (let t = 0; t < 3000; t += 10) clock.advance(10);
+    const ta = new ConnTable({ clock });
+    attachConnTable(a, ta);
+    const ep = (s: Stack, proto: number) => endpoint(s, proto, IPV6_PROTOCOL_NUMBER).ep;
+
+    const server = ep(b, UDP_PROTOCOL_NUMBER);
+    server.bind({ port: 7 });
+    const client = ep(a, UDP_PROTOCOL_NUMBER);
+    client.write(text("six"), { to: { addr: bAddr, port: 7 } });
+    const got = server.read();
+    server.write(text("back"), { to: got.from! });
+    client.read();
+    expect(ta.lookup("udp", aAddr, client.getLocalAddress().port, bAddr, 7)).toMatchObject({
+      ipVersion: 6,
+      origSrc: "fd00::a",
+      origDst: "fd00::b",
+      state: "assured",
+      origBytes: 40 + 8 + 3,
+      replyBytes: 40 + 8 + 4,
+    });
+
+    const pinger = ep(a, ICMPV6_PROTOCOL_NUMBER);
+    pinger.bind({ port: 0x66 });
+    pinger.write(echoRequest(1, text("v6"), 128), { to: { addr: bAddr, port: 0 } });
+    expect(pinger.read().data[0]).toBe(129);
+    expect(ta.lookup("icmpv6", aAddr, 0x66, bAddr, 0)).toMatchObject({
+      state: "replied",
+      protocol: "icmpv6",
+    });
+
+    const listener = ep(b, TCP_PROTOCOL_NUMBER);
+    listener.bind({ port: 443 });
+    listener.listen!(5);
+    const tcpClient = ep(a, TCP_PROTOCOL_NUMBER);
+    expect(() => tcpClient.connect({ addr: bAddr, port: 443 })).toThrow(ErrConnectStarted);
+    clock.advance(10);
+    const port = tcpClient.getLocalAddress().port;
+    expect(ta.lookup("tcp", bAddr, 443, aAddr, port)).toMatchObject({ state: "established", ipVersion: 6 });
+    expect(ta.counts()).toEqual({ total: 3, tcp: 1, udp: 1, icmp: 1 });
+    expect(ta.stats.invalid).toBe(0);
+    expect(ta.stats.malformed).toBe(0);
   });
 });
