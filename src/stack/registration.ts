@@ -86,6 +86,11 @@ export interface Route extends RouteInfo {
     /** Called if the next hop's link address cannot be resolved (RFC 1812 §4.3.3.1: Host Unreachable). */
     onUnresolved?: (pkt: PacketBuffer) => void,
   ): void;
+  /**
+   * Tells the neighbour cache that the next hop is reachable (forward progress,
+   * like TCP ACKs of new data: RFC 4861 §7.3.1), sparing a probe.
+   */
+  confirmReachable?(): void;
 }
 
 /** The stack's side, as seen by the protocols. */

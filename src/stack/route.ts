@@ -92,5 +92,9 @@ export class StackRoute implements Route {
     return this.nicRef;
   }
 
+  confirmReachable(): void {
+    this.nicRef.neighborCache(this.netProto)?.handleUpperLevelConfirmation(this.nextHop);
+  }
+
   release(): void {}
 }

@@ -580,6 +580,17 @@ describe("ARP resolution", () => {
     expect(s.ep.read().data[0]).toBe(1);
   });
 
+  test("a route's confirmReachable (upper-layer progress) refreshes a STALE entry", () => {
+    const { a, bAddr, clock } = twoHosts();
+    const c = endpoint(a, UDP_PROTOCOL_NUMBER);
+    c.ep.write(Uint8Array.of(1), { to: { addr: bAddr, port: 7 } });
+    clock.advance(46_000);
+    const state = () => a.neighbors(1, IPV4_PROTOCOL_NUMBER).find((n) => n.address.equals(bAddr))?.state;
+    expect(state()).toBe("stale");
+    a.findRoute(0, undefined, bAddr, IPV4_PROTOCOL_NUMBER).confirmReachable?.();
+    expect(state()).toBe("reachable");
+  });
+
   test("requests for other hosts are not answered; gratuitous ARP on address add", () => {
     const { a, b } = twoHosts();
     const before = b.stats.arp.repliesSent;
