@@ -170,13 +170,18 @@ export class SharedMemEndpoint implements LinkEndpoint {
   }
 
   /**
-   * Resolves when the peer has given buffers back, or at once when some are
-   * free: a bulk sender awaits it after `writePackets` accepted fewer than it
-   * offered. Resolves at once after `close()`.
+   * Resolves when at least `minFree` data buffers are free (default: a
+   * quarter of them, so a bulk sender wakes once per large batch of
+   * completions rather than once per completion flush); at once when that
+   * many are free already, or after `close()`. A bulk sender awaits it after
+   * `writePackets` accepted fewer packets than it offered.
    */
-  async waitWritable(): Promise<void> {
-    while (!this.closed) {
-      if (this.tx.freeBuffers > 0 || this.tx.reap() > 0) return;
+  async waitWritable(minFree = Math.max(1, this.region.config.bufferCount >>> 2)): Promise<void> {
+    const want = Math.min(minFree, this.region.config.bufferCount);
+    while (!this.closed && !this.tx.broken) {
+      if (this.tx.freeBuffers >= want) return;
+      this.tx.reap();
+      if (this.tx.freeBuffers >= want) return;
       const w = this.tx.waitCompletions();
       if (w) await w;
     }
@@ -254,8 +259,8 @@ export class SharedMemEndpoint implements LinkEndpoint {
         this.stats.rxMalformed++;
         continue;
       }
-      const data = new Uint8Array(size);
-      if (!rx.copyTo(data, 0)) continue;
+      const data = rx.copyOut();
+      if (!data) continue;
       let protocol = rx.protocol;
       if (!this.carriesFrames && protocol === 0) {
         protocol = protocolFromVersion(data[0]);

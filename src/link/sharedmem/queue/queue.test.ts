@@ -61,6 +61,19 @@ describe("TxQueue and RxQueue", () => {
     expect(got.map(([, b]) => b)).toEqual(sizes.map((s, i) => bytes(s, i)));
   });
 
+  test("copyOut returns each packet as its own array, one buffer or several", () => {
+    const q = makeLane();
+    for (const [i, s] of [0, 200, 256, 700].entries()) q.tx.enqueue(bytes(s, i), 0, s, 0);
+    q.tx.commit();
+    const got: Uint8Array[] = [];
+    while (q.rx.next() >= 0) got.push(q.rx.copyOut()!);
+    q.rx.flush();
+    expect(got).toEqual([0, 200, 256, 700].map((s, i) => bytes(s, i)));
+    expect(got[1]!.buffer).not.toBe(got[2]!.buffer);
+    expect(got[1]!.buffer).toBeInstanceOf(ArrayBuffer);
+    expect(q.tx.reap()).toBe(4);
+  });
+
   test("enqueue copies a range of a larger buffer", () => {
     const q = makeLane();
     const src = bytes(100, 3);
@@ -150,6 +163,20 @@ describe("queues with a corrupt peer", () => {
     expect(q.rx.next()).toBe(300);
     expect(q.rx.copyTo(new Uint8Array(300), 0)).toBe(false);
     expect(q.rx.stats.malformed).toBe(1);
+  });
+
+  test("copyOut checks a single buffer's bounds and length too", () => {
+    for (const [word, value] of [
+      [4, 0xfffffff0],
+      [5, 10],
+    ] as const) {
+      const q = makeLane();
+      const w = postOne(q, 100);
+      q.u32[w + word] = value;
+      expect(q.rx.next()).toBe(100);
+      expect(q.rx.copyOut()).toBeUndefined();
+      expect(q.rx.stats.malformed).toBe(1);
+    }
   });
 
   test("huge offsets and lengths do not overflow the bounds check", () => {
