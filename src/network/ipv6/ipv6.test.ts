@@ -41,8 +41,9 @@ describe("link-local address and DAD at NIC enable", () => {
     expect(dad[0]!.hopLimit).toBe(255);
     // Ethernet multicast 33:33 + low 32 bits (RFC 2464 §7).
     expect(dad[0]!.linkDst!.toString()).toBe("33:33:ff:00:00:0a");
-    // DAD NS carry no source link-layer address option (RFC 4861 §4.3): 24 bytes of ICMPv6.
-    expect(dad[0]!.bytes.length).toBe(40 + 24);
+    // DAD NS carry no source link-layer address option (RFC 4861 §4.3), only a Nonce (RFC 7527).
+    expect(dad[0]!.bytes.length).toBe(40 + 24 + 8);
+    expect(dad[0]!.bytes[40 + 24]).toBe(14);
     expect(lan.a.stack.stats.icmp.v6.dadConflicts).toBe(0);
   });
 

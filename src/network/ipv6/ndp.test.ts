@@ -349,6 +349,40 @@ describe("Duplicate Address Detection (RFC 4862 §5.4)", () => {
     expect(lan.a.stack.stats.icmp.v6.dadConflicts).toBe(1);
   });
 
+  test("our own probe looped back by the link is not a conflict (RFC 7527 nonce)", () => {
+    const lan = twoHosts();
+    lan.run(3000);
+    addGlobal(lan.a, a6("fd00::5"), true);
+    lan.run(1000);
+    const probe = lan
+      .icmp(ICMPV6_NEIGHBOR_SOLICIT, "a")
+      .find((f) => f.src.isUnspecified && f.bytes[f.upper + 8 + 15] === 5);
+    expect(probe).toBeDefined();
+    inject(lan.a, probe!.bytes);
+    lan.run(2000);
+    expect(lan.a.nic.hasAddress(a6("fd00::5"))).toBe(true);
+    expect(lan.a.stack.stats.icmp.v6.dadConflicts).toBe(0);
+  });
+
+  test("a probe with a different nonce is a conflict", () => {
+    const lan = twoHosts();
+    lan.run(3000);
+    addGlobal(lan.a, a6("fd00::5"), true);
+    lan.run(1000);
+    const probe = lan
+      .icmp(ICMPV6_NEIGHBOR_SOLICIT, "a")
+      .find((f) => f.src.isUnspecified && f.bytes[f.upper + 8 + 15] === 5)!;
+    const other = probe.bytes.slice();
+    const body = other.subarray(probe.upper + 4);
+    body[24 + 2] = body[24 + 2]! ^ 0xff;
+    inject(lan.a, ndp(Address.ANY_V6, probe.dst, ICMPV6_NEIGHBOR_SOLICIT, body));
+    lan.run(2000);
+    expect(lan.a.nic.addresses(IPV6_PROTOCOL_NUMBER).some((x) => x.address.equals(a6("fd00::5")))).toBe(
+      false,
+    );
+    expect(lan.a.stack.stats.icmp.v6.dadConflicts).toBe(1);
+  });
+
   test("a usable address added by the user is checked too and removed on conflict", () => {
     const lan = twoHosts();
     addGlobal(lan.b, a6("fd00::7"));

@@ -59,6 +59,8 @@ export const RETRANS_TIMER_MS = 1_000;
 /** RFC 4861 §7.1: NDP messages must arrive with Hop Limit 255 (proof they were not forwarded). */
 export const NDP_HOP_LIMIT = 255;
 const INFINITE_LIFETIME = 0xffffffff;
+/** RFC 3971 §5.3.2 Nonce option type, used by enhanced DAD (RFC 7527). */
+const NDP_OPT_NONCE = 14;
 /** How long a route learnt from a Redirect lives (RFC 4861 §8.3 leaves it open; like the path MTU aging). */
 export const REDIRECT_LIFETIME_MS = 10 * 60_000;
 /** RFC 4862 §5.5.3(e): the "2 hours" rule against lifetime-shortening attacks. */
@@ -70,6 +72,8 @@ type Origin = "linkLocal" | "slaac" | "tentative" | "manual";
 interface Tentative {
   addr: Address;
   origin: Origin;
+  /** Nonces of the probes sent (RFC 7527). */
+  nonces: Uint8Array[];
   remaining: number;
   timer: Timer;
 }
@@ -261,6 +265,7 @@ export class Ndp {
       addr,
       origin,
       remaining: this.opts.dupAddrDetectTransmits,
+      nonces: [],
       // RFC 4862 §5.4.2: the first solicitation waits a random 0..MAX_RTR_SOLICITATION_DELAY.
       timer: this.clock.afterFunc(this.randomDelay(MAX_RTR_SOLICITATION_DELAY_MS), () => this.dadTick(t)),
     };
@@ -271,8 +276,12 @@ export class Ndp {
     if (this.tentative.get(t.addr.key) !== t) return;
     if (t.remaining > 0) {
       t.remaining--;
-      // RFC 4862 §5.4.2: NS from the unspecified address to the solicited-node group, target = tentative address.
-      this.sendSolicitation(t.addr, Address.ANY_V6, undefined);
+      // RFC 4862 §5.4.2: NS from the unspecified address to the solicited-node group, target = tentative
+      // address; with a Nonce option (RFC 7527 §4.1) so our own probe looped back is not a conflict.
+      const nonce = new Uint8Array(6);
+      for (let i = 0; i < 6; i++) nonce[i] = this.ep.proto.stack.random.u32() & 0xff;
+      t.nonces.push(nonce);
+      this.sendSolicitation(t.addr, Address.ANY_V6, undefined, nonce);
       t.timer.reset(this.retransTimerMs);
       return;
     }
@@ -311,20 +320,40 @@ export class Ndp {
     this.sendSolicitation(target, src, remote);
   }
 
-  private sendSolicitation(target: Address, src: Address, remote: LinkAddress | undefined): void {
+  private sendSolicitation(
+    target: Address,
+    src: Address,
+    remote: LinkAddress | undefined,
+    nonce?: Uint8Array,
+  ): void {
     const dst = remote ? target : solicitedNodeAddress(target);
     // RFC 4861 §4.3: the source link-layer address option is left out when the source is unspecified.
     const mac = this.nic.linkAddress;
     const withOpt = !src.isUnspecified && mac.length > 0;
-    const optLen = withOpt ? Math.ceil((2 + mac.length) / 8) * 8 : 0;
+    const optLen = (withOpt ? Math.ceil((2 + mac.length) / 8) * 8 : 0) + (nonce ? 8 : 0);
     const pkt = this.ep.icmp.build(src, dst, NDP_HOP_LIMIT, NDP_NS_SIZE + optLen, (b, off) => {
       b[off] = ICMPV6_NEIGHBOR_SOLICIT;
       b.set(target.bytes, off + 8);
-      if (withOpt) encodeLinkAddressOption(b, off + NDP_NS_SIZE, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
+      let o = off + NDP_NS_SIZE;
+      if (withOpt) o += encodeLinkAddressOption(b, o, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
+      if (nonce) {
+        b[o] = NDP_OPT_NONCE;
+        b[o + 1] = 1;
+        b.set(nonce, o + 2);
+      }
     });
     this.stats.neighborSolicit.sent++;
     this.stats.packetsSent++;
     this.ep.sendToLink(pkt, dst, remote);
+  }
+
+  private ownNonce(t: Tentative, b: Uint8Array, opts: NdpOption[]): boolean {
+    for (const o of opts) {
+      if (o.type !== NDP_OPT_NONCE || o.len !== 8) continue;
+      const n = b.subarray(o.off + 2, o.off + 8);
+      if (t.nonces.some((x) => x.every((v, i) => v === n[i]))) return true;
+    }
+    return false;
   }
 
   /** RFC 4861 §7.2.4: an advertisement for our `target`. */
@@ -449,7 +478,8 @@ export class Ndp {
     if (t) {
       // RFC 4862 §5.4.3: a solicitation from the unspecified address for our tentative address
       // means another node is doing DAD for it; other solicitations for it are ignored.
-      if (fromUnspecified) this.dadConflict(t);
+      // RFC 7527 §4.2: a probe carrying one of our nonces is our own, looped back by the link.
+      if (fromUnspecified && !this.ownNonce(t, b, opts)) this.dadConflict(t);
       return;
     }
     if (!this.nic.hasAddress(target)) return;
