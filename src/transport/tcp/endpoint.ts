@@ -245,20 +245,24 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       remotePort: addr.port,
       remoteAddress: remote,
     };
+    // One connection per 4-tuple, whatever the port flags let the demuxer share. RFC 6191 / Linux
+    // tcp_tw_reuse: a connection in TIME-WAIT on it is replaced by the new one, whose ISN is higher.
+    const old = this.proto.connectionFor(id);
+    if (old && old.state !== "TIME-WAIT") {
+      route.release();
+      if (!this.bound) this.releasePort();
+      throw new ErrPortInUse();
+    }
+    if (old) {
+      this.isnHint = seqAdd(old.snd.max, 65535 + 2);
+      old.cleanup();
+    }
     try {
       this.register(route.nic, [netProto], id);
     } catch (e) {
-      // RFC 6191 / Linux tcp_tw_reuse: a connection in TIME-WAIT on this 4-tuple may be replaced by a
-      // new one whose ISN and timestamps are higher.
-      const tw = e instanceof ErrPortInUse ? this.proto.timeWaitFor(id) : undefined;
-      if (!tw) {
-        route.release();
-        if (!this.bound) this.releasePort();
-        throw e;
-      }
-      this.isnHint = seqAdd(tw.snd.max, 65535 + 2);
-      tw.cleanup();
-      this.register(route.nic, [netProto], id);
+      route.release();
+      if (!this.bound) this.releasePort();
+      throw e;
     }
     this.route = route;
     this.netProtos = [netProto];
@@ -591,6 +595,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   /** RFC 5961 §3.2, §4.2, §5.2: answer a suspicious segment with an ACK of what we expect. */
   sendChallengeAck(): void {
+    // RFC 5961 §7: limit challenge ACKs so they cannot be used to flood (like Linux's tcp_challenge_ack_limit).
+    if (!this.proto.allowChallengeAck(this.now())) return;
     this.stack.stats.tcp.challengeAcksSent++;
     this.sendAck();
   }
@@ -770,7 +776,6 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.rtxTimer.stop();
     this.ackTimer.stop();
     this.stateTimer.arm(this.opts.timeWaitMs);
-    this.proto.addTimeWait(this);
     this.notify(EventIn | EventHUp);
   }
 
@@ -794,12 +799,12 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       const i = this.listener.acceptQueue.indexOf(this);
       if (i >= 0) this.listener.acceptQueue.splice(i, 1);
     }
-    if (this.state === "TIME-WAIT") this.proto.removeTimeWait(this);
     if (this.state === "LISTEN") this.proto.removeListener(this);
     this.setState("CLOSED");
     if (this.registered) {
       this.registered = false;
       this.stack.unregisterTransportEndpoint(this.nic, this.netProtos, TCP_PROTOCOL_NUMBER, this.id, this);
+      if (this.id.remoteAddress) this.proto.removeConnection(this.id, this);
     }
     this.releasePort();
     if (this.route) {
@@ -826,6 +831,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   register(nic: number, netProtos: NetworkProtocolNumber[], id: TransportEndpointId): void {
     this.stack.registerTransportEndpoint(nic, netProtos, TCP_PROTOCOL_NUMBER, id, this, this.portFlags());
     this.registered = true;
+    if (id.remoteAddress) this.proto.addConnection(id, this);
     this.nic = nic;
     this.netProtos = netProtos;
     this.id = id;

@@ -43,6 +43,8 @@ export interface TcpStackOptions {
   keepaliveCount: number;
   /** Initial congestion window in segments (RFC 6928). */
   initialWindowSegments: number;
+  /** RFC 5961 §7: challenge ACKs allowed per second (Linux tcp_challenge_ack_limit = 1000). */
+  challengeAckLimit: number;
   /** Congestion control algorithm name ("reno"). */
   congestionControl: string;
 }
@@ -69,6 +71,7 @@ export function defaultTcpStackOptions(): TcpStackOptions {
     keepaliveIntervalMs: 75_000,
     keepaliveCount: 9,
     initialWindowSegments: 10,
+    challengeAckLimit: 1000,
     congestionControl: "reno",
   };
 }

@@ -30,7 +30,8 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
   readonly options: TcpStackOptions;
   private keys: { isn: IsnGenerator; cookies: SynCookies } | undefined;
   private readonly listeners = new Set<TcpEndpoint>();
-  private readonly timeWait = new Map<string, TcpEndpoint>();
+  /** Connected endpoints (any state with a remote) by 4-tuple. */
+  private readonly connections = new Map<string, TcpEndpoint>();
 
   constructor(
     readonly stack: StackContext,
@@ -46,6 +47,18 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
 
   newEndpoint(netProto: NetworkProtocolNumber, waiterQueue: Notifier): TcpEndpoint {
     return new TcpEndpoint(this.stack, this, netProto, waiterQueue);
+  }
+
+  private challengeWindowStart = 0;
+  private challengeCount = 0;
+
+  /** RFC 5961 §7: at most `challengeAckLimit` challenge ACKs per second, stack-wide. */
+  allowChallengeAck(nowMs: number): boolean {
+    if (nowMs - this.challengeWindowStart >= 1000) {
+      this.challengeWindowStart = nowMs;
+      this.challengeCount = 0;
+    }
+    return this.challengeCount++ < this.options.challengeAckLimit;
   }
 
   secrets(): { isn: IsnGenerator; cookies: SynCookies } {
@@ -104,7 +117,7 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
   }
 
   close(): void {
-    for (const ep of [...this.timeWait.values()]) ep.cleanup();
+    for (const ep of [...this.connections.values()]) if (ep.state === "TIME-WAIT") ep.cleanup();
     for (const ep of [...this.listeners]) ep.close();
   }
 
@@ -134,17 +147,18 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
     return wildcard;
   }
 
-  addTimeWait(ep: TcpEndpoint): void {
-    this.timeWait.set(tupleKey(ep.id), ep);
+  addConnection(id: TransportEndpointId, ep: TcpEndpoint): void {
+    this.connections.set(tupleKey(id), ep);
   }
 
-  removeTimeWait(ep: TcpEndpoint): void {
-    const k = tupleKey(ep.id);
-    if (this.timeWait.get(k) === ep) this.timeWait.delete(k);
+  removeConnection(id: TransportEndpointId, ep: TcpEndpoint): void {
+    const k = tupleKey(id);
+    if (this.connections.get(k) === ep) this.connections.delete(k);
   }
 
-  timeWaitFor(id: TransportEndpointId): TcpEndpoint | undefined {
-    return this.timeWait.get(tupleKey(id));
+  /** The connection on this 4-tuple, if any (TIME-WAIT included). */
+  connectionFor(id: TransportEndpointId): TcpEndpoint | undefined {
+    return this.connections.get(tupleKey(id));
   }
 }
 

@@ -167,3 +167,21 @@ describe("ACK validity (RFC 5961 §5.2)", () => {
     expect(p.sent.length + TCP_RST * 0).toBe(0);
   });
 });
+
+describe("retransmission against a zero window", () => {
+  test("a peer that keeps answering with a zero window does not time the connection out", () => {
+    const p = new RawPeer({ tcp: { maxRetries: 3 } });
+    const { ep, irs, iss } = p.acceptConnection({ mss: 1000 });
+    ep.write(bytes(1000));
+    p.next();
+    // The peer shrinks its window to zero without acknowledging; it answers every retransmission.
+    for (let i = 0; i < 10; i++) {
+      while (p.sent.length === 0) p.advance(10);
+      p.sent.length = 0;
+      p.send({ flags: TCP_ACK, seq: irs + 1, ack: iss + 1, window: 0 });
+    }
+    expect(ep.state).toBe("ESTABLISHED");
+    p.send({ flags: TCP_ACK, seq: irs + 1, ack: iss + 1001, window: 1000 });
+    expect(ep.tcpInfo().retransmits).toBe(0);
+  });
+});

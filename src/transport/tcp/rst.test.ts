@@ -136,3 +136,16 @@ describe("PAWS (RFC 7323 §5)", () => {
     expect(ep.rcv.tsRecent).toBe(5);
   });
 });
+
+describe("challenge ACK limit (RFC 5961 §7)", () => {
+  test("at most challengeAckLimit per second", () => {
+    const p = new RawPeer({ tcp: { challengeAckLimit: 3 } });
+    const { ep, irs } = p.acceptConnection(NO_TS);
+    for (let i = 0; i < 10; i++) p.send({ flags: TCP_RST, seq: irs + 100 + i });
+    expect(p.sent.length).toBe(3);
+    p.advance(1000);
+    p.send({ flags: TCP_RST, seq: irs + 100 });
+    expect(p.sent.length).toBe(4);
+    expect(ep.state).toBe("ESTABLISHED");
+  });
+});

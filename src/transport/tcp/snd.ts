@@ -317,12 +317,14 @@ export function onRetransmitTimeout(ep: TcpEndpoint): void {
     ep.abort(new ErrTimeout(), false);
     return;
   }
-  // RFC 9293 §3.8.3 R2: after enough retransmissions, "close the connection".
-  if (s.retries >= ep.opts.maxRetries) {
+  // RFC 9293 §3.8.3 R2: after enough retransmissions, "close the connection". A peer that keeps
+  // answering with a zero window is alive (Linux tcp_retransmit_timer): it does not use up retries.
+  const peerAlive = s.wnd === 0 && now - ep.lastRcvTime < ep.opts.maxRtoMs;
+  if (s.retries >= ep.opts.maxRetries && !peerAlive) {
     ep.abort(new ErrTimeout(), false);
     return;
   }
-  s.retries++;
+  if (!peerAlive) s.retries++;
   s.backoff++;
   ep.stack.stats.tcp.timeouts++;
   if (s.cc.cwnd < s.cc.ssthresh) ep.stack.stats.tcp.slowStartRetransmits++;

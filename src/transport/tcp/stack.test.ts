@@ -123,4 +123,29 @@ describe("TCP over real stacks", () => {
     expect(c.getSockOpt("Error")).toBeInstanceOf(ErrConnectionRefused);
     expect(h.b.stats.tcp.resetsSent).toBe(1);
   });
+
+  test("TIME-WAIT reuse: reconnecting from the same port replaces the TIME-WAIT connection", () => {
+    const h = hosts();
+    const { ep: l } = open(h.b, IPV4_PROTOCOL_NUMBER);
+    l.bind({ port: 80 });
+    l.listen(4);
+    const { ep: c } = open(h.a, IPV4_PROTOCOL_NUMBER);
+    c.setSockOpt("ReuseAddress", true);
+    c.bind({ port: 5555 });
+    expect(() => c.connect({ addr: h.b4, port: 80 })).toThrow(ErrConnectStarted);
+    h.run(20);
+    const { endpoint: s } = l.accept();
+    c.close();
+    h.run(20);
+    s.close();
+    h.run(20);
+    expect(c.state).toBe("TIME-WAIT");
+    const { ep: c2 } = open(h.a, IPV4_PROTOCOL_NUMBER);
+    c2.setSockOpt("ReuseAddress", true);
+    c2.bind({ port: 5555 });
+    expect(() => c2.connect({ addr: h.b4, port: 80 })).toThrow(ErrConnectStarted);
+    h.run(20);
+    expect(c2.state).toBe("ESTABLISHED");
+    expect(c.state).toBe("CLOSED");
+  });
 });
