@@ -476,7 +476,7 @@ describe("bound and eviction", () => {
 });
 
 describe("100,000 flows", () => {
-  test("counts, timeouts, eviction under the bound, memory per entry", () => {
+  test("counts, timeouts and eviction under the bound", () => {
     const clock = new ManualClock();
     const N = 100_000;
     const table = new ConnTable({ clock, maxEntries: N });
@@ -523,7 +523,7 @@ describe("100,000 flows", () => {
     expect(table.size).toBe(0);
     expect(table.stats.timedOut).toBe(N);
     expect(table.snapshot()).toEqual([]);
-  });
+  }, 60_000);
 });
 
 describe("memory", () => {
@@ -567,5 +567,5 @@ describe("memory", () => {
     expect(tcpTable.stats.tcp).toBe(N);
     expect(udpTable.stats.udp).toBe(N);
     expect(tcpTable.stats.invalid).toBe(0);
-  });
+  }, 60_000);
 });
