@@ -265,7 +265,12 @@ export interface NicContext {
   readonly forwarding: boolean;
   /** Forwards a packet that is not for this host (IP forwarding on). */
   forward(pkt: PacketBuffer, netProto: NetworkProtocolNumber, dst: Address): void;
-  /** Runs packet hooks; returns false when a hook says drop. */
+  /**
+   * Runs packet hooks; returns false when a hook says drop. The stack's NIC
+   * already runs "inbound" hooks before `handlePacket`, "outbound" ones in
+   * `writeToLink`/`writeToNextHop` and "forwarded" ones in
+   * `Route.writeHeaderIncludedPacket(pkt, true)`: protocols need not call this.
+   */
   runHook(
     kind: "inbound" | "outbound" | "forwarded",
     netProto: NetworkProtocolNumber,
