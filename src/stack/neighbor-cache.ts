@@ -184,7 +184,9 @@ export class NeighborCache implements NeighborTable {
       e.queue.shift();
       this.host.dropped();
     }
-    e.queue.push({ pkt, protocol, onUnresolved });
+    // The packet may live in a link's receive buffer (a forwarded packet), which the link reuses once
+    // delivery returns: keep a copy of what waits.
+    e.queue.push({ pkt: pkt.compact(pkt.headroom), protocol, onUnresolved });
   }
 
   private startIncomplete(e: Entry): void {
