@@ -77,6 +77,8 @@ export class Ipv6Endpoint implements NetworkEndpoint {
   /** Hop limit for packets this layer makes (Cur Hop Limit from an RA when set). */
   hopLimit: number;
   enabled = false;
+  private lastSrc: Address | undefined;
+  private lastDst: Address | undefined;
 
   constructor(
     readonly proto: Ipv6Protocol,
@@ -176,8 +178,9 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       st.invalidSourceAddressesReceived++;
       return;
     }
-    const src = h.srcAddress();
-    const dst = h.dstAddress();
+    // One-entry caches: a stream of packets between two hosts allocates no Address per packet.
+    const src = (this.lastSrc = sameAddress(this.lastSrc, b, off + IPV6_SRC_OFFSET) ?? h.srcAddress());
+    const dst = (this.lastDst = sameAddress(this.lastDst, b, off + IPV6_DST_OFFSET) ?? h.dstAddress());
     // RFC 4291 §2.5.3: the loopback address "must be dropped if received on an interface" from a link.
     if ((src.isLoopback || dst.isLoopback) && (this.nic.capabilities & LinkCapability.Loopback) === 0) {
       st.invalidAddressesReceived++;
@@ -617,6 +620,14 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       },
     );
   }
+}
+
+/** `cached` when it holds the 16 bytes at `off`, else undefined. */
+function sameAddress(cached: Address | undefined, b: Uint8Array, off: number): Address | undefined {
+  if (!cached) return undefined;
+  const c = cached.bytes;
+  for (let i = 15; i >= 0; i--) if (c[i] !== b[off + i]) return undefined;
+  return cached;
 }
 
 /** RFC 7112 §3: whether the extension headers starting with `nh` at `off` all end within `end`. */
