@@ -502,6 +502,12 @@ describe("100,000 flows", () => {
       table.observe("inbound", IPV4_PROTOCOL_NUMBER, udps[i]!);
     }
     expect(table.counts()).toEqual({ total: N, tcp: N / 2, udp: N / 2, icmp: 0 });
+    const some = table.snapshot(3);
+    expect(some.map((r) => [r.protocol, r.origSrc, r.state])).toEqual([
+      ["tcp", "198.18.0.0", "established"],
+      ["udp", "198.18.0.0", "unreplied"],
+      ["tcp", "198.18.0.1", "established"],
+    ]);
     expect(table.stats.invalid).toBe(0);
     expect(table.lookup("tcp", client(777), 10_000, server, 80)?.state).toBe("established");
 

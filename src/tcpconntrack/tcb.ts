@@ -245,7 +245,7 @@ function synSent(t: Tcb, from: TcbStream, to: TcbStream, seg: TcpSegment): Resul
   const f = seg.flags;
   if (from === t.original) {
     if (f & FLAG_RST) {
-      // The originator gives up; its RST carries SND.NXT (RFC 9293 §3.10.7.3, reset generation).
+      // The originator gives up; its RST carries SND.NXT (RFC 9293 §3.5.2, reset generation).
       if (seg.seq >>> 0 !== from.nxt && seg.seq >>> 0 !== from.iss) return ResultDrop;
       from.state = STREAM_RESET;
       return t.settle();
