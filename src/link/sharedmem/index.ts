@@ -1,3 +1,4 @@
+export * from "./memfd.ts";
 export * from "./pipe/index.ts";
 export * from "./queue/index.ts";
 export * from "./region.ts";
