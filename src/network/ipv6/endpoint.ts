@@ -179,8 +179,10 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       return;
     }
     // One-entry caches: a stream of packets between two hosts allocates no Address per packet.
-    const src = (this.lastSrc = sameAddress(this.lastSrc, b, off + IPV6_SRC_OFFSET) ?? h.srcAddress());
-    const dst = (this.lastDst = sameAddress(this.lastDst, b, off + IPV6_DST_OFFSET) ?? h.dstAddress());
+    const src = sameAddress(this.lastSrc, b, off + IPV6_SRC_OFFSET) ?? h.srcAddress();
+    const dst = sameAddress(this.lastDst, b, off + IPV6_DST_OFFSET) ?? h.dstAddress();
+    this.lastSrc = src;
+    this.lastDst = dst;
     // RFC 4291 §2.5.3: the loopback address "must be dropped if received on an interface" from a link.
     if ((src.isLoopback || dst.isLoopback) && (this.nic.capabilities & LinkCapability.Loopback) === 0) {
       st.invalidAddressesReceived++;
