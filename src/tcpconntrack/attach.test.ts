@@ -64,6 +64,21 @@ describe("attachConnTable", () => {
     expect(table.lookup("udp", A, 1000, A, 53)?.origPackets).toBe(2);
   });
 
+  test("a new packet received into the buffer of one just sent is counted", () => {
+    const host = new FakeHost();
+    const table = new ConnTable({ clock: new ManualClock() });
+    attachConnTable(host, table);
+    // A link's receive buffer: a request arrives, the reply is built in place and sent, the next
+    // request is read into the same buffer.
+    const rx = udpPacket(B, A, 53, 1000);
+    host.run("inbound", rx);
+    rx.set(udpPacket(A, B, 1000, 53));
+    host.run("outbound", rx);
+    rx.set(udpPacket(B, A, 53, 1000));
+    host.run("inbound", rx);
+    expect(table.lookup("udp", B, 53, A, 1000)).toMatchObject({ origPackets: 2, replyPackets: 1 });
+  });
+
   test("detaching stops tracking", () => {
     const host = new FakeHost();
     const table = new ConnTable({ clock: new ManualClock() });

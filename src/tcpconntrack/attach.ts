@@ -12,7 +12,8 @@
  *   another NIC) passes "outbound" and then "inbound" as the same buffer.
  *   Like Linux, which attaches the conntrack entry to the skb in OUTPUT and
  *   skips it in PREROUTING, it is tracked once: the last few outbound byte
- *   views are remembered and an inbound view over the same bytes is skipped.
+ *   views are remembered (buffer, offset, length and a copy of the headers)
+ *   and an inbound view over the same, unchanged bytes is skipped.
  */
 import type { ConnTable, HookKind } from "./table.ts";
 
@@ -23,21 +24,41 @@ export interface PacketHookHost {
 
 /** Outbound packets remembered for the loopback check. */
 const RECENT = 32;
+/** Leading bytes kept of each (IP and transport headers). */
+const HEAD = 64;
 
 /** Attaches `table` to `stack`'s hooks; returns the function that detaches it. */
 export function attachConnTable(stack: PacketHookHost, table: ConnTable): () => void {
   const bufs: (ArrayBufferLike | undefined)[] = new Array(RECENT).fill(undefined);
   const offs = new Int32Array(RECENT);
   const lens = new Int32Array(RECENT);
+  const heads = new Uint8Array(RECENT * HEAD);
   let next = 0;
 
+  const remember = (b: Uint8Array): void => {
+    bufs[next] = b.buffer;
+    offs[next] = b.byteOffset;
+    lens[next] = b.length;
+    const n = Math.min(HEAD, b.length);
+    const at = next * HEAD;
+    for (let i = 0; i < n; i++) heads[at + i] = b[i]!;
+    next = (next + 1) % RECENT;
+  };
+
+  /**
+   * Whether `b` is a packet just sent: the same bytes of the same buffer. The header copy tells
+   * a looped-back packet from a new one that a link received into a reused buffer (a reply built
+   * in place in a receive buffer, then the next packet read into it).
+   */
   const sentByUs = (b: Uint8Array): boolean => {
     const buf = b.buffer;
-    for (let i = 0; i < RECENT; i++) {
-      if (bufs[i] === buf && offs[i] === b.byteOffset && lens[i] === b.length) {
-        bufs[i] = undefined;
-        return true;
-      }
+    for (let k = 0; k < RECENT; k++) {
+      if (bufs[k] !== buf || offs[k] !== b.byteOffset || lens[k] !== b.length) continue;
+      bufs[k] = undefined;
+      const n = Math.min(HEAD, b.length);
+      const at = k * HEAD;
+      for (let i = 0; i < n; i++) if (heads[at + i] !== b[i]) return false;
+      return true;
     }
     return false;
   };
@@ -46,10 +67,7 @@ export function attachConnTable(stack: PacketHookHost, table: ConnTable): () => 
     if (!sentByUs(bytes)) table.observe("inbound", netProto, bytes);
   });
   const offOutbound = stack.addHook("outbound", (netProto, bytes) => {
-    bufs[next] = bytes.buffer;
-    offs[next] = bytes.byteOffset;
-    lens[next] = bytes.length;
-    next = (next + 1) % RECENT;
+    remember(bytes);
     table.observe("outbound", netProto, bytes);
   });
   const offForwarded = stack.addHook("forwarded", (netProto, bytes) => {
