@@ -494,10 +494,27 @@ export class Ipv6Endpoint implements NetworkEndpoint {
   }
 
   writePacket(route: RouteInfo, pkt: PacketBuffer, params: NetworkHeaderParams): void {
-    const size = pkt.size;
     // Packets to our own addresses never meet a link: the stack gives such routes a 64 KiB MTU.
     const loopback = (route as { loopback?: boolean }).loopback === true;
     const mtu = loopback ? route.mtu + IPV6_HEADER_SIZE : this.mtuTo(route.remoteAddress);
+    this.writeDatagram(route.localAddress, route.remoteAddress, route.nextHop, pkt, params, mtu);
+  }
+
+  /**
+   * Adds the IPv6 header to an upper-layer packet (`pkt.head` at it, with
+   * headroom) and sends it toward `nextHop`, fragmenting when it does not fit
+   * `mtu` (RFC 8200 §4.5: only the source fragments). Throws
+   * `ErrMessageTooLong` when it may not be fragmented or exceeds 65535 bytes.
+   */
+  writeDatagram(
+    src: Address,
+    dst: Address,
+    nextHop: Address,
+    pkt: PacketBuffer,
+    params: NetworkHeaderParams,
+    mtu = this.mtuTo(dst),
+  ): void {
+    const size = pkt.size;
     if (size + IPV6_HEADER_SIZE <= mtu) {
       const off = pkt.prepend(IPV6_HEADER_SIZE);
       encodeIpv6(pkt.data, off, {
@@ -505,27 +522,29 @@ export class Ipv6Endpoint implements NetworkEndpoint {
         payloadLength: size,
         nextHeader: params.protocol,
         hopLimit: params.ttl,
-        src: route.localAddress,
-        dst: route.remoteAddress,
+        src,
+        dst,
       });
       pkt.networkHeader = off;
       pkt.networkProtocol = IPV6_PROTOCOL_NUMBER;
       pkt.transportProtocol = params.protocol;
-      this.send(pkt, route.nextHop, route.localAddress);
+      this.send(pkt, nextHop, src);
       return;
     }
-    // RFC 8200 §4.5: only the source fragments; nothing above 65535 bytes (no jumbograms).
+    // No jumbograms (RFC 2675): nothing above 65535 bytes of payload.
     if (params.dontFragment || size > 65535 - IPV6_FRAGMENT_HEADER_SIZE) {
       this.stats.ip.outgoingPacketErrors++;
       this.stats.fragments.fragmentationErrors++;
       throw new ErrMessageTooLong();
     }
-    this.fragmentAndSend(route, pkt, params, mtu);
+    this.fragmentAndSend(src, dst, nextHop, pkt, params, mtu);
   }
 
   /** RFC 8200 §4.5 fragmentation: each fragment carries a multiple of 8 bytes except the last. */
   private fragmentAndSend(
-    route: RouteInfo,
+    src: Address,
+    dst: Address,
+    nextHop: Address,
     pkt: PacketBuffer,
     params: NetworkHeaderParams,
     mtu: number,
@@ -551,14 +570,14 @@ export class Ipv6Endpoint implements NetworkEndpoint {
         payloadLength: IPV6_FRAGMENT_HEADER_SIZE + n,
         nextHeader: IPV6_FRAGMENT,
         hopLimit: params.ttl,
-        src: route.localAddress,
-        dst: route.remoteAddress,
+        src,
+        dst,
       });
       f.networkHeader = off;
       f.networkProtocol = IPV6_PROTOCOL_NUMBER;
       f.transportProtocol = params.protocol;
       this.stats.fragments.fragmentsSent++;
-      this.send(f, route.nextHop, route.localAddress);
+      this.send(f, nextHop, src);
     }
   }
 

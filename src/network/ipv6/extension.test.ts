@@ -17,6 +17,7 @@ import {
   icmpv6,
   inject,
   type Lan,
+  MAC_A,
   MAC_B,
   makeHost,
   sendUdp,
@@ -372,6 +373,24 @@ describe("inbound fragments (RFC 8200 §4.5)", () => {
     inject(lan.b, fragment(A, B, 8, 32, false, echo.subarray(32), ICMPV6_PROTOCOL_NUMBER));
     inject(lan.b, fragment(A, B, 8, 0, true, echo.subarray(0, 32), ICMPV6_PROTOCOL_NUMBER));
     expect(lan.icmp(ICMPV6_ECHO_REPLY, "b").length).toBe(1);
+  });
+
+  test("a 3000-byte echo request is answered with a fragmented reply that A reassembles", () => {
+    const { lan } = ready();
+    const echo = icmpv6(A, B, 128, 0, new Uint8Array(3000).fill(0x5a));
+    for (let o = 0; o < echo.length; o += 1024) {
+      const n = Math.min(1024, echo.length - o);
+      inject(
+        lan.b,
+        fragment(A, B, 11, o, o + n < echo.length, echo.subarray(o, o + n), ICMPV6_PROTOCOL_NUMBER),
+        MAC_A,
+      );
+    }
+    const replyFrags = lan.frames.filter((f) => f.from === "b" && f.fragment);
+    expect(replyFrags.length).toBe(3);
+    expect(replyFrags.every((f) => f.bytes.length <= 1500)).toBe(true);
+    expect(lan.a.stack.stats.fragments.reassembled).toBe(1);
+    expect(lan.a.stack.stats.icmp.v6.echoReply.received).toBe(1);
   });
 });
 

@@ -170,12 +170,25 @@ export class Icmpv6 {
     const local = info.dst.isMulticast ? this.sourceFor(info.src) : info.dst;
     if (!local || info.src.isUnspecified) return;
     const req = pkt.bytes();
-    const reply = this.build(local, info.src, this.ep.hopLimit, req.length, (b, off) => {
+    const reply = this.buildPayload(local, info.src, req.length, (b, off) => {
       b.set(req, off);
       b[off] = ICMPV6_ECHO_REPLY;
       b[off + 1] = 0;
     });
-    if (this.sendTo(reply, info.src, local)) this.st.echoReply.sent++;
+    const nextHop = this.nextHopTo(info.src, local);
+    if (!nextHop) return;
+    // A reply to a large (reassembled) request is fragmented like any datagram we send.
+    try {
+      this.ep.writeDatagram(local, info.src, nextHop, reply, {
+        protocol: ICMPV6_PROTOCOL_NUMBER,
+        ttl: this.ep.hopLimit,
+        tos: 0,
+      });
+    } catch {
+      return;
+    }
+    this.st.packetsSent++;
+    this.st.echoReply.sent++;
   }
 
   /** Parameter Problem (RFC 4443 §3.4) with `pointer` counted from the invoking packet's IPv6 header. */
@@ -270,15 +283,7 @@ export class Icmpv6 {
     len: number,
     fill: (b: Uint8Array, off: number) => void,
   ): PacketBuffer {
-    const pkt = PacketBuffer.alloc(this.ep.linkHeadroom + IPV6_HEADER_SIZE, len);
-    const b = pkt.data;
-    const off = pkt.head;
-    fill(b, off);
-    writeU16(b, off + 2, 0);
-    const sum = checksum(b, off, len, pseudoHeaderChecksum(ICMPV6_PROTOCOL_NUMBER, src, dst, len));
-    writeU16(b, off + 2, finishChecksum(sum));
-    pkt.transportHeader = off;
-    pkt.transportProtocol = ICMPV6_PROTOCOL_NUMBER;
+    const pkt = this.buildPayload(src, dst, len, fill);
     const n = pkt.prepend(IPV6_HEADER_SIZE);
     encodeIpv6(pkt.data, n, {
       payloadLength: len,
@@ -292,19 +297,43 @@ export class Icmpv6 {
     return pkt;
   }
 
+  /** An ICMPv6 message of `len` bytes (checksummed for `src`→`dst`) in a packet with room for the headers. */
+  buildPayload(
+    src: Address,
+    dst: Address,
+    len: number,
+    fill: (b: Uint8Array, off: number) => void,
+  ): PacketBuffer {
+    const pkt = PacketBuffer.alloc(this.ep.linkHeadroom + IPV6_HEADER_SIZE + 8, len);
+    const b = pkt.data;
+    const off = pkt.head;
+    fill(b, off);
+    writeU16(b, off + 2, 0);
+    const sum = checksum(b, off, len, pseudoHeaderChecksum(ICMPV6_PROTOCOL_NUMBER, src, dst, len));
+    writeU16(b, off + 2, finishChecksum(sum));
+    pkt.transportHeader = off;
+    pkt.transportProtocol = ICMPV6_PROTOCOL_NUMBER;
+    return pkt;
+  }
+
+  /** The next hop toward `dst` over this NIC (by route unless link-local or multicast); undefined when none. */
+  nextHopTo(dst: Address, local: Address): Address | undefined {
+    if (dst.isMulticast || dst.isLinkLocalUnicast) return dst;
+    try {
+      const r = this.ep.proto.stack.findRoute(this.ep.nic.id, local, dst, IPV6_PROTOCOL_NUMBER);
+      const nextHop = r.nextHop;
+      r.release();
+      return nextHop;
+    } catch {
+      this.ep.stats.ip.noRoute++;
+      return undefined;
+    }
+  }
+
   /** Sends a finished packet to `dst`, finding the next hop by route; false when there is none. */
   sendTo(pkt: PacketBuffer, dst: Address, local: Address): boolean {
-    let nextHop = dst;
-    if (!dst.isMulticast && !dst.isLinkLocalUnicast) {
-      try {
-        const r = this.ep.proto.stack.findRoute(this.ep.nic.id, local, dst, IPV6_PROTOCOL_NUMBER);
-        nextHop = r.nextHop;
-        r.release();
-      } catch {
-        this.ep.stats.ip.noRoute++;
-        return false;
-      }
-    }
+    const nextHop = this.nextHopTo(dst, local);
+    if (!nextHop) return false;
     this.ep.send(pkt, nextHop, local);
     this.st.packetsSent++;
     return true;
