@@ -18,6 +18,7 @@ import {
   ICMPV6_PROTOCOL_NUMBER,
   IPV4_PROTOCOL_NUMBER,
   IPV6_PROTOCOL_NUMBER,
+  ShutdownFlags,
   TCP_PROTOCOL_NUMBER,
   UDP_PROTOCOL_NUMBER,
 } from "../tcpip/protocols.ts";
@@ -38,6 +39,51 @@ import { attachConnTable } from "./attach.ts";
 import { ConnTable, type ConntrackEvent } from "./table.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * Two IPv4 stacks with TCP, a table on each, and a connection from A to B's port 80 that has
+ * exchanged a request and a response.
+ */
+function tcpConversation() {
+  const clock = new ManualClock();
+  const aAddr = Address.parse("198.18.0.1");
+  const bAddr = Address.parse("198.18.0.2");
+  const extra = { transportProtocols: [newUdpProtocol(), newPingProtocol4(), TcpProtocol.factory()] };
+  const ha = newTestStack(clock, 31, extra);
+  const hb = newTestStack(clock, 32, extra);
+  const w = ethernetWire();
+  ha.createNIC(1, w.a.link);
+  hb.createNIC(1, w.b.link);
+  addV4(ha, 1, "198.18.0.1/24");
+  addV4(hb, 1, "198.18.0.2/24");
+  const ta = new ConnTable({ clock });
+  const tb = new ConnTable({ clock });
+  attachConnTable(ha, ta);
+  attachConnTable(hb, tb);
+  const states: string[] = [];
+  ta.onChange((e) => states.push(e.type === "destroy" ? `destroy:${e.reason}` : e.flow.state));
+
+  const listener = endpoint(hb, TCP_PROTOCOL_NUMBER);
+  listener.ep.bind({ port: 80 });
+  listener.ep.listen!(10);
+  const client = endpoint(ha, TCP_PROTOCOL_NUMBER);
+  expect(() => client.ep.connect({ addr: bAddr, port: 80 })).toThrow(ErrConnectStarted);
+  clock.advance(10);
+  const port = client.ep.getLocalAddress().port;
+  const flow = (t: ConnTable) => t.lookup("tcp", aAddr, port, bAddr, 80);
+  expect(flow(ta)?.state).toBe("established");
+  expect(flow(tb)?.state).toBe("established");
+  const { endpoint: server } = listener.ep.accept!();
+
+  expect(client.ep.write(text("GET / HTTP/1.0\r\n\r\n"))).toBe(18);
+  clock.advance(50);
+  expect(new TextDecoder().decode(server.read().data)).toBe("GET / HTTP/1.0\r\n\r\n");
+  server.write(text("HTTP/1.0 200 OK\r\n\r\nhello"));
+  clock.advance(50);
+  expect(new TextDecoder().decode(client.ep.read().data)).toBe("HTTP/1.0 200 OK\r\n\r\nhello");
+
+  return { clock, ta, tb, states, flow, client: client.ep, server };
+}
 
 describe("conntrack on two stacks over a channel link", () => {
   test("a UDP exchange is one entry on each side, original direction from the client", () => {
@@ -160,45 +206,9 @@ describe("conntrack on two stacks over a channel link", () => {
   });
 
   test("a real TCP connection: handshake, data both ways, reset, expiry", () => {
-    const clock = new ManualClock();
-    const aAddr = Address.parse("198.18.0.1");
-    const bAddr = Address.parse("198.18.0.2");
-    const extra = { transportProtocols: [newUdpProtocol(), newPingProtocol4(), TcpProtocol.factory()] };
-    const ha = newTestStack(clock, 31, extra);
-    const hb = newTestStack(clock, 32, extra);
-    const w = ethernetWire();
-    ha.createNIC(1, w.a.link);
-    hb.createNIC(1, w.b.link);
-    addV4(ha, 1, "198.18.0.1/24");
-    addV4(hb, 1, "198.18.0.2/24");
-    const ta = new ConnTable({ clock });
-    const tb = new ConnTable({ clock });
-    attachConnTable(ha, ta);
-    attachConnTable(hb, tb);
-    const states: string[] = [];
-    ta.onChange((e) => states.push(e.type === "destroy" ? `destroy:${e.reason}` : e.flow.state));
-
-    const listener = endpoint(hb, TCP_PROTOCOL_NUMBER);
-    listener.ep.bind({ port: 80 });
-    listener.ep.listen!(10);
-    const client = endpoint(ha, TCP_PROTOCOL_NUMBER);
-    expect(() => client.ep.connect({ addr: bAddr, port: 80 })).toThrow(ErrConnectStarted);
-    clock.advance(10);
-    const port = client.ep.getLocalAddress().port;
-    const flow = (t: ConnTable) => t.lookup("tcp", aAddr, port, bAddr, 80);
-    expect(flow(ta)?.state).toBe("established");
-    expect(flow(tb)?.state).toBe("established");
-    const { endpoint: server } = listener.ep.accept!();
-
-    expect(client.ep.write(text("GET / HTTP/1.0\r\n\r\n"))).toBe(18);
-    clock.advance(50);
-    expect(new TextDecoder().decode(server.read().data)).toBe("GET / HTTP/1.0\r\n\r\n");
-    server.write(text("HTTP/1.0 200 OK\r\n\r\nhello"));
-    clock.advance(50);
-    expect(new TextDecoder().decode(client.ep.read().data)).toBe("HTTP/1.0 200 OK\r\n\r\nhello");
-
+    const { clock, ta, tb, states, flow, client, server } = tcpConversation();
     // Closing with unread data aborts with a reset (RFC 9293 §3.10.4, as Linux does).
-    client.ep.write(text("unread"));
+    client.write(text("unread"));
     clock.advance(50);
     server.close();
     clock.advance(50);
@@ -218,6 +228,40 @@ describe("conntrack on two stacks over a channel link", () => {
     expect(ta.size).toBe(0);
     expect(tb.size).toBe(0);
     expect(states).toEqual(["syn_sent", "syn_recv", "established", "close", "destroy:timeout"]);
+  });
+
+  test("a real TCP connection closed gracefully: every closing state, then TIME-WAIT expiry", () => {
+    const { clock, ta, tb, states, flow, client, server } = tcpConversation();
+    client.shutdown(ShutdownFlags.Write);
+    clock.advance(50);
+    expect(flow(ta)?.state).toBe("close_wait");
+    expect(flow(tb)?.state).toBe("close_wait");
+    server.close();
+    clock.advance(50);
+    for (const t of [ta, tb]) {
+      expect(flow(t)).toMatchObject({ state: "time_wait", assured: true });
+      expect(t.stats.invalid).toBe(0);
+    }
+    expect(flow(tb)).toMatchObject({
+      origPackets: flow(ta)!.origPackets,
+      replyPackets: flow(ta)!.replyPackets,
+      origBytes: flow(ta)!.origBytes,
+      replyBytes: flow(ta)!.replyBytes,
+    });
+    client.close();
+    clock.advance(120_000);
+    expect(ta.size).toBe(0);
+    expect(tb.size).toBe(0);
+    expect(states).toEqual([
+      "syn_sent",
+      "syn_recv",
+      "established",
+      "fin_wait",
+      "close_wait",
+      "last_ack",
+      "time_wait",
+      "destroy:timeout",
+    ]);
   });
 
   test("IPv6: UDP, ping6 and TCP between two stacks", () => {
