@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { Address } from "../tcpip/address.ts";
-import { encodeIpv6, IPV6_HEADER_SIZE, Ipv6Header, solicitedNodeAddress } from "./ipv6.ts";
+import { encodeIpv6, IPV6_HEADER_SIZE, Ipv6Header, isSolicitedNode, solicitedNodeAddress } from "./ipv6.ts";
 import { findFrame, hex, icmpv6TypeOf, loadFrame } from "./testing/fixtures.ts";
 
 const A = Address.parse("fd00::1");
@@ -129,7 +129,18 @@ describe("Ipv6Header", () => {
     );
   });
 
-  test("solicitedNodeAddress (RFC 4291 §2.7.1)", () => {
-    expect(solicitedNodeAddress(Address.parse("fe80::1234:5678:9abc")).toString()).toBe("ff02::1:ff78:9abc");
+  test("solicitedNodeAddress and isSolicitedNode (RFC 4291 §2.7.1)", () => {
+    const s = solicitedNodeAddress(Address.parse("fe80::1234:5678:9abc"));
+    expect(s.toString()).toBe("ff02::1:ff78:9abc");
+    expect(isSolicitedNode(s)).toBe(true);
+    for (const a of [
+      "ff02::1",
+      "ff02::1:fe00:1",
+      "ff02:0:0:0:1:1:ff00:1",
+      "ff05::1:ff00:1",
+      "fd00::1",
+      "198.18.0.1",
+    ])
+      expect(isSolicitedNode(Address.parse(a))).toBe(false);
   });
 });

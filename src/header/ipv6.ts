@@ -124,3 +124,12 @@ export function solicitedNodeAddress(addr: Address): Address {
   b[15] = addr.bytes[15]!;
   return Address.fromBytes(b);
 }
+
+/** Whether `addr` is a solicited-node multicast address ff02::1:ffXX:XXXX (RFC 4291 §2.7.1). */
+export function isSolicitedNode(addr: Address): boolean {
+  const b = addr.bytes;
+  if (b.length !== IPV6_ADDRESS_SIZE || b[0] !== 0xff || b[1] !== 2 || b[11] !== 1 || b[12] !== 0xff)
+    return false;
+  for (let i = 2; i < 11; i++) if (b[i] !== 0) return false;
+  return true;
+}
