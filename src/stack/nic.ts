@@ -97,6 +97,9 @@ export class NIC implements NetworkDispatcher, NicContext {
   get resolutionRequired(): boolean {
     return (this.link.capabilities & LinkCapability.ResolutionRequired) !== 0;
   }
+  get deliveringLocally(): boolean {
+    return this.stack.deliveringLocally;
+  }
   get forwarding(): boolean {
     return this.stack.anyForwarding();
   }

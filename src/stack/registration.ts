@@ -307,6 +307,8 @@ export interface NicContext {
   readonly linkHeaderLength?: number;
   /** Whether the link needs link-address resolution (`LinkCapability.ResolutionRequired`). */
   readonly resolutionRequired?: boolean;
+  /** True while the stack delivers a packet it sent to itself (handleLocal), so it did not come from a link. */
+  readonly deliveringLocally?: boolean;
   /**
    * Added for IPv6 (issue 3, optional): addresses the network protocol makes
    * itself (the link-local address, SLAAC addresses; tentative while DAD runs,

@@ -506,6 +506,11 @@ export class Stack implements StackContext {
 
   // ---- local delivery ----
 
+  /** Whether a locally sent packet is being delivered (it came from no link). */
+  get deliveringLocally(): boolean {
+    return this.drainingLocal;
+  }
+
   /** The NIC that should receive a packet sent to `addr` without a link, if handleLocal applies. */
   localDeliveryNIC(addr: Address): NIC | undefined {
     if (!this.handleLocal) return undefined;

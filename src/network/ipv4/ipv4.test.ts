@@ -632,3 +632,18 @@ describe("stack wiring", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe("loopback addresses (RFC 1122 §3.2.1.3(g))", () => {
+  test("127/8 from a link is dropped; to ourselves it works", () => {
+    const h = ipHost();
+    h.inject(ipPacket({ src: addr("127.0.0.1"), dst: h.local, protocol: 1, payload: echo(1, 1) }));
+    h.inject(ipPacket({ src: h.peer, dst: addr("127.0.0.1"), protocol: 1, payload: echo(1, 2) }));
+    expect(h.sent().length).toBe(0);
+    expect(h.s.stats.ip.invalidSourceAddressesReceived).toBe(2);
+    h.s.addAddress(1, IPV4_PROTOCOL_NUMBER, addr("127.0.0.1"), 8);
+    const p = endpoint(h.s, ICMPV4_PROTOCOL_NUMBER);
+    p.ep.bind({ port: 8 });
+    p.ep.write(echoRequest(1), { to: { addr: addr("127.0.0.1"), port: 0 } });
+    expect(p.ep.read().data[0]).toBe(0);
+  });
+});

@@ -16,6 +16,7 @@ import {
   Ipv4Header,
   Ipv4OptionIterator,
 } from "../../header/ipv4.ts";
+import { LinkCapability } from "../../link/link-endpoint.ts";
 import type {
   ControlType,
   NetworkEndpoint,
@@ -301,6 +302,11 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       ip.invalidSourceAddressesReceived++;
       return;
     }
+    // RFC 1122 §3.2.1.3(g): 127/8 "MUST NOT appear outside a host" — drop it from any real link.
+    if ((srcNum >>> 24 === 127 || dstNum >>> 24 === 127) && this.fromLink()) {
+      ip.invalidSourceAddressesReceived++;
+      return;
+    }
     if (hlen > IPV4_MIN_SIZE) {
       ip.optionsReceived++;
       const verdict = this.checkOptions(b, off, hlen);
@@ -330,6 +336,12 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       return;
     }
     this.deliver(pkt, h, dst);
+  }
+
+  /** Whether the packet being handled arrived from a real link (not a loopback link, not handleLocal). */
+  private fromLink(): boolean {
+    if (this.nic.capabilities & LinkCapability.Loopback) return false;
+    return !this.nic.deliveringLocally;
   }
 
   /** Returns an octet offset for Parameter Problem, DROP_SOURCE_ROUTE, or OPTIONS_OK. */
