@@ -241,7 +241,12 @@ export class ConnTable {
     return { total: this.map.size, ...this.perProtocol };
   }
 
-  /** Subscribes to the change feed; returns the unsubscribe function. */
+  /**
+   * Subscribes to the change feed: "new" for a new entry, "update" when its state changes, "destroy"
+   * with the reason. Listeners run synchronously on the packet path (no promise, no microtask), so
+   * they should only queue the event; one that throws is counted in `stats.listenerErrors`.
+   * Returns the unsubscribe function.
+   */
   onChange(fn: (ev: ConntrackEvent) => void): () => void {
     this.listeners.add(fn);
     return () => {
@@ -251,7 +256,8 @@ export class ConnTable {
 
   /**
    * Tracks one network packet (`len` bytes at `off`, starting at the IP header) seen by a hook.
-   * Never throws; malformed and untracked packets are counted.
+   * `kind` "forwarded" also marks the entry as routed. Never throws; malformed and untracked
+   * packets are counted. (`attachConnTable` calls this from a stack's hooks.)
    */
   observe(kind: HookKind, netProto: number, b: Uint8Array, off = 0, len = b.length - off): void {
     this.stats.packets++;
