@@ -1,10 +1,11 @@
-import { dlopen, type Pointer, FFIType as T, toArrayBuffer } from "bun:ffi";
+import { dlopen, type Pointer, read as peek, ptr, FFIType as T, toArrayBuffer } from "bun:ffi";
 import { Errno } from "./errno.ts";
 import { lastErrno, libc } from "./libc.ts";
 import { cString } from "./syscalls.ts";
 
 /**
- * Shared memory between processes: memfd_create(2), ftruncate(2), mmap(2).
+ * Shared memory between processes: memfd_create(2), ftruncate(2), mmap(2),
+ * and futex(2) to sleep on and wake a word in such memory across processes.
  * Kept apart from libc.ts (its own small dlopen of the same libc; errno is
  * the same thread-local cell) so the sharedmem link adds no churn there.
  *
@@ -18,6 +19,8 @@ const lib = dlopen(process.platform === "linux" ? "libc.so.6" : "libc.so", {
   ftruncate: { args: [T.i32, T.i64], returns: T.i32 },
   mmap: { args: [T.ptr, T.u64, T.i32, T.i32, T.i32, T.i64], returns: T.ptr },
   lseek: { args: [T.i32, T.i64, T.i32], returns: T.i64_fast },
+  // syscall(2) is variadic; the fixed declaration passes what the ABI passes (bun-io pitfall 9).
+  syscall: { args: [T.i64, T.ptr, T.i32, T.i32, T.ptr], returns: T.i64_fast },
 });
 
 export const MFD_CLOEXEC = 0x0001;
@@ -74,4 +77,48 @@ export function addSeals(fd: number, seals: number): void {
 export function getSeals(fd: number): number {
   const r = libc.fcntl(fd, F_GET_SEALS, 0);
   return Math.max(r, 0);
+}
+
+/** SYS_futex: 202 on x86_64, 98 in the asm-generic table (aarch64). */
+const SYS_FUTEX = process.arch === "x64" ? 202 : 98;
+/** Shared (not FUTEX_PRIVATE_FLAG) operations, so waiters in other processes mapping the same file are seen. */
+const FUTEX_WAIT = 0;
+const FUTEX_WAKE = 1;
+/** `struct timespec` for futexWait's timeout; one per thread (module instances are per Worker). */
+const timespec = new BigInt64Array(2);
+const timespecAddress = ptr(timespec);
+
+/** The address of byte `byteOffset` of a view (its memory must stay mapped while the address is used). */
+export function addressOf(view: Int32Array | Uint8Array | DataView, byteOffset = 0): number {
+  return ptr(view, byteOffset);
+}
+
+/** The 32-bit word at `address`, read once (for a Worker that only knows the address). */
+export function peekI32(address: number): number {
+  return peek.i32(address as Pointer, 0);
+}
+
+/**
+ * Sleeps while the 32-bit word at `address` equals `expected`, for at most
+ * `timeoutMs` (FUTEX_WAIT). Returns 0 when woken, or -errno: -EAGAIN when the
+ * word already differed, -ETIMEDOUT, -EINTR. Blocks the calling thread: call
+ * it from a helper Worker, never from the event loop.
+ */
+export function futexWait(address: number, expected: number, timeoutMs: number): number {
+  timespec[0] = BigInt(Math.floor(timeoutMs / 1000));
+  timespec[1] = BigInt((timeoutMs % 1000) * 1_000_000);
+  const r = lib.symbols.syscall(
+    SYS_FUTEX,
+    address as Pointer,
+    FUTEX_WAIT,
+    expected | 0,
+    timespecAddress,
+  ) as number;
+  return r < 0 ? -lastErrno() : 0;
+}
+
+/** Wakes up to `count` threads (in any process) sleeping in `futexWait` on `address`; returns how many. */
+export function futexWake(address: number, count = 1): number {
+  const r = lib.symbols.syscall(SYS_FUTEX, address as Pointer, FUTEX_WAKE, count, null) as number;
+  return r < 0 ? -lastErrno() : r;
 }

@@ -35,6 +35,38 @@ test("an unsealed or foreign memfd is refused", () => {
   expect(new Uint8Array(mapShared(fd, 4096)).length).toBe(4096);
 });
 
+test("over a memfd mapping an idle reader sleeps in futex(2): no wake-ups until the peer writes", async () => {
+  const r = createMemfdRegion({ mtu: 1500, bufferCount: 16 });
+  fds.push(r.fd);
+  // Two separate mappings of the same pages, as two processes would have.
+  const a = new SharedMemEndpoint(r.buffer, { side: 0 });
+  const b = new SharedMemEndpoint(openMemfdRegion(r.fd), { side: 1 });
+  const got: number[] = [];
+  b.attach({ deliverNetworkPacket: (_p, pkt) => got.push(packetSeq(pkt.bytes())) });
+  const tick = () => new Promise((res) => setTimeout(res, 1));
+  for (let i = 0; i < 30; i++) await tick();
+  expect(b.stats.rxWakeups).toBe(0);
+  for (let round = 1; round <= 3; round++) {
+    a.writePackets([PacketBuffer.wrap(ipv4Packet(round))]);
+    for (let i = 0; i < 2000 && got.length < round; i++) await tick();
+    expect(got.length).toBe(round);
+  }
+  expect(got).toEqual([1, 2, 3]);
+  expect(b.stats.rxWakeups).toBe(3);
+  a.close();
+  b.close();
+});
+
+test('with crossProcessWait: "poll" an idle reader re-checks on a timer instead', async () => {
+  const r = createMemfdRegion({ mtu: 1500, bufferCount: 16 });
+  fds.push(r.fd);
+  const b = new SharedMemEndpoint(openMemfdRegion(r.fd), { side: 1, crossProcessWait: "poll", pollMs: 1 });
+  b.attach({ deliverNetworkPacket: () => {} });
+  for (let i = 0; i < 30; i++) await new Promise((res) => setTimeout(res, 1));
+  expect(b.stats.rxWakeups).toBeGreaterThan(0);
+  b.close();
+});
+
 test("two processes exchange packets over a memfd region: a child echoes 5000 packets back in order", async () => {
   const r = createMemfdRegion({ mtu: 1500, bufferCount: 64 });
   fds.push(r.fd);

@@ -3,6 +3,8 @@ import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { LinkCapability, type LinkEndpoint, type NetworkDispatcher } from "../link-endpoint.ts";
+import { futexWaiter } from "./futex-waiter.ts";
+import type { NotifierOptions } from "./queue/notifier.ts";
 import { RxQueue } from "./queue/rx.ts";
 import { TxQueue } from "./queue/tx.ts";
 import {
@@ -25,7 +27,14 @@ export interface SharedMemEndpointOptions {
   linkAddress?: LinkAddress;
   /** Packets handed up per wake-up before yielding to the event loop (default 256). */
   batchSize?: number;
-  /** Over a non-shared (mmap'd) region: milliseconds between re-checks while idle (default 1). */
+  /**
+   * How an idle side sleeps over a non-shared (mmap'd memfd) region, where
+   * `Atomics.waitAsync` cannot: "futex" (default) blocks a helper Worker in
+   * futex(2) and is woken by the peer (futex-waiter.ts); "poll" re-checks
+   * every `pollMs`. Over a SharedArrayBuffer neither is used.
+   */
+  crossProcessWait?: "futex" | "poll";
+  /** With `crossProcessWait: "poll"`: milliseconds between re-checks while idle (default 1). */
   pollMs?: number;
   /** Called when the dispatcher throws; the endpoint counts it and goes on. */
   onError?: (error: unknown) => void;
@@ -125,8 +134,11 @@ export class SharedMemEndpoint implements LinkEndpoint {
     this.maxPacket = info.mtu + (info.frames ? FRAME_HEADER_ALLOWANCE : 0);
     const mine = info.lanes[opts.side];
     const theirs = info.lanes[1 - opts.side]!;
-    this.tx = new TxQueue(buffer, mine.base, info.config, opts.pollMs);
-    this.rx = new RxQueue(buffer, theirs.base, info.config, opts.pollMs);
+    const wait: NotifierOptions = {};
+    if (opts.pollMs !== undefined) wait.pollMs = opts.pollMs;
+    if ((opts.crossProcessWait ?? "futex") === "futex") wait.external = futexWaiter;
+    this.tx = new TxQueue(buffer, mine.base, info.config, wait);
+    this.rx = new RxQueue(buffer, theirs.base, info.config, wait);
     if (opts.linkAddress && opts.linkAddress.length !== 6) throw new ErrInvalidOptionValue();
     this.linkAddress = (info.frames && opts.linkAddress) || LinkAddress.EMPTY;
     const batch = opts.batchSize ?? DEFAULT_BATCH;
@@ -198,6 +210,8 @@ export class SharedMemEndpoint implements LinkEndpoint {
     this.dispatcher = undefined;
     // Let a sleeping reader's promise settle now rather than at the peer's next write.
     if (this.reader === "waiting") this.rx.dataNotifier.wake();
+    this.rx.close();
+    this.tx.close();
   }
 
   private schedule(): void {

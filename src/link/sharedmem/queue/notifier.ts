@@ -14,27 +14,42 @@
  * argument hold.
  *
  * `Atomics.waitAsync` needs a SharedArrayBuffer. Over an mmap'd region (an
- * ArrayBuffer aliasing a memfd shared with another process) the futex-style
- * wait of the engine cannot see the other process, so the wait degrades to a
- * timer that re-checks every `pollMs`: the idle side still sleeps, only with
- * a bounded wake-up latency.
+ * ArrayBuffer aliasing a memfd shared with another process) the engine's
+ * wait cannot see the other process. There an `ExternalWaiter` takes over
+ * (the sharedmem link uses futex(2) from a helper Worker: futex-waiter.ts);
+ * without one, the wait degrades to a timer that re-checks every `pollMs`.
  */
+export interface ExternalWaiter {
+  /** Producer side: wake a consumer sleeping on the doorbell (called only when it said it sleeps). */
+  wake(): void;
+  /** Consumer side: resolves when the doorbell no longer holds `token`. */
+  wait(token: number): Promise<unknown>;
+  close(): void;
+}
+
+export interface NotifierOptions {
+  /** Over memory the engine cannot wait on: re-check period without an external waiter (default 1 ms). */
+  pollMs?: number;
+  /** Over memory the engine cannot wait on: makes the waiter for the doorbell `cells[index]`. */
+  external?: (cells: Int32Array, index: number) => ExternalWaiter;
+}
+
 export class Notifier {
   private readonly cells: Int32Array;
   private readonly doorbell: number;
   private readonly waiting: number;
   private readonly shared: boolean;
+  private readonly pollMs: number;
+  private readonly external: ExternalWaiter | undefined;
 
   /** `index` is the Int32 index of the doorbell in `buffer`; the waiting flag is the next cell. */
-  constructor(
-    buffer: ArrayBufferLike,
-    index: number,
-    private readonly pollMs = 1,
-  ) {
-    this.cells = new Int32Array(buffer);
+  constructor(buffer: ArrayBufferLike, index: number, opts: NotifierOptions = {}) {
+    this.cells = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
     this.doorbell = index;
     this.waiting = index + 1;
     this.shared = typeof SharedArrayBuffer !== "undefined" && buffer instanceof SharedArrayBuffer;
+    this.pollMs = opts.pollMs ?? 1;
+    this.external = this.shared ? undefined : opts.external?.(this.cells, index);
   }
 
   /** Producer: work was committed; wake the consumer if it sleeps. */
@@ -43,6 +58,7 @@ export class Notifier {
     if (Atomics.load(this.cells, this.waiting) !== 0) {
       Atomics.store(this.cells, this.waiting, 0);
       if (this.shared) Atomics.notify(this.cells, this.doorbell);
+      else this.external?.wake();
     }
   }
 
@@ -62,7 +78,10 @@ export class Notifier {
    * moves past `token`. Returns undefined when it already has (no wait needed).
    */
   wait(token: number): Promise<unknown> | undefined {
-    if (!this.shared) return new Promise((resolve) => setTimeout(resolve, this.pollMs));
+    if (!this.shared) {
+      if (this.external) return this.external.wait(token);
+      return new Promise((resolve) => setTimeout(resolve, this.pollMs));
+    }
     const r = Atomics.waitAsync(this.cells, this.doorbell, token);
     return r.async ? r.value : undefined;
   }
@@ -71,5 +90,10 @@ export class Notifier {
   wake(): void {
     Atomics.store(this.cells, this.waiting, 1);
     this.signal();
+  }
+
+  /** Releases the external waiter (its helper thread), if any. */
+  close(): void {
+    this.external?.close();
   }
 }

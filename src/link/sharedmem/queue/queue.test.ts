@@ -289,7 +289,7 @@ describe("Notifier", () => {
   });
 
   test("over a non-shared buffer (an mmap'd region) the wait is a short timer", async () => {
-    const n = new Notifier(new ArrayBuffer(64), 0, 1);
+    const n = new Notifier(new ArrayBuffer(64), 0, { pollMs: 1 });
     const w = n.wait(n.prepare());
     expect(w).toBeInstanceOf(Promise);
     await w;

@@ -11,7 +11,7 @@ import {
   maxBuffersPerPacket,
   type QueueConfig,
 } from "./layout.ts";
-import { Notifier } from "./notifier.ts";
+import { Notifier, type NotifierOptions } from "./notifier.ts";
 
 /**
  * The receiving side of a lane (the peer of `TxQueue`): `next()` reads the
@@ -57,15 +57,15 @@ export class RxQueue {
   private count = 0;
   private pending = false;
 
-  /** `pollMs`: idle re-check period over a non-shared (mmap'd) buffer (notifier.ts). */
-  constructor(buffer: ArrayBufferLike, base: number, config: QueueConfig, pollMs?: number) {
+  /** `wait`: how to sleep over a non-shared (mmap'd) buffer (notifier.ts). */
+  constructor(buffer: ArrayBufferLike, base: number, config: QueueConfig, wait: NotifierOptions = {}) {
     this.layout = laneLayout(base, config);
     this.u8 = new Uint8Array(buffer);
     this.u32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
     this.descriptors = new PipeRx(buffer, this.layout.descriptorBase, config.descriptorCapacity);
     this.completions = new PipeTx(buffer, this.layout.completionBase, config.completionCapacity);
-    this.dataNotifier = new Notifier(buffer, (base >>> 2) + LANE_DATA_DOORBELL, pollMs);
-    this.completionNotifier = new Notifier(buffer, (base >>> 2) + LANE_COMPLETION_DOORBELL, pollMs);
+    this.dataNotifier = new Notifier(buffer, (base >>> 2) + LANE_DATA_DOORBELL, wait);
+    this.completionNotifier = new Notifier(buffer, (base >>> 2) + LANE_COMPLETION_DOORBELL, wait);
     this.maxPacketSize = config.maxPacketSize;
     this.maxBuffers = maxBuffersPerPacket(config);
   }
@@ -203,5 +203,11 @@ export class RxQueue {
       return;
     }
     this.u32[at >>> 2] = id;
+  }
+
+  /** Releases the notifiers' helper threads, if any. */
+  close(): void {
+    this.dataNotifier.close();
+    this.completionNotifier.close();
   }
 }

@@ -11,7 +11,7 @@ import {
   maxBuffersPerPacket,
   type QueueConfig,
 } from "./layout.ts";
-import { Notifier } from "./notifier.ts";
+import { Notifier, type NotifierOptions } from "./notifier.ts";
 
 /**
  * The sending side of a lane (the seed's `queue.Tx`): copies each packet into
@@ -53,15 +53,15 @@ export class TxQueue {
   /** 1 where a packet whose first buffer is this index is in flight. */
   private readonly inFlight: Uint8Array;
 
-  /** `pollMs`: idle re-check period over a non-shared (mmap'd) buffer (notifier.ts). */
-  constructor(buffer: ArrayBufferLike, base: number, config: QueueConfig, pollMs?: number) {
+  /** `wait`: how to sleep over a non-shared (mmap'd) buffer (notifier.ts). */
+  constructor(buffer: ArrayBufferLike, base: number, config: QueueConfig, wait: NotifierOptions = {}) {
     this.layout = laneLayout(base, config);
     this.u8 = new Uint8Array(buffer);
     this.u32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
     this.descriptors = new PipeTx(buffer, this.layout.descriptorBase, config.descriptorCapacity);
     this.completions = new PipeRx(buffer, this.layout.completionBase, config.completionCapacity);
-    this.dataNotifier = new Notifier(buffer, (base >>> 2) + LANE_DATA_DOORBELL, pollMs);
-    this.completionNotifier = new Notifier(buffer, (base >>> 2) + LANE_COMPLETION_DOORBELL, pollMs);
+    this.dataNotifier = new Notifier(buffer, (base >>> 2) + LANE_DATA_DOORBELL, wait);
+    this.completionNotifier = new Notifier(buffer, (base >>> 2) + LANE_COMPLETION_DOORBELL, wait);
     this.bufferSize = config.bufferSize;
     this.bufferCount = config.bufferCount;
     this.maxPacketSize = Math.min(
@@ -177,5 +177,11 @@ export class TxQueue {
       return undefined;
     }
     return this.completionNotifier.wait(token);
+  }
+
+  /** Releases the notifiers' helper threads, if any. */
+  close(): void {
+    this.dataNotifier.close();
+    this.completionNotifier.close();
   }
 }
