@@ -1,0 +1,363 @@
+/**
+ * RACK-TLP loss detection (RFC 8985): RACK infers losses from the send
+ * times of what was acknowledged ("a segment sent before one that was
+ * delivered, and older than the RTT plus a reordering window, is lost"), and
+ * TLP sends one probe two SRTTs after the last transmission so a lost tail
+ * turns into ACK feedback instead of an RTO.
+ *
+ * Read RFC 8985 §6 (RACK) and §7 (TLP) first. Both parts are pure state
+ * objects: the sender owns the segments, the timers and the transmissions,
+ * and tells these objects what happened. Times are milliseconds on the
+ * sender's clock. Sequence comparisons are modulo 2^32 (src/seqnum).
+ *
+ * Wiring in the sender, per ACK (RFC 8985 §6.2 "Upon receiving an ACK"):
+ *   1. RTT sample (if any, Karn-safe) → `rack.onRttSample(rtt, now)` and
+ *      `tlp.onRttSample()`;
+ *   2. fill a `RackAck` with the segments this ACK newly acknowledged
+ *      (cumulatively or by SACK) and call `rack.onAck(ack)` (steps 2–4);
+ *   3. `timeout = rack.detectLoss(outstanding, now)` (step 5): segments now
+ *      flagged `lost` are to be retransmitted as the congestion window (or
+ *      PRR) allows; a non-zero `timeout` arms the RACK reordering timer,
+ *      whose expiry calls `detectLoss` again;
+ *   4. `tlp.processAck(...)` (§7.4.2) tells whether a probe repaired a loss
+ *      (then the congestion controller reacts as to a loss);
+ *   5. re-arm the PTO (`tlp.canSchedule` / `tlp.pto`, §7.2) or the RTO.
+ * On each retransmission the sender sets `xmitTs = now`,
+ * `retransmitted = true`, `lost = false` on the segment.
+ */
+import { seqGreaterThan, seqGreaterThanEq, seqLessThan } from "../../seqnum/seqnum.ts";
+
+/** RFC 8985 §5.2 "INFINITE_TS": the send time of a segment marked lost, so it is not marked twice. */
+export const INFINITE_TS = Number.POSITIVE_INFINITY;
+
+/** RFC 8985 §7.2 "WCDelAckT": the worst-case delayed ACK timer, 200 ms. */
+export const TLP_MAX_ACK_DELAY_MS = 200;
+
+/** RFC 8985 §6.2 (Step 4) and RFC 6675: DupThresh. */
+const DUP_THRESH = 3;
+
+/** RFC 8985 §6.2 Step 4: "Reset the window after 16 DSACK-free recoveries". */
+const REO_WND_PERSIST = 16;
+
+/** The per-segment state RACK reads and writes (RFC 8985 §5.2 "Per-Segment Variables"). */
+export interface RackSegment {
+  /** "Segment.end_seq": one past the segment's last sequence number. */
+  readonly endSeq: number;
+  /** "Segment.xmit_ts": when it was last (re)transmitted; `INFINITE_TS` once marked lost. */
+  xmitTs: number;
+  /** "Segment.retransmitted": whether it was ever retransmitted. */
+  retransmitted: boolean;
+  /** "Segment.lost": marked lost and not yet retransmitted. */
+  lost: boolean;
+  /** Selectively acknowledged (SACKed segments stay in the sender's list until cumulatively acknowledged). */
+  sacked: boolean;
+}
+
+/** What one ACK tells RACK. A sender can keep one object and refill it per ACK. */
+export interface RackAck {
+  now: number;
+  /** Segments this ACK newly acknowledged, cumulatively or selectively (any order). */
+  newlyAcked: Iterable<RackSegment>;
+  /**
+   * With timestamps (RFC 7323): the send time, on the same clock as `xmitTs`, of the segment whose
+   * TSval this ACK's TSecr echoes; undefined without timestamps.
+   */
+  echoedXmitTs?: number | undefined;
+  /** The ACK carried a D-SACK block (RFC 2883). */
+  dsack: boolean;
+  sndUna: number;
+  sndNxt: number;
+  /** In fast recovery or RTO recovery. */
+  inRecovery: boolean;
+  /** This ACK ends fast recovery or RTO recovery. */
+  exitingRecovery: boolean;
+  /** Segments currently SACKed ("RACK.segs_sacked"). */
+  segsSacked: number;
+  /** The connection's smoothed RTT (RFC 6298), ms. */
+  srtt: number;
+}
+
+/** RFC 8985 §6.2: "RACK_sent_after(t1, seq1, t2, seq2)": sent later, or at the same time with a higher end. */
+export function rackSentAfter(t1: number, seq1: number, t2: number, seq2: number): boolean {
+  return t1 > t2 || (t1 === t2 && seqGreaterThan(seq1, seq2));
+}
+
+/** RACK's connection state (RFC 8985 §5.3 "Per-Connection Variables"). */
+export class Rack {
+  /** "RACK.xmit_ts": the latest send time among delivered segments (-Infinity before any). */
+  xmitTs = Number.NEGATIVE_INFINITY;
+  /** "RACK.end_seq": end_seq of that segment. */
+  endSeq = 0;
+  /** "RACK.fack": the highest end_seq delivered (valid once `hasFack`). */
+  fack = 0;
+  private hasFack = false;
+  /** "RACK.min_RTT": windowed minimum RTT (ms); Infinity before any sample. */
+  minRtt = Number.POSITIVE_INFINITY;
+  private minRttAt = 0;
+  /** "RACK.rtt": the RTT of the most recently sent delivered segment (ms). */
+  rtt = 0;
+  /** "RACK.reordering_seen". */
+  reorderingSeen = false;
+  /** "RACK.reo_wnd" as last computed (ms). */
+  reoWnd = 0;
+  /** "RACK.dsack_round": SND.NXT when a D-SACK last grew the window, or undefined. */
+  dsackRound: number | undefined;
+  /** "RACK.reo_wnd_mult". */
+  reoWndMult = 1;
+  /** "RACK.reo_wnd_persist". */
+  reoWndPersist = 0;
+  /** Segments the last `detectLoss` / `markLossesOnRto` marked lost. */
+  newlyLost = 0;
+
+  private inRecovery = false;
+  private segsSacked = 0;
+  private srtt = 0;
+
+  /**
+   * @param minRttWindowMs how long a minimum RTT sample stays valid (RFC 8985 §6.2 Step 1 asks for "a
+   *   windowed min-filtered estimate ... that can adapt when migrating to significantly longer paths").
+   */
+  constructor(readonly minRttWindowMs = 300_000) {}
+
+  /** RFC 8985 §6.2 Step 1: "Update RACK.min_RTT" from an RTT measurement (RFC 6298 / RFC 7323 rules). */
+  onRttSample(rttMs: number, now: number): void {
+    if (!(rttMs >= 0)) return;
+    if (rttMs <= this.minRtt || now - this.minRttAt > this.minRttWindowMs) {
+      this.minRtt = rttMs;
+      this.minRttAt = now;
+    }
+  }
+
+  /** RFC 8985 §6.2 Steps 2–4 for one ACK. */
+  onAck(a: RackAck): void {
+    this.inRecovery = a.inRecovery;
+    this.segsSacked = a.segsSacked;
+    this.srtt = a.srtt;
+    const fackBefore = this.fack;
+    const hadFack = this.hasFack;
+    // Step 2, RACK_update(): "For each Segment newly acknowledged ... in ascending order of
+    // Segment.xmit_ts": RACK.rtt ends as the RTT of the latest-sent valid one, and RACK.xmit_ts/end_seq
+    // move to it if it was sent after them. The latest-sent segment is found here in one pass.
+    let latestTs = Number.NEGATIVE_INFINITY;
+    let latestEnd = 0;
+    let latestRtt = -1;
+    for (const seg of a.newlyAcked) {
+      const ts = seg.xmitTs;
+      if (ts !== INFINITE_TS) {
+        const rtt = a.now - ts;
+        // "If Segment.retransmitted is TRUE: If ACK.ts_option.echo_reply < Segment.xmit_ts: [skip]; If rtt <
+        // RACK.min_RTT: [skip]": the ACK may be for an earlier transmission of the segment.
+        const ambiguous =
+          seg.retransmitted && ((a.echoedXmitTs !== undefined && a.echoedXmitTs < ts) || rtt < this.minRtt);
+        if (!ambiguous && (latestRtt < 0 || rackSentAfter(ts, seg.endSeq, latestTs, latestEnd))) {
+          latestTs = ts;
+          latestEnd = seg.endSeq;
+          latestRtt = rtt;
+        }
+      }
+      // Step 3, RACK_detect_reordering(): "If Segment.end_seq > RACK.fack: RACK.fack = Segment.end_seq;
+      // Else if Segment.end_seq < RACK.fack AND Segment.retransmitted is FALSE: RACK.reordering_seen = TRUE".
+      // In ascending end_seq order, each segment meets the fack from before this ACK or a higher one of its own.
+      if (hadFack && seqLessThan(seg.endSeq, fackBefore) && !seg.retransmitted) this.reorderingSeen = true;
+      if (!this.hasFack || seqGreaterThan(seg.endSeq, this.fack)) {
+        this.fack = seg.endSeq;
+        this.hasFack = true;
+      }
+    }
+    if (latestRtt >= 0) {
+      this.rtt = latestRtt;
+      if (rackSentAfter(latestTs, latestEnd, this.xmitTs, this.endSeq)) {
+        this.xmitTs = latestTs;
+        this.endSeq = latestEnd;
+      }
+    }
+    // Step 4, RACK_update_reo_wnd(): D-SACK-based adaptation.
+    if (this.dsackRound !== undefined && seqGreaterThanEq(a.sndUna, this.dsackRound))
+      this.dsackRound = undefined;
+    if (this.dsackRound === undefined && a.dsack) {
+      // "Grow the reordering window per round that sees DSACK."
+      this.dsackRound = a.sndNxt;
+      this.reoWndMult++;
+      this.reoWndPersist = REO_WND_PERSIST;
+    } else if (a.exitingRecovery) {
+      this.reoWndPersist--;
+      if (this.reoWndPersist <= 0) this.reoWndMult = 1;
+    }
+    this.reoWnd = this.computeReoWnd();
+  }
+
+  /**
+   * RFC 8985 §6.2 Step 4: "If RACK.reordering_seen is FALSE: If in loss recovery: Return 0; Else if
+   * RACK.segs_sacked >= DupThresh: Return 0. Return min(RACK.reo_wnd_mult * RACK.min_RTT / 4, SRTT)".
+   */
+  private computeReoWnd(): number {
+    if (!this.reorderingSeen && (this.inRecovery || this.segsSacked >= DUP_THRESH)) return 0;
+    if (this.minRtt === Number.POSITIVE_INFINITY) return 0;
+    return Math.min((this.reoWndMult * this.minRtt) / 4, this.srtt);
+  }
+
+  /**
+   * RFC 8985 §6.2 Step 5, RACK_detect_loss(): marks lost (`lost = true`,
+   * `xmitTs = INFINITE_TS`) every outstanding segment sent before the most
+   * recently delivered one and older than RACK.rtt + RACK.reo_wnd. Returns
+   * the time (ms) until the next segment would qualify, 0 if none: the
+   * sender arms its RACK reordering timer for it and calls this again then.
+   * `outstanding` is every segment not yet acknowledged (SACKed ones are skipped).
+   */
+  detectLoss(outstanding: Iterable<RackSegment>, now: number): number {
+    let timeout = 0;
+    this.newlyLost = 0;
+    for (const seg of outstanding) {
+      if (seg.sacked || seg.lost) continue;
+      if (!rackSentAfter(this.xmitTs, this.endSeq, seg.xmitTs, seg.endSeq)) continue;
+      // "remaining = Segment.xmit_ts + RACK.rtt + RACK.reo_wnd - Now()"
+      const remaining = seg.xmitTs + this.rtt + this.reoWnd - now;
+      if (remaining <= 0) {
+        seg.lost = true;
+        seg.xmitTs = INFINITE_TS;
+        this.newlyLost++;
+      } else if (remaining > timeout) {
+        timeout = remaining;
+      }
+    }
+    return timeout;
+  }
+
+  /**
+   * RFC 8985 §6.3, RACK_mark_losses_on_RTO(): on an RTO, the first
+   * unacknowledged segment and every one older than RACK.rtt + RACK.reo_wnd
+   * are lost. `outstanding` is in sequence order, starting at SND.UNA.
+   */
+  markLossesOnRto(outstanding: Iterable<RackSegment>, now: number): void {
+    this.newlyLost = 0;
+    let first = true;
+    for (const seg of outstanding) {
+      if (seg.sacked) {
+        first = false;
+        continue;
+      }
+      if (!seg.lost && (first || seg.xmitTs + this.rtt + this.reoWnd - now <= 0)) {
+        seg.lost = true;
+        seg.xmitTs = INFINITE_TS;
+        this.newlyLost++;
+      }
+      first = false;
+    }
+  }
+}
+
+/** What an ACK meant for an outstanding loss probe (RFC 8985 §7.4.2). */
+export type TlpAckOutcome =
+  /** No probe outstanding, or this ACK does not settle it. */
+  | "none"
+  /** The probe carried new data and was delivered: no loss. */
+  | "delivered"
+  /** The probe's D-SACK shows the original arrived: no loss. */
+  | "redundant"
+  /** The probe repaired a loss: the congestion controller must react as to a loss. */
+  | "loss-repaired";
+
+/** TLP's state (RFC 8985 §5.4, §7). */
+export class Tlp {
+  /** "TLP.end_seq": SND.NXT when the outstanding probe was sent, or undefined. */
+  endSeq: number | undefined;
+  /** "TLP.is_retrans": whether that probe was a retransmission. */
+  isRetrans = false;
+  /** RFC 8985 §7.3 condition 2: an RTT sample arrived since the last probe (or the connection start). */
+  private rttSampled = false;
+
+  constructor(readonly maxAckDelayMs = TLP_MAX_ACK_DELAY_MS) {}
+
+  onRttSample(): void {
+    this.rttSampled = true;
+  }
+
+  /**
+   * RFC 8985 §7.2: the sender starts or restarts the PTO after sending new
+   * data (not itself a probe) or on an ACK that cumulatively acknowledges new
+   * data, "unless it is already in fast recovery, RTO recovery, or ...". This
+   * is the test: SACK negotiated, data in flight, no recovery under way.
+   */
+  canSchedule(sackEnabled: boolean, inRecovery: boolean, flightSize: number): boolean {
+    return sackEnabled && !inRecovery && flightSize > 0;
+  }
+
+  /**
+   * RFC 8985 §7.2 TLP_calc_PTO(): 2·SRTT, plus the worst-case delayed ACK
+   * when only one segment is in flight; 1 s without an SRTT; never later
+   * than the pending RTO (`rtoExpiresAt`, absolute ms, if armed).
+   */
+  pto(srtt: number | undefined, flightSize: number, mss: number, now: number, rtoExpiresAt?: number): number {
+    let pto: number;
+    if (srtt !== undefined && srtt > 0) {
+      pto = 2 * srtt;
+      if (flightSize <= mss) pto += this.maxAckDelayMs;
+    } else {
+      pto = 1000;
+    }
+    if (rtoExpiresAt !== undefined && now + pto > rtoExpiresAt) pto = Math.max(0, rtoExpiresAt - now);
+    return pto;
+  }
+
+  /**
+   * RFC 8985 §7.3: when the PTO fires, a probe may go only if "there is no
+   * other previous loss probe still in flight" and "the sender has obtained
+   * an RTT measurement since the last loss probe transmission or the start
+   * of the connection". Otherwise the sender re-arms the RTO.
+   */
+  canSendProbe(): boolean {
+    return this.endSeq === undefined && this.rttSampled;
+  }
+
+  /**
+   * RFC 8985 §7.3 probe selection: "If a previously unsent segment exists AND
+   * the receive window allows new data to be sent", send it; otherwise
+   * retransmit "the highest-sequence segment sent so far".
+   */
+  chooseProbe(hasUnsentData: boolean, receiveWindowAllows: boolean): "new" | "retransmit-last" {
+    return hasUnsentData && receiveWindowAllows ? "new" : "retransmit-last";
+  }
+
+  /**
+   * The probe was sent; `sndNxt` is SND.NXT after it ("TLP.end_seq = SND.NXT").
+   * RFC 8985 §7.3: afterwards the sender "MUST re-arm the RTO timer, not the PTO timer, if FlightSize is not zero".
+   */
+  onProbeSent(sndNxt: number, isRetrans: boolean): void {
+    this.endSeq = sndNxt >>> 0;
+    this.isRetrans = isRetrans;
+    this.rttSampled = false;
+  }
+
+  /**
+   * RFC 8985 §7.4.2 TLP_process_ack(): `ack` is SEG.ACK, `dsackEnd` the end of
+   * the ACK's D-SACK block (undefined without one), `dupAckWithoutSack` whether
+   * it is a duplicate ACK carrying no SACK option.
+   */
+  processAck(ack: number, dsackEnd: number | undefined, dupAckWithoutSack: boolean): TlpAckOutcome {
+    const end = this.endSeq;
+    if (end === undefined || !seqGreaterThanEq(ack, end)) return "none";
+    if (!this.isRetrans) {
+      // "TLP of new data delivered".
+      this.endSeq = undefined;
+      return "delivered";
+    }
+    if (dsackEnd !== undefined && dsackEnd >>> 0 === end) {
+      // "Retransmission is redundant".
+      this.endSeq = undefined;
+      return "redundant";
+    }
+    if (seqGreaterThan(ack, end) || dupAckWithoutSack) {
+      // "Repaired the single loss" / "Assume suspected loss was repaired": "invoke the congestion control
+      // to react to the loss event the probe has repaired".
+      this.endSeq = undefined;
+      return "loss-repaired";
+    }
+    return "none";
+  }
+
+  /** Forgets an outstanding probe (on entering recovery or an RTO, the probe episode ends). */
+  reset(): void {
+    this.endSeq = undefined;
+    this.isRetrans = false;
+  }
+}
