@@ -414,20 +414,7 @@ export class Appliance implements Controller {
   }
 }
 
-function flowView(f: {
-  protocol: string;
-  origSrc: string;
-  origSrcPort: number;
-  origDst: string;
-  origDstPort: number;
-  state: string;
-  origPackets: number;
-  origBytes: number;
-  replyPackets: number;
-  replyBytes: number;
-  firstSeen: number;
-  lastSeen: number;
-}): FlowView {
+function flowView(f: FlowView): FlowView {
   return {
     protocol: f.protocol,
     origSrc: f.origSrc,
