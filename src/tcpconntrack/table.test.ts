@@ -309,6 +309,22 @@ describe("UDP entries", () => {
     expect(events.filter((e) => e.type === "update").length).toBe(1);
   });
 
+  test("activity moves an entry behind idler ones: each expires on its own deadline", () => {
+    const { clock, table } = setup();
+    const send = (port: number) =>
+      table.observe("outbound", IPV4_PROTOCOL_NUMBER, udpPacket(C4, S4, port, 53));
+    send(1); // t = 0
+    clock.advance(2_000);
+    send(2); // t = 2 s
+    clock.advance(3_000);
+    send(1); // t = 5 s: flow 1 is now the most recently active
+    clock.advance(27_000); // t = 32 s: flow 2 (deadline 32 s) goes, flow 1 (35 s) stays
+    expect(table.lookup("udp", C4, 2, S4, 53)).toBeUndefined();
+    expect(table.lookup("udp", C4, 1, S4, 53)?.expiresInMs).toBe(3_000);
+    clock.advance(3_000);
+    expect(table.size).toBe(0);
+  });
+
   test("IPv6 flows, also behind extension headers; later fragments are not tracked", () => {
     const { table } = setup();
     table.observe("inbound", IPV6_PROTOCOL_NUMBER, udpPacket(C6, S6, 7, 7));
@@ -574,4 +590,61 @@ describe("memory", () => {
     expect(udpTable.stats.udp).toBe(N);
     expect(tcpTable.stats.invalid).toBe(0);
   }, 60_000);
+});
+
+describe("bookkeeping under random traffic (property)", () => {
+  test("bounded size, consistent counts, and every entry still expires", () => {
+    const hosts = [C4, S4, Address.parse("198.18.0.3")];
+    const packet = fc.record({
+      proto: fc.constantFrom("tcp", "tcp", "udp", "icmp"),
+      src: fc.integer({ min: 0, max: 2 }),
+      dst: fc.integer({ min: 0, max: 2 }),
+      sport: fc.constantFrom(1000, 2000),
+      dport: fc.constantFrom(80, 1000),
+      flags: fc.constantFrom(SYN, SYN | ACK, ACK, ACK | FIN, RST, RST | ACK, FIN, 0),
+      seq: fc.constantFrom(0, 1, 2, 100, 70_000),
+      ack: fc.constantFrom(0, 1, 2, 101),
+      len: fc.constantFrom(0, 0, 10),
+      reply: fc.boolean(),
+      advance: fc.constantFrom(0, 0, 1, 2_000, 5_000, 29_000, 31_000, 130_000),
+    });
+    fc.assert(
+      fc.property(fc.array(packet, { maxLength: 120 }), fc.integer({ min: 1, max: 6 }), (steps, max) => {
+        const clock = new ManualClock();
+        const table = new ConnTable({ clock, maxEntries: max });
+        for (const st of steps) {
+          const src = hosts[st.src]!;
+          const dst = hosts[st.dst]!;
+          const bytes =
+            st.proto === "tcp"
+              ? tcpPacket(src, dst, {
+                  sport: st.sport,
+                  dport: st.dport,
+                  flags: st.flags,
+                  seq: st.seq,
+                  ack: st.ack,
+                  len: st.len,
+                })
+              : st.proto === "udp"
+                ? udpPacket(src, dst, st.sport, st.dport, st.len)
+                : echoPacket(src, dst, st.sport, 1, st.reply);
+          table.observe("inbound", IPV4_PROTOCOL_NUMBER, bytes);
+          clock.advance(st.advance);
+          const c = table.counts();
+          expect(c.total).toBeLessThanOrEqual(max);
+          expect(c.tcp + c.udp + c.icmp).toBe(c.total);
+          const snap = table.snapshot();
+          expect(snap.length).toBe(c.total);
+          for (const r of snap) expect(r.expiresInMs).toBeGreaterThan(0);
+        }
+        const s = table.stats;
+        expect(s.created - s.destroyed).toBe(table.size);
+        // Every entry is on its state's list: all of them time out.
+        clock.advance(DEFAULT_TIMEOUTS.tcpEstablished);
+        expect(table.size).toBe(0);
+        expect(s.packets).toBe(steps.length);
+      }),
+      { numRuns: 200 },
+    );
+  });
 });
