@@ -5,13 +5,18 @@
  * hand to a dispatcher that checks the order). Prints packets/s and GB/s
  * measured by the receiver (first packet to end marker). Print only.
  *
- *   bun bench/sharedmem.bench.ts [durationMs] [runs]
+ *   bun bench/sharedmem.bench.ts [durationMs] [runs] [spinMs]
+ *
+ * With `spinMs` > 0 both endpoints keep polling that long before sleeping;
+ * on the 2-CPU VM this was written on, spinning cost far more than it saved
+ * (the spinning side takes the CPU the other side needs), so it is off by default.
  */
 import { createSharedMemRegion, type SharedMemRegionOptions } from "../src/link/sharedmem/region.ts";
 import type { PeerReport, PeerStart } from "../src/link/sharedmem/testing/peer-worker.ts";
 
 const durationMs = Number(process.argv[2] ?? 1000);
 const runs = Number(process.argv[3] ?? 3);
+const spinArg = Number(process.argv[4] ?? 0);
 const workerUrl = new URL("../src/link/sharedmem/testing/peer-worker.ts", import.meta.url);
 
 interface Result {
@@ -48,10 +53,10 @@ function spawn(start: PeerStart): { worker: Worker; next: (t: PeerReport["type"]
   };
 }
 
-async function run(size: number, region: SharedMemRegionOptions): Promise<Result> {
+async function run(size: number, region: SharedMemRegionOptions, spinMs: number): Promise<Result> {
   const buffer = createSharedMemRegion(region);
-  const rx = spawn({ role: "receive", buffer, side: 1, size });
-  const tx = spawn({ role: "send", buffer, side: 0, size, durationMs });
+  const rx = spawn({ role: "receive", buffer, side: 1, size, spinMs });
+  const tx = spawn({ role: "send", buffer, side: 0, size, durationMs, spinMs });
   await rx.next("ready");
   await tx.next("ready");
   tx.worker.postMessage({ type: "go" });
@@ -79,16 +84,26 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-const configs: { label: string; size: number; region: SharedMemRegionOptions }[] = [
-  { label: "64 B, 256 x 2 KiB buffers", size: 64, region: { mtu: 1500 } },
-  {
-    label: "64 B, 1024 x 256 B buffers",
-    size: 64,
-    region: { mtu: 1500, bufferSize: 256, bufferCount: 1024 },
-  },
-  { label: "1500 B, 256 x 2 KiB buffers", size: 1500, region: { mtu: 1500 } },
-  { label: "1500 B, 1024 x 2 KiB buffers", size: 1500, region: { mtu: 1500, bufferCount: 1024 } },
-];
+const configs: { label: string; size: number; region: SharedMemRegionOptions; spinMs: number }[] = [];
+for (const spinMs of [spinArg]) {
+  const spin = spinMs ? `, spin ${spinMs} ms` : "";
+  configs.push(
+    { label: `64 B, 256 x 2 KiB buffers${spin}`, size: 64, region: { mtu: 1500 }, spinMs },
+    {
+      label: `64 B, 1024 x 256 B buffers${spin}`,
+      size: 64,
+      region: { mtu: 1500, bufferSize: 256, bufferCount: 1024 },
+      spinMs,
+    },
+    { label: `1500 B, 256 x 2 KiB buffers${spin}`, size: 1500, region: { mtu: 1500 }, spinMs },
+    {
+      label: `1500 B, 1024 x 2 KiB buffers${spin}`,
+      size: 1500,
+      region: { mtu: 1500, bufferCount: 1024 },
+      spinMs,
+    },
+  );
+}
 
 console.log(`sharedmem between two Workers, ${durationMs} ms per run, median of ${runs} runs (min-max)`);
 console.log(`Bun ${Bun.version}, ${navigator.hardwareConcurrency} CPUs`);
@@ -96,7 +111,7 @@ console.log("| packet, region | packets/s | GB/s | sender waits/run | receiver w
 console.log("|---|---|---|---|---|");
 for (const c of configs) {
   const rs: Result[] = [];
-  for (let i = 0; i < runs; i++) rs.push(await run(c.size, c.region));
+  for (let i = 0; i < runs; i++) rs.push(await run(c.size, c.region, c.spinMs));
   const pps = rs.map((r) => r.pps);
   const gb = rs.map((r) => r.gbps);
   const fmt = (x: number) => `${(x / 1e6).toFixed(2)} M`;

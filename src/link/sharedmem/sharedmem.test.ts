@@ -215,6 +215,23 @@ describe("SharedMemEndpoint", () => {
     expect(b.stats.rxBatchLimited).toBeGreaterThanOrEqual(9);
   });
 
+  test("with spinMs the reader keeps polling for a while after traffic, then sleeps again", async () => {
+    const [a, b] = track(createSharedMemPair({ spinMs: 2 }));
+    const rb = new Recorder();
+    b.attach(rb);
+    a.writePackets([out(ipv4Packet(1))]);
+    await until(() => rb.got.length === 1);
+    a.writePackets([out(ipv4Packet(2))]);
+    await until(() => rb.got.length === 2);
+    const wakeups = b.stats.rxWakeups;
+    // Well after the spin it sleeps: the next packet needs exactly one wake-up.
+    for (let i = 0; i < 20; i++) await settle();
+    a.writePackets([out(ipv4Packet(3))]);
+    await until(() => rb.got.length === 3);
+    expect(b.stats.rxWakeups).toBe(wakeups + 1);
+    expect(rb.got.map((g) => packetSeq(g.bytes))).toEqual([1, 2, 3]);
+  });
+
   test("a dispatcher that throws is counted and does not stop the link", async () => {
     const errors: unknown[] = [];
     const [a, b] = track(createSharedMemPair({ onError: (e) => errors.push(e) }));

@@ -27,6 +27,8 @@ export interface PeerStart {
   count?: number;
   durationMs?: number;
   verify?: boolean;
+  /** The endpoint's `spinMs`. */
+  spinMs?: number;
 }
 
 export type PeerReport =
@@ -47,7 +49,7 @@ self.onmessage = (e: MessageEvent) => {
   const m = e.data as PeerStart | { type: "go" };
   if ("role" in m) {
     start = m;
-    endpoint = new SharedMemEndpoint(m.buffer, { side: m.side });
+    endpoint = new SharedMemEndpoint(m.buffer, { side: m.side, spinMs: m.spinMs ?? 0 });
     if (m.role === "receive") receive(endpoint, m);
     post({ type: "ready" });
   } else if (m.type === "go" && start?.role === "send" && endpoint) {
