@@ -339,15 +339,22 @@ export class NIC implements NetworkDispatcher, NicContext {
 
   // ---- multicast ----
 
-  joinGroup(group: Address): void {
-    this.groups.set(group.key, (this.groups.get(group.key) ?? 0) + 1);
+  /** Joins `group` (reference counted); the protocol hears about the first join. */
+  joinGroup(group: Address, netProto?: NetworkProtocolNumber): void {
+    const n = this.groups.get(group.key) ?? 0;
+    this.groups.set(group.key, n + 1);
+    if (n === 0 && netProto !== undefined) this.endpoints.get(netProto)?.groupJoined?.(group);
   }
 
-  leaveGroup(group: Address): boolean {
+  leaveGroup(group: Address, netProto?: NetworkProtocolNumber): boolean {
     const n = this.groups.get(group.key);
     if (n === undefined) return false;
-    if (n <= 1) this.groups.delete(group.key);
-    else this.groups.set(group.key, n - 1);
+    if (n <= 1) {
+      this.groups.delete(group.key);
+      if (netProto !== undefined) this.endpoints.get(netProto)?.groupLeft?.(group);
+    } else {
+      this.groups.set(group.key, n - 1);
+    }
     return true;
   }
 

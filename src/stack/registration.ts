@@ -409,6 +409,10 @@ export interface NetworkEndpoint {
   enable?(): void;
   /** Called when the NIC is disabled or removed. */
   disable?(): void;
+  /** The NIC joined multicast `group` of this protocol for the first time (send IGMP/MLD reports). */
+  groupJoined?(group: Address): void;
+  /** The NIC's last membership of `group` ended. */
+  groupLeft?(group: Address): void;
 }
 
 export interface NetworkProtocol {

@@ -341,12 +341,12 @@ export class Stack implements StackContext {
   joinGroup(nic: NICID, netProto: NetworkProtocolNumber, group: Address): void {
     if (!this.netProtos.has(netProto)) throw new ErrUnknownProtocol();
     if (!group.isMulticast) throw new ErrBadLocalAddress();
-    this.nicOrThrow(nic).joinGroup(group);
+    this.nicOrThrow(nic).joinGroup(group, netProto);
   }
 
   leaveGroup(nic: NICID, netProto: NetworkProtocolNumber, group: Address): void {
     if (!this.netProtos.has(netProto)) throw new ErrUnknownProtocol();
-    if (!this.nicOrThrow(nic).leaveGroup(group)) throw new ErrBadLocalAddress();
+    if (!this.nicOrThrow(nic).leaveGroup(group, netProto)) throw new ErrBadLocalAddress();
   }
 
   isInGroup(nic: NICID, group: Address): boolean {

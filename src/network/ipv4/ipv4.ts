@@ -36,6 +36,7 @@ import { fragmentKey, IPV4_REASSEMBLY_TIMEOUT_MS, Reassembler } from "../fragmen
 import { fragmentIpv4 } from "./fragment.ts";
 import { Icmpv4 } from "./icmp.ts";
 import { IdGenerator } from "./id-generator.ts";
+import { IGMP_PROTOCOL_NUMBER, Igmp } from "./igmp.ts";
 
 /** RFC 1700 / Linux `ip_default_ttl`. */
 export const IPV4_DEFAULT_TTL = 64;
@@ -161,6 +162,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
   readonly protocol = IPV4_PROTOCOL_NUMBER;
   readonly maxHeaderLength = IPV4_MIN_SIZE;
   readonly icmp: Icmpv4;
+  readonly igmp: Igmp;
   private readonly onUnresolved = (pkt: PacketBuffer) => this.linkResolutionFailed(pkt);
   /** RFC 1812 §5.2.7.1: a router that cannot resolve the next hop sends Host Unreachable to the source. */
   private readonly onForwardUnresolved = (pkt: PacketBuffer) => {
@@ -173,6 +175,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     readonly proto: Ipv4Protocol,
   ) {
     this.icmp = new Icmpv4(this);
+    this.igmp = new Igmp(this);
   }
 
   get stats() {
@@ -456,6 +459,11 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       this.icmp.handlePacket(pkt, info);
       return;
     }
+    if (proto === IGMP_PROTOCOL_NUMBER) {
+      ip.packetsDelivered++;
+      this.igmp.handlePacket(pkt);
+      return;
+    }
     const res = this.nic.deliverTransportPacket(proto, pkt, info);
     switch (res) {
       case "delivered":
@@ -547,6 +555,18 @@ export class Ipv4Endpoint implements NetworkEndpoint {
   }
 
   addressAdded(): void {}
+
+  groupJoined(group: Address): void {
+    this.igmp.joined(group);
+  }
+
+  groupLeft(group: Address): void {
+    this.igmp.left(group);
+  }
+
+  disable(): void {
+    this.igmp.clear();
+  }
 }
 
 const OPTIONS_OK = -1;
