@@ -273,4 +273,19 @@ describe("CUBIC as a CongestionControl", () => {
     cc.setMss(1000);
     expect(cc.cwnd).toBe(16060);
   });
+
+  test("an MSS change keeps cwnd, ssthresh and W_max in bytes; K follows the new segment units", () => {
+    const cc = grown(100);
+    lossAndRecover(cc);
+    cc.onAck(MSS, 0);
+    const k = cc.state.k;
+    const cwnd = cc.cwnd;
+    cc.setMss(500);
+    expect(Math.abs(cc.cwnd - cwnd)).toBeLessThanOrEqual(1);
+    expect(cc.ssthresh).toBe(70 * MSS);
+    expect(cc.state.wMax).toBeCloseTo(200, 9);
+    // K = ∛((W_max − cwnd_epoch)/C) in the new units: ∛(60/0.4) rather than ∛(30/0.4).
+    expect(cc.state.k).toBeCloseTo(Math.cbrt(60 / 0.4), 9);
+    expect(cc.state.k).toBeGreaterThan(k);
+  });
 });

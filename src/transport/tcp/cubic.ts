@@ -169,10 +169,19 @@ export class Cubic implements CongestionControl, CubicSignals {
   }
 
   setMss(mss: number): void {
-    // Windows are counted in segments; keep the count, but never below the initial window in bytes.
-    const bytes = this.w * this.mss;
+    // Windows are counted in segments: rescale every one so it keeps its size in bytes (W_max, cwnd_prior,
+    // cwnd_epoch and W_est too), and, as `NewReno` does, let the window keep its segment count when that
+    // stays within the initial window. K is recomputed in the new units (C is per segment, RFC 9438 §5.1).
+    const f = this.mss / mss;
+    const segs = this.w;
     this.mss = mss;
-    this.w = Math.max(bytes / mss, Math.min(this.w, this.initialWindow() / mss));
+    this.w = Math.max(segs * f, Math.min(segs, this.initialWindow() / mss));
+    this.ssthreshSeg *= f;
+    if (this.wMax !== undefined) this.wMax *= f;
+    this.cwndPrior *= f;
+    this.cwndEpoch *= f;
+    this.wEst *= f;
+    if (this.epochStart !== undefined) this.k = cubicK(this.wMax!, this.cwndEpoch);
   }
 
   onAckSeq(ack: number, sndNxt: number): void {
@@ -267,6 +276,7 @@ export class Cubic implements CongestionControl, CubicSignals {
     // RFC 9438 §4.3: "When receiving a new ACK in congestion avoidance (where cwnd could be greater than
     // or less than W_max), CUBIC checks whether W_cubic(t) is less than W_est. If so, CUBIC is in the
     // Reno-friendly region and cwnd SHOULD be set to W_est at each reception of a new ACK."
+    // (cwnd is not lowered to W_est when it is already above: it got there toward W_cubic(t + RTT).)
     if (wCubic(t, this.k, wMax) < this.wEst) {
       if (this.wEst > this.w) this.w = this.wEst;
       return;
