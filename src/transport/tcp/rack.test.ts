@@ -1,10 +1,13 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import {
   INFINITE_TS,
   Rack,
   type RackAck,
   type RackSegment,
   rackSentAfter,
+  type SentSegment,
+  SentSegments,
   TLP_MAX_ACK_DELAY_MS,
   Tlp,
 } from "./rack.ts";
@@ -371,5 +374,185 @@ describe("TLP (RFC 8985 §7)", () => {
     // Across the wrap.
     tlp.onProbeSent(0xfffffff0, true);
     expect(tlp.processAck(0x10, undefined, false)).toBe("loss-repaired");
+  });
+});
+
+describe("SentSegments: the per-segment log RACK walks", () => {
+  const names = (segs: Iterable<RackSegment>) => [...segs].map((s) => (s as SentSegment).seq);
+
+  test("new data is appended; retransmissions mark what they overlap; ACKs report what is newly delivered", () => {
+    const log = new SentSegments();
+    for (let i = 0; i < 5; i++) log.onTransmit(1000 + i * MSS, MSS, i);
+    expect(log.length).toBe(5);
+    expect(log.highest).toBe(6000);
+    // A retransmission cut differently (1500 octets from 2000) touches segments 2000 and 3000.
+    log.onTransmit(2000, 1500, 50);
+    expect([
+      log.at(1)!.retransmitted,
+      log.at(1)!.xmitTs,
+      log.at(2)!.retransmitted,
+      log.at(3)!.retransmitted,
+    ]).toEqual([true, 50, true, false]);
+    // A retransmission running into new data: the new part becomes a segment of its own.
+    log.onTransmit(5000, 2000, 60);
+    expect(log.length).toBe(6);
+    expect([log.at(4)!.retransmitted, log.at(5)!.seq, log.at(5)!.endSeq, log.at(5)!.retransmitted]).toEqual([
+      true,
+      6000,
+      7000,
+      false,
+    ]);
+    // ACK 2000 SACKing [4000, 6000): segment 1000 cumulatively, 4000 and 5000 selectively.
+    const newly: RackSegment[] = [];
+    expect(log.onAck(2000, [4000, 6000], false, newly)).toBe(3);
+    expect(names(newly)).toEqual([1000, 4000, 5000]);
+    expect(log.sackedCount).toBe(2);
+    // The cumulative ACK now covers the SACKed ones: only 2000 and 3000 are new deliveries.
+    newly.length = 0;
+    expect(log.onAck(6000, [], false, newly)).toBe(2);
+    expect(names(newly)).toEqual([2000, 3000]);
+    expect(log.sackedCount).toBe(0);
+    expect(names(log)).toEqual([6000]);
+  });
+
+  test("a block covering part of a segment does not SACK it; a cumulative ACK inside one trims it", () => {
+    const log = new SentSegments();
+    log.onTransmit(0, 3 * MSS, 0);
+    const newly: RackSegment[] = [];
+    log.onAck(0, [500, 1500], false, newly);
+    expect(newly).toEqual([]);
+    log.onAck(1200, [], false, newly);
+    expect(newly).toEqual([]);
+    expect(log.at(0)!.seq).toBe(1200);
+    log.onAck(3000, [], false, newly);
+    expect(newly.length).toBe(1);
+  });
+
+  test("a D-SACK first block is skipped; the wrap is handled", () => {
+    const log = new SentSegments();
+    const iss = 0xfffff800;
+    for (let i = 0; i < 4; i++) log.onTransmit((iss + i * MSS) >>> 0, MSS, i);
+    const newly: RackSegment[] = [];
+    const s2 = (iss + 2 * MSS) >>> 0;
+    const s3 = (iss + 3 * MSS) >>> 0;
+    // The D-SACK [s2, s3) is inside the second block [s2, s3 + MSS), which SACKs two segments.
+    log.onAck(iss, [s2, s3, s2, (s3 + MSS) >>> 0], true, newly);
+    expect(names(newly)).toEqual([s2, s3]);
+    newly.length = 0;
+    // A lone D-SACK block reports nothing new.
+    log.onAck(iss, [iss, (iss + 1) >>> 0], true, newly);
+    expect(newly).toEqual([]);
+    expect(log.firstLost()).toBeUndefined();
+    log.at(0)!.lost = true;
+    expect(log.firstLost()).toBe(log.at(0));
+    log.clearSacked();
+    expect(log.sackedCount).toBe(0);
+  });
+
+  test("the §3.4 example driven through SentSegments, Rack and Tlp", () => {
+    const log = new SentSegments();
+    const rack = new Rack();
+    const tlp = new Tlp();
+    const newly: RackSegment[] = [];
+    const ack = (now: number, una: number, blocks: number[], inRecovery: boolean) => {
+      newly.length = 0;
+      log.onAck(una, blocks, false, newly);
+      rack.onRttSample(RTT, now);
+      tlp.onRttSample();
+      rack.onAck({
+        now,
+        newlyAcked: newly,
+        dsack: false,
+        sndUna: una,
+        sndNxt: 4 * MSS,
+        inRecovery,
+        exitingRecovery: false,
+        segsSacked: log.sackedCount,
+        srtt: RTT,
+      });
+      return rack.detectLoss(log, now);
+    };
+    for (let i = 0; i < 4; i++) log.onTransmit(i * MSS, MSS, 0);
+    ack(100, MSS, [], false);
+    // PTO at 300: retransmit P3.
+    log.onTransmit(3 * MSS, MSS, 300);
+    tlp.onProbeSent(4 * MSS, true);
+    ack(400, MSS, [3 * MSS, 4 * MSS], false);
+    expect([...log].filter((s) => s.lost).map((s) => s.seq)).toEqual([MSS, 2 * MSS]);
+    // Fast recovery retransmits P1 and P2; P1 is lost again, P2 SACKed.
+    for (let lost = log.firstLost(); lost; lost = log.firstLost()) log.onTransmit(lost.seq, MSS, 400);
+    ack(500, MSS, [2 * MSS, 4 * MSS], true);
+    expect([...log].filter((s) => s.lost).map((s) => s.seq)).toEqual([MSS]);
+  });
+});
+
+describe("SentSegments properties (fast-check)", () => {
+  test("every segment is reported delivered exactly once; the log stays ordered and counted", () => {
+    const opArb = fc.oneof(
+      fc.record({ t: fc.constant("send" as const), len: fc.integer({ min: 1, max: 3000 }) }),
+      fc.record({
+        t: fc.constant("rxt" as const),
+        off: fc.integer({ min: 0, max: 20_000 }),
+        len: fc.integer({ min: 1, max: 3000 }),
+      }),
+      fc.record({
+        t: fc.constant("ack" as const),
+        adv: fc.integer({ min: 0, max: 4000 }),
+        blocks: fc.array(fc.tuple(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 1, max: 5000 })), {
+          maxLength: 4,
+        }),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.array(opArb, { maxLength: 80 }), (iss, ops) => {
+        const log = new SentSegments();
+        const delivered = new Map<string, number>();
+        let una = 0;
+        let max = 0;
+        let now = 0;
+        const seq = (o: number) => (iss + o) >>> 0;
+        const newly: RackSegment[] = [];
+        for (const op of ops) {
+          now++;
+          if (op.t === "send") {
+            log.onTransmit(seq(max), op.len, now);
+            max += op.len;
+          } else if (op.t === "rxt") {
+            if (max > una) {
+              const o = una + (op.off % (max - una));
+              log.onTransmit(seq(o), Math.min(op.len, max - o), now);
+            }
+          } else {
+            una = Math.min(max, una + op.adv);
+            const blocks: number[] = [];
+            for (const [o, l] of op.blocks) {
+              if (max > una)
+                blocks.push(seq(una + (o % (max - una))), seq(Math.min(max, una + (o % (max - una)) + l)));
+            }
+            newly.length = 0;
+            log.onAck(seq(una), blocks, false, newly);
+            for (const s of newly) {
+              const k = `${(s as SentSegment).endSeq}`;
+              delivered.set(k, (delivered.get(k) ?? 0) + 1);
+            }
+          }
+          let prev: number | undefined;
+          let sacked = 0;
+          for (const s of log) {
+            const o = (s.seq - iss) >>> 0;
+            const e = (s.endSeq - iss) >>> 0;
+            expect(o).toBeLessThan(e);
+            expect(o).toBeGreaterThanOrEqual(una);
+            expect(e).toBeLessThanOrEqual(max);
+            if (prev !== undefined) expect(o).toBe(prev);
+            prev = e;
+            if (s.sacked) sacked++;
+          }
+          expect(log.sackedCount).toBe(sacked);
+        }
+        for (const n of delivered.values()) expect(n).toBe(1);
+      }),
+      { numRuns: 200, seed: 8985 },
+    );
   });
 });

@@ -24,8 +24,20 @@
  *   5. re-arm the PTO (`tlp.canSchedule` / `tlp.pto`, §7.2) or the RTO.
  * On each retransmission the sender sets `xmitTs = now`,
  * `retransmitted = true`, `lost = false` on the segment.
+ *
+ * `SentSegments` is that per-segment record for a sender whose send buffer
+ * is a byte stream (src/transport/tcp/snd.ts): it logs every transmission
+ * (`onTransmit`), turns each ACK into the list of newly delivered segments
+ * (`onAck`), and is the `outstanding` list RACK walks.
  */
-import { seqGreaterThan, seqGreaterThanEq, seqLessThan } from "../../seqnum/seqnum.ts";
+import {
+  seqGreaterThan,
+  seqGreaterThanEq,
+  seqLessThan,
+  seqLessThanEq,
+  seqMax,
+  seqMin,
+} from "../../seqnum/seqnum.ts";
 
 /** RFC 8985 §5.2 "INFINITE_TS": the send time of a segment marked lost, so it is not marked twice. */
 export const INFINITE_TS = Number.POSITIVE_INFINITY;
@@ -359,5 +371,156 @@ export class Tlp {
   reset(): void {
     this.endSeq = undefined;
     this.isRetrans = false;
+  }
+}
+
+/** One transmitted segment, as `SentSegments` records it: [seq, endSeq) and its RACK state. */
+export class SentSegment implements RackSegment {
+  seq = 0;
+  endSeq = 0;
+  xmitTs = 0;
+  retransmitted = false;
+  lost = false;
+  sacked = false;
+}
+
+/**
+ * The sender's log of transmitted, not yet cumulatively acknowledged
+ * segments, lowest sequence first, for RACK (RFC 8985 §5.2 per-segment
+ * state) over a byte-stream send buffer.
+ *
+ * - `onTransmit(seq, len, now)` after every transmission (data, and a FIN as
+ *   one sequence number): a range at or past the highest one recorded is new
+ *   and appended as one segment; a range below it is a retransmission and
+ *   marks every recorded segment it overlaps retransmitted, sent `now`, no
+ *   longer lost (a retransmission cut differently from the original counts
+ *   for each segment it touches);
+ * - `onAck(SEG.ACK, blocks, skipFirst, newly)` for every ACK: segments at or
+ *   below the cumulative ACK leave the log, segments wholly inside a SACK
+ *   block become `sacked`; those not delivered before are appended to
+ *   `newly` (the `RackAck.newlyAcked` of this ACK). Pass `skipFirst` when the
+ *   first block is a D-SACK (`isDsack` in sack-scoreboard.ts).
+ *
+ * Segment objects are pooled: a segment that left the log stays valid until
+ * the next `onAck` call, then may be reused.
+ */
+export class SentSegments implements Iterable<SentSegment> {
+  /** Segments currently SACKed ("RACK.segs_sacked"). */
+  sackedCount = 0;
+  private segs: SentSegment[] = [];
+  private head = 0;
+  private readonly pool: SentSegment[] = [];
+  private retired: SentSegment[] = [];
+
+  /** Segments in the log. */
+  get length(): number {
+    return this.segs.length - this.head;
+  }
+
+  /** The `i`-th oldest segment in the log. */
+  at(i: number): SentSegment | undefined {
+    return this.segs[this.head + i];
+  }
+
+  *[Symbol.iterator](): Iterator<SentSegment> {
+    for (let i = this.head; i < this.segs.length; i++) yield this.segs[i]!;
+  }
+
+  /** The lowest segment marked lost and not retransmitted since, or undefined. */
+  firstLost(): SentSegment | undefined {
+    for (let i = this.head; i < this.segs.length; i++) if (this.segs[i]!.lost) return this.segs[i];
+    return undefined;
+  }
+
+  /** One past the highest sequence number recorded (SND.MAX as far as the log knows), or undefined when empty. */
+  get highest(): number | undefined {
+    return this.length === 0 ? undefined : this.segs[this.segs.length - 1]!.endSeq;
+  }
+
+  /** Records a transmission of `len` sequence numbers from `seq` at time `now`. */
+  onTransmit(seq: number, len: number, now: number): void {
+    if (len <= 0) return;
+    seq >>>= 0;
+    const end = (seq + len) >>> 0;
+    const top = this.highest;
+    if (top !== undefined && seqLessThan(seq, top)) {
+      // A retransmission (of the part below the highest recorded sequence number).
+      const stop = seqMin(end, top);
+      for (let i = this.indexOf(seq); i < this.segs.length; i++) {
+        const sg = this.segs[i]!;
+        if (seqGreaterThanEq(sg.seq, stop)) break;
+        sg.xmitTs = now;
+        sg.retransmitted = true;
+        sg.lost = false;
+      }
+      if (seqLessThanEq(end, top)) return;
+      seq = top;
+    }
+    const sg = this.pool.pop() ?? new SentSegment();
+    sg.seq = seq;
+    sg.endSeq = end;
+    sg.xmitTs = now;
+    sg.retransmitted = false;
+    sg.lost = false;
+    sg.sacked = false;
+    this.segs.push(sg);
+  }
+
+  /** Processes one ACK (see the class comment); returns how many segments were appended to `newly`. */
+  onAck(ack: number, blocks: readonly number[], skipFirst: boolean, newly: RackSegment[]): number {
+    const before = newly.length;
+    for (const r of this.retired) this.pool.push(r);
+    this.retired.length = 0;
+    // Cumulative: whole segments at or below SEG.ACK leave; one cut by it keeps its upper part.
+    while (this.head < this.segs.length) {
+      const sg = this.segs[this.head]!;
+      if (seqLessThanEq(sg.endSeq, ack)) {
+        if (sg.sacked) this.sackedCount--;
+        else newly.push(sg);
+        this.retired.push(sg);
+        this.head++;
+      } else {
+        if (seqGreaterThan(ack, sg.seq)) sg.seq = ack >>> 0;
+        break;
+      }
+    }
+    if (this.head > 1024 && this.head * 2 > this.segs.length) {
+      this.segs = this.segs.slice(this.head);
+      this.head = 0;
+    }
+    // Selective: segments wholly inside a block.
+    for (let b = skipFirst ? 2 : 0; b + 1 < blocks.length; b += 2) {
+      const l = blocks[b]! >>> 0;
+      const r = blocks[b + 1]! >>> 0;
+      if (!seqLessThan(l, r)) continue;
+      for (let i = this.indexOf(seqMax(l, ack >>> 0)); i < this.segs.length; i++) {
+        const sg = this.segs[i]!;
+        if (seqGreaterThan(sg.endSeq, r)) break;
+        if (!sg.sacked && seqGreaterThanEq(sg.seq, l)) {
+          sg.sacked = true;
+          this.sackedCount++;
+          newly.push(sg);
+        }
+      }
+    }
+    return newly.length - before;
+  }
+
+  /** Forgets every SACK mark (RFC 2018 §8: after an RTO the receiver may have discarded SACKed data). */
+  clearSacked(): void {
+    for (let i = this.head; i < this.segs.length; i++) this.segs[i]!.sacked = false;
+    this.sackedCount = 0;
+  }
+
+  /** Index in `segs` of the first segment whose end lies past `seq` (binary search; segments are in order). */
+  private indexOf(seq: number): number {
+    let lo = this.head;
+    let hi = this.segs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqLessThanEq(this.segs[mid]!.endSeq, seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
