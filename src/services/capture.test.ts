@@ -110,7 +110,7 @@ describe("Capture", () => {
     const live = await reader.read();
     expect(live.value!.length).toBe(16 + 40);
 
-    const file = readPcap(cap.pcap());
+    const file = readPcap(cap.pcap())!;
     expect(file.linkType).toBe(101);
     expect(file.records.length).toBe(2);
     cap.stop();

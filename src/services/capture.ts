@@ -159,7 +159,7 @@ export class Capture {
   ) {
     const match = compileFilter(filter);
     this.startedAt = clock.wallNow();
-    let header = new Uint8Array(0);
+    let header: Uint8Array = new Uint8Array(0);
     let first = true;
     this.writer = new PcapWriter(
       {
