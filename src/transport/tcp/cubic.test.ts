@@ -72,6 +72,17 @@ describe("CUBIC multiplicative decrease (RFC 9438 §4.6, §4.7)", () => {
     expect(cc.cwnd).toBe(70 * MSS);
   });
 
+  test("ssthresh is β·FlightSize (RFC 9438 §4.6); β·cwnd only when asked", () => {
+    const cc = grown(100);
+    // An application-limited flight of 40 segments at a loss.
+    cc.enterRecovery(40 * MSS, 1);
+    expect(cc.ssthresh).toBe(28 * MSS);
+    expect(cc.state.wMax).toBe(100);
+    const byCwnd = grown(100, { reduceFrom: "cwnd" });
+    byCwnd.enterRecovery(40 * MSS, 1);
+    expect(byCwnd.ssthresh).toBe(70 * MSS);
+  });
+
   test("ssthresh is at least two segments", () => {
     const cc = new Cubic(MSS, 2);
     cc.enterRecovery(2 * MSS, 1);

@@ -79,6 +79,12 @@ export interface CubicOptions {
   fastConvergence?: boolean;
   /** Use HyStart++ (RFC 9406) in the initial slow start (default true). */
   hystart?: boolean;
+  /**
+   * What the reduction multiplies by β_cubic (RFC 9438 §4.6): "flight" (default), the RFC's
+   * "ssthresh = flight_size * β_cubic"; or "cwnd", which the RFC allows only to implementations that
+   * also keep cwnd from growing while the flow is application-limited (this class does not).
+   */
+  reduceFrom?: "flight" | "cwnd";
 }
 
 type SlowStartPhase = "ss" | "css" | "done";
@@ -120,6 +126,7 @@ export class Cubic implements CongestionControl, CubicSignals {
   private cssRounds = 0;
 
   private readonly fastConvergence: boolean;
+  private readonly reduceFromCwnd: boolean;
 
   constructor(
     private mss: number,
@@ -127,6 +134,7 @@ export class Cubic implements CongestionControl, CubicSignals {
     opts: CubicOptions = {},
   ) {
     this.fastConvergence = opts.fastConvergence ?? true;
+    this.reduceFromCwnd = opts.reduceFrom === "cwnd";
     this.phase = (opts.hystart ?? true) ? "ss" : "done";
     this.w = this.initialWindow() / mss;
   }
@@ -308,8 +316,11 @@ export class Cubic implements CongestionControl, CubicSignals {
     this.wEst = this.cwndEpoch;
   }
 
-  /** RFC 9438 §4.6 multiplicative decrease with §4.7 fast convergence; returns the new ssthresh (segments). */
-  private reduce(): number {
+  /**
+   * RFC 9438 §4.6 multiplicative decrease with §4.7 fast convergence, for a congestion event with
+   * `flightSize` bytes in flight; returns the new ssthresh (segments).
+   */
+  private reduce(flightSize: number): number {
     const cwnd = this.w;
     // RFC 9438 §4.7: "if (cwnd < W_max and fast convergence enabled) W_max = cwnd * (1 + β_cubic) / 2
     // else W_max = cwnd".
@@ -317,9 +328,10 @@ export class Cubic implements CongestionControl, CubicSignals {
       this.fastConvergence && this.wMax !== undefined && cwnd < this.wMax
         ? (cwnd * (1 + CUBIC_BETA)) / 2
         : cwnd;
-    // RFC 9438 §4.6: "cwnd_prior = cwnd; ssthresh = cwnd * β_cubic; ssthresh = max(ssthresh, 2)".
+    // RFC 9438 §4.6: "ssthresh = flight_size * β_cubic; cwnd_prior = cwnd; ...; ssthresh = max(ssthresh, 2)".
     this.cwndPrior = cwnd;
-    this.ssthreshSeg = Math.max(cwnd * CUBIC_BETA, 2);
+    const base = this.reduceFromCwnd ? cwnd : flightSize / this.mss;
+    this.ssthreshSeg = Math.max(base * CUBIC_BETA, 2);
     this.alpha = CUBIC_ALPHA;
     this.epochStart = undefined;
     // RFC 9406 §4.2: a congestion signal in slow start or CSS ends HyStart++.
@@ -327,10 +339,10 @@ export class Cubic implements CongestionControl, CubicSignals {
     return this.ssthreshSeg;
   }
 
-  enterRecovery(_flightSize: number, recover: number): void {
-    // RFC 9438 §4.6 uses cwnd, not FlightSize, for the reduction (an application-limited flight would
-    // otherwise collapse the window). RFC 5681 §3.2 step 3 recovery window: ssthresh + 3 segments.
-    const ssthresh = this.reduce();
+  enterRecovery(flightSize: number, recover: number): void {
+    // RFC 9438 §4.6 "cwnd = max(ssthresh, 2)", here as the RFC 5681 §3.2 step 3 recovery window
+    // (ssthresh + 3 segments) that the sender's fast recovery loop inflates and deflates.
+    const ssthresh = this.reduce(flightSize);
     this.w = ssthresh + 3;
     this.recover = recover;
     this.inRecovery = true;
@@ -355,12 +367,12 @@ export class Cubic implements CongestionControl, CubicSignals {
     return "partial";
   }
 
-  onRetransmitTimeout(_flightSize: number): void {
+  onRetransmitTimeout(flightSize: number): void {
     // RFC 9438 §4.8: "CUBIC follows Reno to reduce cwnd [RFC5681] but sets ssthresh using β_cubic".
     // RFC 5681 §3.1 reduces ssthresh only for a segment "not yet ... resent by way of the retransmission
     // timer": a window still at one segment means no ACK came since the last timeout (a backed-off
     // repeat), and ssthresh stays.
-    if (this.w > 1) this.reduce();
+    if (this.w > 1) this.reduce(flightSize);
     this.w = 1;
     this.inRecovery = false;
     this.afterTimeout = true;
