@@ -9,7 +9,7 @@
  * Several endpoints may share an id with ReusePort (one is picked by a hash of
  * the 4-tuple, so a flow always reaches the same one) or ReuseAddress.
  */
-import type { Address } from "../tcpip/address.ts";
+import { Address } from "../tcpip/address.ts";
 import { ErrPortInUse } from "../tcpip/errors.ts";
 import type { NetworkProtocolNumber, NICID, TransportProtocolNumber } from "../tcpip/protocols.ts";
 import type { PortFlags, TransportEndpoint, TransportEndpointId } from "./registration.ts";
@@ -80,6 +80,32 @@ export class TransportDemuxer {
       ra.set(rk, g);
     }
     return g;
+  }
+
+  /**
+   * Every registered endpoint once per (network protocol, transport protocol),
+   * with the id it is registered under (for `ss`-like listings; not the hot path).
+   */
+  *entries(): Generator<{ netProto: NetworkProtocolNumber; transProto: TransportProtocolNumber; id: TransportEndpointId; ep: TransportEndpoint }> {
+    for (const [k, t] of this.tables) {
+      const netProto = Math.floor(k / 256);
+      const transProto = k % 256;
+      for (const [localPort, l] of t) {
+        for (const [lk, rp] of l) {
+          for (const [remotePort, ra] of rp) {
+            for (const [rk, g] of ra) {
+              const id: TransportEndpointId = {
+                localPort,
+                localAddress: lk ? Address.fromKey(lk) : undefined,
+                remotePort,
+                remoteAddress: rk ? Address.fromKey(rk) : undefined,
+              };
+              for (const r of g) yield { netProto, transProto, id, ep: r.ep };
+            }
+          }
+        }
+      }
+    }
   }
 
   /** Registers `ep` under `id` for every protocol in `netProtos`, or none (throws `ErrPortInUse`). */

@@ -11,6 +11,10 @@ export const nics = sqliteTable("nics", {
   kind: text("kind", { enum: ["tun", "tap"] }).notNull(),
   mtu: integer("mtu"),
   mac: text("mac"),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  offload: integer("offload", { mode: "boolean" }).notNull().default(false),
+  /** JSON list of CIDRs given to the kernel side when netstack created the device. */
+  hostAddresses: text("host_addresses"),
   createdAt: integer("created_at").notNull(),
 });
 
@@ -45,6 +49,7 @@ export const services = sqliteTable(
     port: integer("port").notNull(),
     /** JSON: {"idleMs":..,"intervalMs":..,"count":..} or null. */
     keepalive: text("keepalive"),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [uniqueIndex("services_protocol_port").on(t.protocol, t.port)],

@@ -32,7 +32,18 @@ describe("Store", () => {
     a.close();
 
     const b = Store.open(path);
-    expect(b.listNics()).toEqual([{ name: "tun0", kind: "tun", mtu: 1500, mac: null, createdAt: 1000 }]);
+    expect(b.listNics()).toEqual([
+      {
+        name: "tun0",
+        kind: "tun",
+        mtu: 1500,
+        mac: null,
+        enabled: true,
+        offload: false,
+        hostAddresses: null,
+        createdAt: 1000,
+      },
+    ]);
     expect(b.listAddresses("tun0").map((x) => x.address)).toEqual(["198.18.0.2/24", "fd00::2/64"]);
     expect(b.listRoutes()).toEqual([r]);
     expect(b.listServices()).toEqual([s]);
@@ -47,6 +58,40 @@ describe("Store", () => {
     const again = Store.open(path);
     expect(again.listRoutes()).toEqual([]);
     again.close();
+  });
+
+  test("NIC state, removal with its addresses and routes, atomic route replacement, service state", () => {
+    const st = Store.open(":memory:");
+    st.upsertNic({
+      name: "tap1",
+      kind: "tap",
+      mac: "02:00:00:00:00:01",
+      offload: true,
+      hostAddresses: ["198.18.1.1/24"],
+    });
+    st.setNicEnabled("tap1", false);
+    expect(st.listNics()[0]).toMatchObject({
+      enabled: false,
+      offload: true,
+      hostAddresses: '["198.18.1.1/24"]',
+    });
+    st.addAddress("tap1", "198.18.1.2/24");
+    st.addRoute({ destination: "198.19.0.0/16", nic: "tap1" });
+    st.addRoute({ destination: "198.19.1.0/24", nic: "tun0" });
+    st.removeNic("tap1");
+    expect(st.listNics()).toEqual([]);
+    expect(st.listAddresses()).toEqual([]);
+    expect(st.listRoutes().map((r) => r.nic)).toEqual(["tun0"]);
+    const rows = st.replaceRoutes([
+      { destination: "198.19.2.0/24", nic: "tun0", gateway: "198.18.0.1" },
+      { destination: "198.19.3.0/24", nic: "tun0", metric: 7 },
+    ]);
+    expect(st.listRoutes()).toEqual(rows);
+    expect(rows.map((r) => r.metric)).toEqual([0, 7]);
+    const svc = st.addService({ kind: "echo", protocol: "tcp", port: 7 });
+    st.setServiceEnabled(svc.id, false);
+    expect(st.listServices()[0]!.enabled).toBe(false);
+    st.close();
   });
 
   test("removing rows reports whether they existed", () => {
@@ -78,8 +123,17 @@ describe("Store", () => {
       { ts: 200, value: 70 },
     ]);
     expect(st.statsSeries("tun0", "rx.packets", 150)).toEqual([{ ts: 200, value: 3 }]);
+    expect(st.statsSeries("", "c.7", 0, 150)).toEqual([{ ts: 100, value: 7 }]);
+    st.insertStatsSample(260, "", { "c.7": 90 });
+    // Steps of 100 ms from 50: [50,150) has ts 100, [150,250) has 200, [250,350) has 260.
+    expect(st.statsSeries("", "c.7", 50, 1000, 100)).toEqual([
+      { ts: 50, value: 7 },
+      { ts: 150, value: 70 },
+      { ts: 250, value: 90 },
+    ]);
     expect(st.pruneStats(150)).toBe(450);
-    expect(st.statsSeries("", "c.7")).toEqual([{ ts: 200, value: 70 }]);
+    st.pruneStats(250);
+    expect(st.statsSeries("", "c.7")).toEqual([{ ts: 260, value: 90 }]);
     st.close();
   });
 

@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { and, asc, desc, eq, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gte, lt, lte } from "drizzle-orm";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import { embeddedMigrations } from "./migrations.gen.ts";
@@ -71,20 +71,42 @@ export class Store {
 
   // --- NICs ---
 
-  upsertNic(nic: { name: string; kind: "tun" | "tap"; mtu?: number | null; mac?: string | null }): NicRow {
-    const row = {
-      name: nic.name,
+  upsertNic(nic: {
+    name: string;
+    kind: "tun" | "tap";
+    mtu?: number | null;
+    mac?: string | null;
+    enabled?: boolean;
+    offload?: boolean;
+    hostAddresses?: string[] | null;
+  }): NicRow {
+    const set = {
       kind: nic.kind,
       mtu: nic.mtu ?? null,
       mac: nic.mac ?? null,
-      createdAt: this.now(),
+      enabled: nic.enabled ?? true,
+      offload: nic.offload ?? false,
+      hostAddresses: nic.hostAddresses ? JSON.stringify(nic.hostAddresses) : null,
     };
     this.db
       .insert(schema.nics)
-      .values(row)
-      .onConflictDoUpdate({ target: schema.nics.name, set: { kind: row.kind, mtu: row.mtu, mac: row.mac } })
+      .values({ name: nic.name, createdAt: this.now(), ...set })
+      .onConflictDoUpdate({ target: schema.nics.name, set })
       .run();
     return this.db.select().from(schema.nics).where(eq(schema.nics.name, nic.name)).get()!;
+  }
+
+  setNicEnabled(name: string, enabled: boolean): void {
+    this.db.update(schema.nics).set({ enabled }).where(eq(schema.nics.name, name)).run();
+  }
+
+  /** Removes a NIC with its addresses and routes, in one transaction. */
+  removeNic(name: string): void {
+    this.db.transaction((tx) => {
+      tx.delete(schema.addresses).where(eq(schema.addresses.nic, name)).run();
+      tx.delete(schema.routes).where(eq(schema.routes.nic, name)).run();
+      tx.delete(schema.nics).where(eq(schema.nics.name, name)).run();
+    });
   }
 
   listNics(): NicRow[] {
@@ -132,6 +154,28 @@ export class Store {
       .get();
   }
 
+  /** Replaces every stored route with `routes`, atomically; returns the new rows. */
+  replaceRoutes(
+    routes: { destination: string; gateway?: string | null; nic: string; metric?: number }[],
+  ): RouteRow[] {
+    return this.db.transaction((tx) => {
+      tx.delete(schema.routes).run();
+      return routes.map((r) =>
+        tx
+          .insert(schema.routes)
+          .values({
+            destination: r.destination,
+            gateway: r.gateway ?? null,
+            nic: r.nic,
+            metric: r.metric ?? 0,
+            createdAt: this.now(),
+          })
+          .returning()
+          .get(),
+      );
+    });
+  }
+
   removeRoute(id: number): RouteRow | undefined {
     return this.db.delete(schema.routes).where(eq(schema.routes.id, id)).returning().get();
   }
@@ -154,6 +198,10 @@ export class Store {
       })
       .returning()
       .get();
+  }
+
+  setServiceEnabled(id: number, enabled: boolean): void {
+    this.db.update(schema.services).set({ enabled }).where(eq(schema.services.id, id)).run();
   }
 
   removeService(id: number): ServiceRow | undefined {
@@ -193,15 +241,40 @@ export class Store {
     });
   }
 
-  /** Samples of one counter since `since`, oldest first. */
-  statsSeries(scope: string, name: string, since = 0): { ts: number; value: number }[] {
-    return this.db
+  /**
+   * Samples of one counter in [from, to], oldest first. With `stepMs` > 0 the
+   * range is cut into steps and each step gives its last sample (counters only
+   * grow, so the last value is the step's reading), stamped with the step's start.
+   */
+  statsSeries(
+    scope: string,
+    name: string,
+    from = 0,
+    to = Number.MAX_SAFE_INTEGER,
+    stepMs = 0,
+  ): { ts: number; value: number }[] {
+    const rows = this.db
       .select({ ts: schema.statsSamples.ts, value: schema.statsSamples.value })
       .from(schema.statsSamples)
-      .where(and(eq(schema.statsSamples.scope, scope), eq(schema.statsSamples.name, name)))
+      .where(
+        and(
+          eq(schema.statsSamples.scope, scope),
+          eq(schema.statsSamples.name, name),
+          gte(schema.statsSamples.ts, from),
+          lte(schema.statsSamples.ts, to),
+        ),
+      )
       .orderBy(asc(schema.statsSamples.ts))
-      .all()
-      .filter((r) => r.ts >= since);
+      .all();
+    if (stepMs <= 0) return rows;
+    const out: { ts: number; value: number }[] = [];
+    for (const r of rows) {
+      const bucket = from + Math.floor((r.ts - from) / stepMs) * stepMs;
+      const last = out[out.length - 1];
+      if (last && last.ts === bucket) last.value = r.value;
+      else out.push({ ts: bucket, value: r.value });
+    }
+    return out;
   }
 
   /** Deletes samples older than `before`; returns how many. */
