@@ -110,6 +110,7 @@ export class NIC implements NetworkDispatcher, NicContext {
   enable(): void {
     if (this.enabled) return;
     this.enabled = true;
+    this.stack.routeGeneration++;
     if (!this.link.isAttached()) this.link.attach(this);
     for (const ep of this.endpoints.values()) ep.enable?.();
   }
@@ -117,6 +118,7 @@ export class NIC implements NetworkDispatcher, NicContext {
   disable(): void {
     if (!this.enabled) return;
     this.enabled = false;
+    this.stack.routeGeneration++;
     for (const ep of this.endpoints.values()) ep.disable?.();
     for (const c of this.caches.values()) c.clear();
   }
@@ -293,6 +295,7 @@ export class NIC implements NetworkDispatcher, NicContext {
     }
     list.push(e);
     this.addressByKey.set(address.key, e);
+    this.stack.routeGeneration++;
     this.endpoints.get(protocol)?.addressAdded?.(address, prefixLen);
     for (const ep of this.endpoints.values()) {
       if (ep.protocol !== protocol && ep.linkAddressResolver?.resolvedProtocol === protocol) {
@@ -305,6 +308,7 @@ export class NIC implements NetworkDispatcher, NicContext {
     const e = this.addressByKey.get(address.key);
     if (!e) return false;
     this.addressByKey.delete(address.key);
+    this.stack.routeGeneration++;
     const list = this.addressList.get(e.protocol)!;
     list.splice(list.indexOf(e), 1);
     this.endpoints.get(e.protocol)?.addressRemoved?.(address);

@@ -91,6 +91,11 @@ export interface Route extends RouteInfo {
    * like TCP ACKs of new data: RFC 4861 §7.3.1), sparing a probe.
    */
   confirmReachable?(): void;
+  /**
+   * True once routes, addresses or NICs changed after this route was made:
+   * an endpoint holding it should call `findRoute` again (it may still work).
+   */
+  readonly stale?: boolean;
 }
 
 /** The stack's side, as seen by the protocols. */

@@ -22,6 +22,7 @@ export class StackRoute implements Route {
   readonly capabilities: number;
   readonly gsoMaxSize: number;
   readonly localLinkAddress: LinkAddress;
+  private readonly generation: number;
 
   constructor(
     private readonly stack: Stack,
@@ -42,6 +43,12 @@ export class StackRoute implements Route {
     this.capabilities = link.capabilities;
     this.gsoMaxSize = link.gsoMaxSize ?? 0;
     this.localLinkAddress = link.linkAddress;
+    this.generation = stack.routeGeneration;
+  }
+
+  /** Whether routes, addresses or NICs changed since this route was made (ask `findRoute` again). */
+  get stale(): boolean {
+    return this.generation !== this.stack.routeGeneration || !this.valid;
   }
 
   /** Whether the NIC still exists and is up. */

@@ -112,6 +112,8 @@ export class Stack implements StackContext {
   private readonly localQueue: { nic: NIC; proto: NetworkProtocolNumber; pkt: PacketBuffer }[] = [];
   private drainingLocal = false;
   private closed = false;
+  /** Grows whenever routes, addresses or NICs change; routes made before are `stale` (re-resolve them). */
+  routeGeneration = 0;
 
   constructor(opts: StackOptions) {
     this.clock = opts.clock ?? new RealClock();
@@ -198,6 +200,7 @@ export class Stack implements StackContext {
     const nic = new NIC(this, id, name, link, this.neighborConfig);
     this.nics.set(id, nic);
     if (!opts.disabled) nic.enable();
+    this.routeGeneration++;
   }
 
   removeNIC(id: NICID): void {
@@ -205,6 +208,7 @@ export class Stack implements StackContext {
     nic.remove();
     this.nics.delete(id);
     this.routeTable.removeNIC(id);
+    this.routeGeneration++;
   }
 
   enableNIC(id: NICID): void {
@@ -270,6 +274,7 @@ export class Stack implements StackContext {
   /** Allow sending from addresses not assigned to `id`. */
   setSpoofing(id: NICID, on: boolean): void {
     this.nicOrThrow(id).spoofing = on;
+    this.routeGeneration++;
   }
 
   // ---- addresses ----
@@ -383,14 +388,17 @@ export class Stack implements StackContext {
 
   setRouteTable(routes: readonly RouteRow[]): void {
     this.routeTable.set(routes);
+    this.routeGeneration++;
   }
 
   addRoute(route: RouteRow): void {
     this.routeTable.add(route);
+    this.routeGeneration++;
   }
 
   /** Removes routes equal to `route`; returns how many were removed. */
   removeRoute(route: RouteRow): number {
+    this.routeGeneration++;
     return this.routeTable.remove(route);
   }
 
@@ -710,6 +718,11 @@ export class Stack implements StackContext {
   // ---- lifecycle ----
 
   /** Removes every NIC and stops every timer of the stack and its protocols. */
+  /** Every transport endpoint registered with the stack and the id it is registered under (like `ss`). */
+  transportEndpoints(): { netProto: NetworkProtocolNumber; transProto: TransportProtocolNumber; id: TransportEndpointId; ep: TransportEndpoint }[] {
+    return [...this.demux.entries()];
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -12,7 +12,7 @@ import { encodeUdp } from "../../header/udp.ts";
 import { ChannelEndpoint } from "../../link/channel/channel.ts";
 import type { Address } from "../../tcpip/address.ts";
 import { ManualClock } from "../../tcpip/clock.ts";
-import { ErrMessageTooLong, ErrNoLinkAddress, ErrWouldBlock } from "../../tcpip/errors.ts";
+import { ErrMessageTooLong, ErrNoLinkAddress, ErrNoRoute, ErrWouldBlock } from "../../tcpip/errors.ts";
 import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { Subnet } from "../../tcpip/subnet.ts";
 import {
@@ -526,14 +526,14 @@ describe("fragment edge cases", () => {
 });
 
 describe("NIC removal", () => {
-  test("a removed NIC's routes go and connected endpoints stop sending", () => {
+  test("a removed NIC's routes go; connected endpoints get ErrNoRoute", () => {
     const { a, bAddr } = twoHosts();
     const c = endpoint(a, UDP_PROTOCOL_NUMBER);
     c.ep.connect({ addr: bAddr, port: 7 });
     a.removeNIC(1);
     expect(a.getRouteTable()).toEqual([]);
-    c.ep.write(Uint8Array.of(1));
-    expect(a.stats.ip.outgoingPacketErrors).toBe(1);
+    // The endpoint notices its route went stale and finds no other.
+    expect(() => c.ep.write(Uint8Array.of(1))).toThrow(ErrNoRoute);
   });
 });
 

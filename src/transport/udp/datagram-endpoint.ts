@@ -229,6 +229,15 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
     this.state = "connected";
   }
 
+  /** Routes changed since connect: look the path up again (Linux re-validates its dst cache per send). */
+  private refreshRoute(): void {
+    const old = this.route!;
+    const nic = this.boundNic || this.remote?.nic || 0;
+    const fresh = this.stack.findRoute(nic, old.localAddress, old.remoteAddress, old.netProto);
+    old.release();
+    this.route = fresh;
+  }
+
   private disconnect(): void {
     this.unregister();
     this.route?.release();
@@ -287,6 +296,7 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
       remotePort = to.port;
     } else {
       if (this.state !== "connected" || !this.route || !this.remote) throw new ErrDestinationRequired();
+      if (this.route.stale) this.refreshRoute();
       route = this.route;
       remotePort = this.remote.port;
     }

@@ -13,6 +13,7 @@ import {
   ErrInvalidEndpointState,
   ErrInvalidOptionValue,
   ErrNetworkUnreachable,
+  ErrNoRoute,
   ErrNotConnected,
   ErrPortInUse,
   ErrUnknownProtocolOption,
@@ -25,6 +26,7 @@ import {
   ShutdownFlags,
   UDP_PROTOCOL_NUMBER,
 } from "../../tcpip/protocols.ts";
+import { Subnet } from "../../tcpip/subnet.ts";
 import { EventIn, EventOut } from "../../waiter/waiter.ts";
 import { ErrBroadcastDisabled } from "./datagram-endpoint.ts";
 import {
@@ -272,5 +274,30 @@ describe("UDP endpoint API", () => {
     const three = endpoint(a, UDP_PROTOCOL_NUMBER);
     three.ep.bind({ port: 100 });
     expect(() => three.ep.setSockOpt("NoDelay", true)).toThrow(ErrUnknownProtocolOption);
+  });
+});
+
+describe("route changes", () => {
+  test("a connected endpoint follows a route change and fails when no route is left", () => {
+    const clock = new ManualClock();
+    const s = newDualStack(clock, 31);
+    const one = new ChannelEndpoint({ mtu: 1500 });
+    const two = new ChannelEndpoint({ mtu: 1500 });
+    s.createNIC(1, one);
+    s.createNIC(2, two);
+    s.addAddress(1, IPV4_PROTOCOL_NUMBER, addr("198.18.1.1"), 24);
+    s.addAddress(2, IPV4_PROTOCOL_NUMBER, addr("198.18.2.1"), 24);
+    s.addRoute({ destination: Subnet.parse("198.19.0.0/16"), nic: 1 });
+    const c = endpoint(s, UDP_PROTOCOL_NUMBER);
+    c.ep.bind({ port: 4000 });
+    c.ep.connect({ addr: addr("198.19.0.5"), port: 53 });
+    c.ep.write(Uint8Array.of(1));
+    expect(one.readAll().length).toBe(1);
+    s.setRouteTable([{ destination: Subnet.parse("198.19.0.0/16"), nic: 2 }]);
+    c.ep.write(Uint8Array.of(2));
+    expect(one.readAll().length).toBe(0);
+    expect(two.readAll().length).toBe(1);
+    s.setRouteTable([]);
+    expect(() => c.ep.write(Uint8Array.of(3))).toThrow(ErrNoRoute);
   });
 });
