@@ -556,3 +556,69 @@ describe("SentSegments properties (fast-check)", () => {
     );
   });
 });
+
+describe("Rack.detectLoss early stop (fast-check)", () => {
+  test("stopping at the first never-retransmitted segment sent after RACK.xmit_ts changes nothing", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            gap: fc.integer({ min: 0, max: 5 }),
+            rxt: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
+            sacked: fc.boolean(),
+            lost: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 60 },
+        ),
+        fc.integer({ min: 0, max: 400 }),
+        fc.integer({ min: 0, max: 59 }),
+        fc.integer({ min: 0, max: 60 }),
+        (specs, now, rackIdx, reo) => {
+          // Segments in sequence order, first sent at non-decreasing times, some retransmitted later.
+          const mk = () => {
+            let t = 0;
+            return specs.map((sp, i) => {
+              t += sp.gap;
+              const seg: RackSegment = {
+                endSeq: (i + 1) * MSS,
+                xmitTs: sp.lost ? INFINITE_TS : sp.rxt !== undefined ? t + sp.rxt : t,
+                retransmitted: sp.rxt !== undefined,
+                lost: sp.lost,
+                sacked: sp.sacked,
+              };
+              return seg;
+            });
+          };
+          const a = mk();
+          const b = mk();
+          const ref = a[Math.min(rackIdx, a.length - 1)]!;
+          const setup = (r: Rack) => {
+            r.xmitTs = ref.xmitTs === INFINITE_TS ? 100 : ref.xmitTs;
+            r.endSeq = ref.endSeq;
+            r.rtt = 50;
+            r.reoWnd = reo;
+          };
+          const fast = new Rack();
+          setup(fast);
+          // The RFC's loop over every segment, without the early stop.
+          const naive = (segs: RackSegment[]) => {
+            let timeout = 0;
+            for (const seg of segs) {
+              if (seg.sacked || seg.lost) continue;
+              if (!rackSentAfter(fast.xmitTs, fast.endSeq, seg.xmitTs, seg.endSeq)) continue;
+              const remaining = seg.xmitTs + fast.rtt + fast.reoWnd - now;
+              if (remaining <= 0) {
+                seg.lost = true;
+                seg.xmitTs = INFINITE_TS;
+              } else timeout = Math.max(timeout, remaining);
+            }
+            return timeout;
+          };
+          expect(fast.detectLoss(a, now)).toBe(naive(b));
+          expect(a).toEqual(b);
+        },
+      ),
+      { numRuns: 500, seed: 6 },
+    );
+  });
+});

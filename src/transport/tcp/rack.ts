@@ -214,14 +214,23 @@ export class Rack {
    * recently delivered one and older than RACK.rtt + RACK.reo_wnd. Returns
    * the time (ms) until the next segment would qualify, 0 if none: the
    * sender arms its RACK reordering timer for it and calls this again then.
-   * `outstanding` is every segment not yet acknowledged (SACKed ones are skipped).
+   *
+   * `outstanding` is every segment not yet cumulatively acknowledged, in
+   * sequence order (as `SentSegments` iterates; SACKed ones are skipped).
+   * The walk stops at the first never-retransmitted segment sent after
+   * RACK.xmit_ts: every later segment was first sent later still, and a
+   * retransmission only makes a send time later, so none of them can be
+   * lost by this rule. Per ACK this costs the lossy prefix, not the window.
    */
   detectLoss(outstanding: Iterable<RackSegment>, now: number): number {
     let timeout = 0;
     this.newlyLost = 0;
     for (const seg of outstanding) {
       if (seg.sacked || seg.lost) continue;
-      if (!rackSentAfter(this.xmitTs, this.endSeq, seg.xmitTs, seg.endSeq)) continue;
+      if (!rackSentAfter(this.xmitTs, this.endSeq, seg.xmitTs, seg.endSeq)) {
+        if (!seg.retransmitted) break;
+        continue;
+      }
       // "remaining = Segment.xmit_ts + RACK.rtt + RACK.reo_wnd - Now()"
       const remaining = seg.xmitTs + this.rtt + this.reoWnd - now;
       if (remaining <= 0) {
