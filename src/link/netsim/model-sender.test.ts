@@ -354,7 +354,7 @@ interface Result {
 }
 
 function run(
-  cc: "cubic" | "reno",
+  cc: "cubic" | "cubic-no-hystart" | "reno",
   path: PathOptions,
   total: number,
   seed: number,
@@ -369,7 +369,7 @@ function run(
     bToA: { delayMs: path.delayMs ?? 0 },
   });
   const iss = 1000;
-  const ctl = cc === "cubic" ? new Cubic(MSS, 10) : new NewReno(MSS, 10);
+  const ctl = cc === "reno" ? new NewReno(MSS, 10) : new Cubic(MSS, 10, { hystart: cc === "cubic" });
   const snd = new Sender(sim, clock, ctl, iss, total);
   const rcv = new Receiver(sim, iss);
   snd.start();
@@ -412,6 +412,16 @@ describe("the issue 8 pieces composed into a model sender over NetSim", () => {
       // Retransmissions stay near the number of packets the path actually dropped.
       expect(r.stats.retransmits).toBeLessThan(3 * r.lost + 10);
     }
+  });
+
+  test("HyStart++ leaves slow start before it overflows the bottleneck queue", () => {
+    const path: PathOptions = { bandwidthBps: 10_000_000, delayMs: 20, queueBytes: 100_000 };
+    const hystart = run("cubic", path, 4_000_000, 1);
+    const plain = run("cubic-no-hystart", path, 4_000_000, 1);
+    expect(hystart.ok && plain.ok).toBe(true);
+    // Standard slow start doubles into the 100 kB queue and loses a window's worth; CSS (RFC 9406 §4.2)
+    // notices the queue building (RTT up by RttThresh) and grows at a quarter of the rate.
+    expect(hystart.lost * 4).toBeLessThan(plain.lost);
   });
 
   test("reordering without loss: once RACK has seen reordering, it stops retransmitting", () => {
