@@ -82,6 +82,8 @@ export class Socket extends Duplex {
   private wq: Queue | undefined;
   private readonly stack: StackLike | undefined;
   private wantRead = false;
+  private writing = false;
+  private pumping = false;
   private pendingWrite: PendingWrite | undefined;
   private pendingConnect: (() => void) | undefined;
   private idleMs = 0;
@@ -221,10 +223,15 @@ export class Socket extends Duplex {
       return;
     }
     this.touch();
-    this.emit("connect");
-    this.emit("ready");
-    if (this.wantRead) this.pump();
-    if (this.pendingWrite) this.flushWrite();
+    // Like node:net, never emit `connect` from inside `connect()`: over loopback the
+    // handshake can finish synchronously, before the caller attached its listeners.
+    process.nextTick(() => {
+      if (this.destroyed) return;
+      this.emit("connect");
+      this.emit("ready");
+      if (this.wantRead) this.pump();
+      if (this.pendingWrite) this.flushWrite();
+    });
   }
 
   private onEvents(_mask: number): void {
@@ -244,7 +251,16 @@ export class Socket extends Duplex {
   /** Moves bytes from the endpoint into the stream while the stream wants them. */
   private pump(): void {
     const ep = this.ep;
-    if (!ep) return;
+    if (!ep || this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpLoop(ep);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpLoop(ep: Endpoint): void {
     while (this.wantRead) {
       let data: Uint8Array;
       try {
@@ -278,7 +294,18 @@ export class Socket extends Duplex {
   private flushWrite(): void {
     const w = this.pendingWrite;
     const ep = this.ep;
-    if (!w || !ep) return;
+    // Re-entrancy guard: over loopback, `ep.write` can deliver to the peer and come
+    // back here through the waiter queue before it returns.
+    if (!w || !ep || this.writing) return;
+    this.writing = true;
+    try {
+      this.flushWriteLoop(w, ep);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private flushWriteLoop(w: PendingWrite, ep: Endpoint): void {
     while (w.off < w.chunk.length) {
       let n: number;
       try {
