@@ -56,6 +56,8 @@ export interface NetworkHeaderParams {
   tos: number;
   /** IPv4 DF bit / no fragmentation (PMTUD). Default false. */
   dontFragment?: boolean;
+  /** Raw IPv4 options (padded to 4 bytes by the network layer); ignored by IPv6. Added in issue 3. */
+  options?: Uint8Array;
 }
 
 export interface Route extends RouteInfo {

@@ -719,7 +719,12 @@ export class Stack implements StackContext {
 
   /** Removes every NIC and stops every timer of the stack and its protocols. */
   /** Every transport endpoint registered with the stack and the id it is registered under (like `ss`). */
-  transportEndpoints(): { netProto: NetworkProtocolNumber; transProto: TransportProtocolNumber; id: TransportEndpointId; ep: TransportEndpoint }[] {
+  transportEndpoints(): {
+    netProto: NetworkProtocolNumber;
+    transProto: TransportProtocolNumber;
+    id: TransportEndpointId;
+    ep: TransportEndpoint;
+  }[] {
     return [...this.demux.entries()];
   }
 

@@ -86,7 +86,12 @@ export class TransportDemuxer {
    * Every registered endpoint once per (network protocol, transport protocol),
    * with the id it is registered under (for `ss`-like listings; not the hot path).
    */
-  *entries(): Generator<{ netProto: NetworkProtocolNumber; transProto: TransportProtocolNumber; id: TransportEndpointId; ep: TransportEndpoint }> {
+  *entries(): Generator<{
+    netProto: NetworkProtocolNumber;
+    transProto: TransportProtocolNumber;
+    id: TransportEndpointId;
+    ep: TransportEndpoint;
+  }> {
     for (const [k, t] of this.tables) {
       const netProto = Math.floor(k / 256);
       const transProto = k % 256;

@@ -16,8 +16,19 @@ import {
   ICMPV4_PARAM_PROBLEM,
   ICMPV4_TIME_EXCEEDED,
 } from "../../header/icmpv4.ts";
-import { IPV4_MIN_SIZE, Ipv4Header } from "../../header/ipv4.ts";
-import type { ControlType, Route, TransportPacketInfo } from "../../stack/registration.ts";
+import {
+  IPV4_MIN_SIZE,
+  IPV4_OPTION_RECORD_ROUTE,
+  IPV4_OPTION_TIMESTAMP,
+  Ipv4Header,
+  Ipv4OptionIterator,
+} from "../../header/ipv4.ts";
+import type {
+  ControlType,
+  NetworkHeaderParams,
+  Route,
+  TransportPacketInfo,
+} from "../../stack/registration.ts";
 import type { Address } from "../../tcpip/address.ts";
 import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import type { Ipv4Endpoint } from "./ipv4.ts";
@@ -120,13 +131,54 @@ export class Icmpv4 {
     reply.data[ro + 2] = sum >>> 8;
     reply.data[ro + 3] = sum & 0xff;
     reply.transportHeader = ro;
+    const params: NetworkHeaderParams = {
+      protocol: ICMPV4_PROTOCOL_NUMBER,
+      ttl: route.defaultTtl,
+      tos: info.tos,
+    };
+    const options = this.echoReplyOptions(pkt, route.localAddress);
+    if (options) params.options = options;
     try {
-      route.writePacket(reply, { protocol: ICMPV4_PROTOCOL_NUMBER, ttl: route.defaultTtl, tos: info.tos });
+      route.writePacket(reply, params);
       this.counters.echoReply.sent++;
       this.counters.packetsSent++;
     } catch {
       stack.stats.ip.outgoingPacketErrors++;
     }
+  }
+
+  /**
+   * RFC 1122 §3.2.2.6: "If a Record Route and/or Time Stamp option is received in an ICMP Echo Request,
+   * this option (these options) SHOULD be updated to include the current host and included in the IP
+   * header of the Echo Reply message, without truncation." Other options are not returned.
+   */
+  private echoReplyOptions(pkt: PacketBuffer, local: Address): Uint8Array | undefined {
+    const nh = pkt.networkHeader;
+    if (nh < 0) return undefined;
+    const b = pkt.data;
+    const hlen = (b[nh]! & 0x0f) << 2;
+    if (hlen <= IPV4_MIN_SIZE) return undefined;
+    const out: number[] = [];
+    const it = new Ipv4OptionIterator(b, nh + IPV4_MIN_SIZE, hlen - IPV4_MIN_SIZE);
+    while (it.next()) {
+      if (it.type !== IPV4_OPTION_RECORD_ROUTE && it.type !== IPV4_OPTION_TIMESTAMP) continue;
+      const opt = b.slice(it.optionOffset, it.optionOffset + it.length);
+      if (opt.length < 4) continue;
+      // RFC 791 §3.1: the pointer is 1-based from the option's start; the smallest legal value is 4 (5 for Timestamp).
+      const ptr = opt[2]!;
+      if (it.type === IPV4_OPTION_RECORD_ROUTE) {
+        if (ptr >= 4 && ptr + 3 <= opt.length) {
+          opt.set(local.bytes, ptr - 1);
+          opt[2] = ptr + 4;
+        }
+      } else {
+        stampTimestamp(opt, local, this.ep.nic.stack.clock.wallNow());
+      }
+      for (const x of opt) out.push(x);
+    }
+    if (out.length === 0) return undefined;
+    while (out.length % 4 !== 0) out.push(0);
+    return Uint8Array.from(out);
   }
 
   /** Hands an error about a datagram we sent to its transport endpoint (RFC 1122 §3.2.2.1, §4.1.3.3). */
@@ -280,6 +332,40 @@ export class Icmpv4 {
     else if (type === ICMPV4_PARAM_PROBLEM) c.paramProblem.sent++;
     return true;
   }
+}
+
+/**
+ * Adds our entry to an Internet Timestamp option (RFC 791 §3.1): milliseconds since midnight UT, with
+ * our address first for flag 1, only into our own slot for flag 3; the overflow count grows when full.
+ */
+function stampTimestamp(opt: Uint8Array, local: Address, wallMs: number): void {
+  const ptr = opt[2]!;
+  const flag = opt[3]! & 0x0f;
+  const ms = Math.floor(wallMs % 86_400_000);
+  const put = (at: number) => {
+    opt[at] = (ms >>> 24) & 0xff;
+    opt[at + 1] = (ms >>> 16) & 0xff;
+    opt[at + 2] = (ms >>> 8) & 0xff;
+    opt[at + 3] = ms & 0xff;
+  };
+  const entry = flag === 0 ? 4 : 8;
+  if (ptr < 5 || ptr - 1 + entry > opt.length) {
+    const overflow = Math.min(15, (opt[3]! >> 4) + 1);
+    opt[3] = (overflow << 4) | flag;
+    return;
+  }
+  if (flag === 0) {
+    put(ptr - 1);
+  } else if (flag === 1) {
+    opt.set(local.bytes, ptr - 1);
+    put(ptr + 3);
+  } else if (flag === 3) {
+    for (let i = 0; i < 4; i++) if (opt[ptr - 1 + i] !== local.bytes[i]) return;
+    put(ptr + 3);
+  } else {
+    return;
+  }
+  opt[2] = ptr + entry;
 }
 
 function unreachableType(code: number): ControlType {

@@ -647,3 +647,39 @@ describe("loopback addresses (RFC 1122 §3.2.1.3(g))", () => {
     expect(p.ep.read().data[0]).toBe(0);
   });
 });
+
+describe("echo reply options (RFC 1122 §3.2.2.6)", () => {
+  test("Record Route and Timestamp come back updated with our address and time", () => {
+    const h = ipHost();
+    h.clock.advance(5_000);
+    const rr = Uint8Array.of(7, 11, 4, 198, 18, 0, 2, 0, 0, 0, 0);
+    const ts = Uint8Array.of(68, 12, 5, 0x01, 0, 0, 0, 0, 0, 0, 0, 0);
+    const opts = new Uint8Array(24);
+    opts.set(rr, 0);
+    opts.set(ts, 11);
+    // The sender already recorded itself: point past its entry.
+    opts[2] = 8;
+    h.inject(ipPacket({ src: h.peer, dst: h.local, protocol: 1, payload: echo(1, 1), options: opts }));
+    const out = h.sent();
+    expect(out.length).toBe(1);
+    const ip = new Ipv4Header(out[0]!, 0);
+    expect(ip.headerLength).toBe(44);
+    const o = out[0]!.subarray(20, 44);
+    expect([...o.subarray(0, 3)]).toEqual([7, 11, 12]);
+    expect([...o.subarray(7, 11)]).toEqual([198, 18, 0, 1]);
+    expect([...o.subarray(11, 14)]).toEqual([68, 12, 13]);
+    expect([...o.subarray(15, 19)]).toEqual([198, 18, 0, 1]);
+    const ms = ((o[19]! << 24) | (o[20]! << 16) | (o[21]! << 8) | o[22]!) >>> 0;
+    expect(ms).toBe(h.clock.wallNow() % 86_400_000);
+    expect(ip.isChecksumValid()).toBe(true);
+    expect(out[0]![44]).toBe(0);
+  });
+
+  test("a full Timestamp option counts an overflow instead", () => {
+    const h = ipHost();
+    const ts = Uint8Array.of(68, 8, 13, 0x00, 0, 0, 0, 0);
+    h.inject(ipPacket({ src: h.peer, dst: h.local, protocol: 1, payload: echo(1, 1), options: ts }));
+    const out = h.sent();
+    expect(out[0]![23]).toBe(0x10);
+  });
+});

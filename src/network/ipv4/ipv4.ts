@@ -8,13 +8,16 @@ import { checksum, checksumUpdate2 } from "../../header/checksum.ts";
 import {
   encodeIpv4,
   IPV4_FLAG_DONT_FRAGMENT,
+  IPV4_MAX_SIZE,
   IPV4_MIN_SIZE,
   IPV4_OPTION_LSRR,
   IPV4_OPTION_SSRR,
   IPV4_OPTIONS_MALFORMED,
   IPV4_TTL_OFFSET,
+  type Ipv4Fields,
   Ipv4Header,
   Ipv4OptionIterator,
+  ipv4HeaderLength,
 } from "../../header/ipv4.ts";
 import { LinkCapability } from "../../link/link-endpoint.ts";
 import type {
@@ -186,8 +189,10 @@ export class Ipv4Endpoint implements NetworkEndpoint {
 
   writePacket(route: RouteInfo, pkt: PacketBuffer, params: NetworkHeaderParams): void {
     const ip = this.stats.ip;
-    const total = pkt.size + IPV4_MIN_SIZE;
-    if (total > 0xffff) {
+    const opts = params.options;
+    const hlen = opts && opts.length > 0 ? ipv4HeaderLength(opts.length) : IPV4_MIN_SIZE;
+    const total = pkt.size + hlen;
+    if (total > 0xffff || hlen > IPV4_MAX_SIZE) {
       ip.outgoingPacketErrors++;
       throw new ErrMessageTooLong();
     }
@@ -198,10 +203,10 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       ip.outgoingPacketErrors++;
       throw new ErrMessageTooLong();
     }
-    const off = pkt.prepend(IPV4_MIN_SIZE);
+    const off = pkt.prepend(hlen);
     const src = route.localAddress;
     const dst = route.remoteAddress;
-    encodeIpv4(pkt.data, off, {
+    const fields: Ipv4Fields = {
       tos: params.tos,
       totalLength: total,
       id: this.proto.ids.next(src.is4 ? src.v4Number : 0, dst.v4Number, params.protocol),
@@ -210,7 +215,9 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       protocol: params.protocol,
       src,
       dst,
-    });
+    };
+    if (hlen > IPV4_MIN_SIZE) fields.options = opts!;
+    encodeIpv4(pkt.data, off, fields);
     pkt.networkHeader = off;
     pkt.networkProtocol = IPV4_PROTOCOL_NUMBER;
     pkt.transportProtocol = params.protocol;
