@@ -10,7 +10,6 @@ import { Address } from "../tcpip/address.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../tcpip/protocols.ts";
 import { parseAddressWithPrefix, Subnet } from "../tcpip/subnet.ts";
 import { buildStack } from "./build-stack.ts";
-import { attachDevice } from "./device.ts";
 import {
   bool,
   FlagError,
@@ -22,6 +21,7 @@ import {
   parseFlags,
   str,
 } from "./flags.ts";
+import { tunOpener } from "./link-opener.ts";
 import { createLogger } from "./logger.ts";
 import { parseRoute } from "./serve-config.ts";
 
@@ -68,19 +68,24 @@ async function withStack(
   const stack = buildStack();
   const mac = str(f, "mac");
   const pcap = str(f, "pcap");
-  const dev = attachDevice(
-    stack,
-    1,
+  const dev = tunOpener.open(
     {
-      device: { kind: tap ? "tap" : "tun", name: (tap ?? tun)! },
-      hostAddrs: [],
+      kind: tap ? "tap" : "tun",
+      name: (tap ?? tun)!,
       offload: bool(f, "offload"),
       ...(mac !== undefined ? { mac } : {}),
       ...(mtu !== undefined ? { mtu } : {}),
       ...(pcap !== undefined ? { pcap } : {}),
     },
-    (e) => log.warn("link error", { error: String(e) }),
+    stack.clock,
+    (e: unknown) => log.warn("link error", { error: String(e) }),
   );
+  try {
+    stack.createNIC(1, dev.link, { name: dev.name });
+  } catch (e) {
+    dev.close();
+    throw e;
+  }
   try {
     for (const a of addrs) {
       stack.addAddress(

@@ -39,6 +39,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
     value: "HOST:PORT|unix:PATH",
     help: "REST API address (default 127.0.0.1:7070)",
   },
+  { name: "api-open-reads", kind: "bool", help: "let read-only API calls through without the token" },
   {
     name: "token-file",
     kind: "string",
@@ -100,6 +101,7 @@ export interface ServeConfig {
   mtu?: number;
   offload: boolean;
   api: ApiAddress;
+  apiOpenReads: boolean;
   tokenFile: string;
   db: string;
   pcap?: string;
@@ -202,6 +204,7 @@ export function serveConfig(f: ParsedFlags): ServeConfig {
     routes: list(f, "route").map(parseRoute),
     offload: bool(f, "offload"),
     api: parseApi(str(f, "api") ?? "127.0.0.1:7070"),
+    apiOpenReads: bool(f, "api-open-reads"),
     tokenFile: str(f, "token-file") ?? "./netstack.token",
     db: str(f, "db") ?? "./netstack.db",
     services: list(f, "service").map(parseService),

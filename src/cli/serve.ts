@@ -21,10 +21,10 @@ export async function serveCommand(argv: string[], env: Record<string, string | 
 
   const { token, created } = loadOrCreateToken(config.tokenFile);
   const store = Store.open(config.db);
-  const app = new Appliance(VERSION, config, store, log);
-  app.token = token;
+  const app = new Appliance({ version: VERSION, config, store, log, token });
   try {
     await app.start();
+    app.listen();
   } catch (e) {
     try {
       await app.stop();
@@ -32,16 +32,19 @@ export async function serveCommand(argv: string[], env: Record<string, string | 
     throw e;
   }
   const api = app.apiUrl();
-  const nic = app.nicName;
+  const nic = app.primaryNic;
   const addrs = app.listNics()[0]?.addresses ?? [];
   process.stdout.write(`ready api=${api} ${config.device.kind}=${nic} addr=${addrs.join(",")}\n`);
   const stackV4 = config.addrs.find((a) => a.address.is4)?.address.toString();
+  // The token is printed once, when it is created (it stays in the 0600 token file).
+  if (created) process.stdout.write(`token: ${token} (saved in ${config.tokenFile})\n`);
   if (!config.device.explicit && stackV4) {
     process.stdout.write(
       [
         `try: ping -c 3 ${stackV4}`,
         ...(config.services.some((s) => s.kind === "http") ? [`try: curl http://${stackV4}/`] : []),
         `try: curl ${api}/v1/health`,
+        `try: curl -H "Authorization: Bearer $(cat ${config.tokenFile})" ${api}/v1/nics`,
         `try: curl -H "Authorization: Bearer $(cat ${config.tokenFile})" -X POST -d '{"kind":"echo"}' ${api}/v1/services`,
         "",
       ].join("\n"),

@@ -1,15 +1,16 @@
 /**
- * `netstack serve` against the Linux kernel over a real TUN, inside a network
- * namespace this test creates (root; CI runs as root). The kernel is the peer:
- * ping, curl and nc talk to the user-space stack, curl talks to the REST API.
+ * The compiled `netstack serve` against the Linux kernel over a real TUN,
+ * inside a network namespace this test creates (root; CI runs as root). The
+ * kernel is the peer: ping, curl, nc and socat talk to the user-space stack,
+ * curl talks to the REST API; a capture is read back with `tcpdump -r`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { compiledBinary } from "../build.ts";
 import { canNetns, cleanupNetns, Netns, uniqueName, uniqueSubnet24, until } from "../netns.ts";
 
-const ENTRY = resolve(import.meta.dir, "../../src/index.ts");
 const dir = mkdtempSync(join(tmpdir(), "netstack-e2e-"));
 let ns: Netns;
 const net = uniqueSubnet24();
@@ -18,6 +19,7 @@ const HOST = net.host(1);
 const API_PORT = 7000 + Math.floor(Math.random() * 900);
 const API = `http://127.0.0.1:${API_PORT}`;
 const tunName = uniqueName("nst");
+let BIN = "";
 
 interface Proc {
   proc: ReturnType<typeof Bun.spawn>;
@@ -30,8 +32,7 @@ function startServe(extra: string[] = []): Proc {
   let err = "";
   const proc = Bun.spawn(
     ns.argv([
-      process.execPath,
-      ENTRY,
+      BIN,
       "serve",
       "--tun",
       tunName,
@@ -87,6 +88,7 @@ describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", (
   let serve: Proc;
 
   beforeAll(async () => {
+    BIN = await compiledBinary();
     ns = await Netns.create("nse");
     serve = startServe([
       "--service",
@@ -194,7 +196,7 @@ describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", (
       body: JSON.stringify({ destination: "nowhere", nic: tunName }),
     });
     expect(bad.status).toBe(400);
-    expect(bad.body).toMatchObject({ field: "destination" });
+    expect(bad.body).toMatchObject({ error: { field: "destination" } });
   });
 
   test("conntrack shows the kernel's connections with counters", async () => {
@@ -215,6 +217,33 @@ describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", (
     expect(snap.status).toBe(201);
   });
 
+  test("a capture over REST opens with tcpdump -r and shows the kernel's pings", async () => {
+    const cap = await api("/v1/captures", {
+      method: "POST",
+      body: JSON.stringify({ nic: tunName, filter: "icmp" }),
+    });
+    expect(cap.status).toBe(201);
+    const id = (cap.body as { id: number }).id;
+    await ns.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", STACK]);
+    await api(`/v1/captures/${id}`, { method: "DELETE" });
+    const file = join(dir, "cap.pcap");
+    const tok = (await Bun.file(join(dir, "token")).text()).trim();
+    await ns.sh([
+      "curl",
+      "-s",
+      "-m",
+      "5",
+      "-H",
+      `Authorization: Bearer ${tok}`,
+      "-o",
+      file,
+      `${API}/v1/captures/${id}/pcap`,
+    ]);
+    const shown = await ns.sh(["tcpdump", "-nn", "-r", file]);
+    expect(shown).toContain(`${HOST} > ${STACK}: ICMP echo request`);
+    expect(shown).toContain(`${STACK} > ${HOST}: ICMP echo reply`);
+  });
+
   test("SIGTERM stops cleanly (exit 0); a restart restores what REST configured", async () => {
     expect(await stopServe(serve)).toBe(0);
     serve = startServe();
@@ -231,26 +260,31 @@ describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", (
     expect(nics[0]!.addresses).toContain(`${net.host(3)}/24`);
     const echoed = await ns.run(["nc", "-q", "1", "-w", "3", STACK, "7007"], { stdin: "after restart\n" });
     expect(echoed.stdout).toBe("after restart\n");
-    const series = (await api("/v1/stats/series?name=ip.packetsReceived")).body as unknown[];
+    const series = (await api("/v1/stats/history?name=ip.packetsReceived")).body as unknown[];
     expect(series.length).toBeGreaterThan(0);
     expect(await stopServe(serve)).toBe(0);
   });
 
   test("bad flags exit 2 with one line naming the flag", async () => {
-    const r = await ns.run([process.execPath, ENTRY, "serve", "--mtu", "12"]);
+    const r = await ns.run([BIN, "serve", "--mtu", "12"]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n").length).toBe(1);
     expect(r.stderr).toContain("--mtu");
   });
 
   test("no permission for /dev/net/tun: exit 1 with one line saying how to fix it", async () => {
+    // An unprivileged user needs to reach the binary: copy it into a world-readable folder.
+    const open = join(dir, "pub");
+    mkdirSync(open, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    copyFileSync(BIN, join(open, "netstack"));
+    chmodSync(join(open, "netstack"), 0o755);
     const r = await ns.run([
       "setpriv",
       "--reuid=65534",
       "--regid=65534",
       "--clear-groups",
-      process.execPath,
-      ENTRY,
+      join(open, "netstack"),
       "serve",
       "--tun",
       uniqueName("nsp"),

@@ -1,0 +1,69 @@
+/** How the appliance gets a link for a NIC: a TUN/TAP device in production, an in-memory link in tests. */
+import { closeSync, openSync, writeSync } from "node:fs";
+import type { NicSpec } from "../http/controller.ts";
+import type { LinkEndpoint } from "../link/link-endpoint.ts";
+import { SnifferEndpoint } from "../link/sniffer/sniffer.ts";
+import { addHostAddress } from "../link/tun/host-address.ts";
+import { openTunEndpoint } from "../link/tun/tun-endpoint.ts";
+import type { Clock } from "../tcpip/clock.ts";
+import { parseMACAddress } from "../tcpip/link-address.ts";
+import { parseAddressWithPrefix } from "../tcpip/subnet.ts";
+
+export interface OpenedLink {
+  link: LinkEndpoint;
+  /** The device name the kernel gave. */
+  name: string;
+  mtu: number;
+  /** The stack's MAC on a TAP device, else null. */
+  mac: string | null;
+  close(): void;
+}
+
+export interface LinkOpener {
+  open(spec: NicSpec & { pcap?: string }, clock: Clock, onError: (e: unknown) => void): OpenedLink;
+}
+
+/** Opens (or attaches to) TUN/TAP devices; gives the kernel side its host addresses; optional pcap of every packet. */
+export const tunOpener: LinkOpener = {
+  open(spec, clock, onError) {
+    const tun = openTunEndpoint({
+      name: spec.name,
+      mode: spec.kind,
+      vnetHdr: spec.offload ?? false,
+      ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}),
+      ...(spec.mac !== undefined ? { linkAddress: parseMACAddress(spec.mac) } : {}),
+      onError,
+    });
+    let pcapFd: number | undefined;
+    try {
+      for (const h of spec.hostAddresses ?? []) {
+        const a = parseAddressWithPrefix(h);
+        addHostAddress(tun.device.name, a.address, a.prefixLen);
+      }
+      let link: LinkEndpoint = tun.endpoint;
+      if (spec.pcap) {
+        const fd = openSync(spec.pcap, "w", 0o600);
+        pcapFd = fd;
+        link = new SnifferEndpoint(link, {
+          clock,
+          pcap: { write: (b: Uint8Array) => void writeSync(fd, b) },
+        });
+      }
+      return {
+        link,
+        name: tun.device.name,
+        mtu: tun.device.mtu,
+        mac: spec.kind === "tap" ? tun.endpoint.linkAddress.toString() : null,
+        close() {
+          tun.endpoint.close?.();
+          if (pcapFd !== undefined) closeSync(pcapFd);
+          pcapFd = undefined;
+        },
+      };
+    } catch (e) {
+      tun.endpoint.close?.();
+      if (pcapFd !== undefined) closeSync(pcapFd);
+      throw e;
+    }
+  },
+};
