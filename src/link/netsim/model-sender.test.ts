@@ -20,7 +20,7 @@ import { Cubic } from "../../transport/tcp/cubic.ts";
 import { Prr } from "../../transport/tcp/prr.ts";
 import { Rack, type SentSegment, SentSegments, Tlp } from "../../transport/tcp/rack.ts";
 import { NewReno } from "../../transport/tcp/reno.ts";
-import { isDsack } from "../../transport/tcp/sack-scoreboard.ts";
+import { isDsack, NextSegKind, SackScoreboard } from "../../transport/tcp/sack-scoreboard.ts";
 import type { NetworkDispatcher } from "../link-endpoint.ts";
 import { mathisBitsPerSecond } from "./mathis.ts";
 import { NetSim, type PathOptions } from "./netsim.ts";
@@ -345,6 +345,165 @@ class Sender implements NetworkDispatcher {
   }
 }
 
+/**
+ * The other loss detector: RFC 6675 conservative SACK recovery (DupThresh, NextSeg, SetPipe) with PRR
+ * and no RACK-TLP. After an RTO it resends everything not SACKed (go-back-N over the holes, by NextSeg).
+ */
+class SackSender implements NetworkDispatcher {
+  una: number;
+  nxt: number;
+  readonly end: number;
+  readonly sb: SackScoreboard;
+  readonly prr = new Prr(MSS);
+  inRecovery = false;
+  private srtt = 0;
+  private rttvar = 0;
+  private backoff = 0;
+  private readonly rto: Timer;
+  readonly stats: SenderStats = { retransmits: 0, probes: 0, rtos: 0, recoveries: 0, dsacks: 0 };
+
+  constructor(
+    private readonly sim: NetSim,
+    private readonly clock: ManualClock,
+    readonly cc: CongestionControl,
+    iss: number,
+    total: number,
+  ) {
+    this.una = iss;
+    this.nxt = iss;
+    this.end = iss + total;
+    this.sb = new SackScoreboard(iss, MSS);
+    sim.a.attach(this);
+    this.rto = clock.afterFunc(1e12, () => this.onRto());
+    this.rto.stop();
+  }
+
+  get done(): boolean {
+    return this.una === this.end;
+  }
+
+  private get rtoMs(): number {
+    const base = this.srtt === 0 ? 1000 : Math.max(200, this.srtt + 4 * this.rttvar);
+    return Math.min(60_000, base * 2 ** this.backoff);
+  }
+
+  start(): void {
+    this.send();
+  }
+
+  deliverNetworkPacket(_protocol: number, p: PacketBuffer): void {
+    const now = this.clock.now();
+    const dv = new DataView(p.data.buffer, p.data.byteOffset);
+    const ack = dv.getUint32(1);
+    const tsEcr = dv.getFloat64(5);
+    const n = p.data[13]!;
+    const blocks: number[] = [];
+    for (let i = 0; i < 2 * n; i++) blocks.push(dv.getUint32(14 + 4 * i));
+    // RFC 6675 §4 Update(): one call per ACK.
+    const u = this.sb.update(ack, blocks, this.nxt);
+    if (u.dsack) this.stats.dsacks++;
+    const acked = ack > this.una ? ack - this.una : 0;
+    if (acked > 0) {
+      this.una = ack;
+      this.backoff = 0;
+    }
+    const r = now - tsEcr;
+    if (this.srtt === 0) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    if (this.cc instanceof Cubic) {
+      this.cc.onRttSample(r);
+      this.cc.onAckSeq(ack, this.nxt);
+    }
+    if (this.inRecovery) {
+      if (u.exitedRecovery) {
+        this.inRecovery = false;
+        this.cc.onAckInRecovery(ack, acked, this.sb.setPipe());
+      } else {
+        // RFC 6937 §3: on every ACK in recovery, DeliveredData and the RFC 6675 pipe give sndcnt.
+        this.prr.onAck(u.delivered, this.sb.setPipe());
+      }
+    } else if (u.enterRecovery) {
+      // RFC 6675 §5 step 4: RecoveryPoint, the reduction, the first retransmission, SetPipe.
+      const flight = this.nxt - this.una;
+      this.cc.enterRecovery(flight, this.nxt);
+      this.prr.start(this.cc.ssthresh, flight);
+      this.inRecovery = true;
+      this.stats.recoveries++;
+      const first = this.sb.enterRecovery();
+      this.transmit(first.seq, first.len, now);
+      this.stats.retransmits++;
+      this.prr.onSent(first.len);
+      this.sb.setPipe();
+    } else if (acked > 0) {
+      this.cc.onAck(acked, now);
+    }
+    this.send();
+    if (this.una === this.nxt) this.rto.stop();
+    else if (acked > 0 || !this.rto.pending) this.rto.reset(this.rtoMs);
+  }
+
+  private send(): void {
+    const now = this.clock.now();
+    if (this.inRecovery) {
+      // RFC 6675 §5 (C): while the window (here PRR's sndcnt) allows, NextSeg() and send.
+      for (;;) {
+        const seg = this.sb.nextSeg(this.nxt < this.end);
+        if (seg.kind === NextSegKind.None) return;
+        const kind = seg.kind;
+        const seq = seg.seq;
+        const len = kind === NextSegKind.NewData ? Math.min(MSS, this.end - this.nxt) : seg.len;
+        if (len > this.prr.sndcnt) return;
+        this.transmit(seq, len, now);
+        this.sb.markSent(kind, seq, len);
+        this.prr.onSent(len);
+        if (kind === NextSegKind.NewData) this.nxt += len;
+        else this.stats.retransmits++;
+      }
+    }
+    let budget = Math.max(0, this.cc.cwnd - this.sb.setPipe());
+    // After an RTO (RFC 6675 §5.1) NextSeg() walks the holes the timeout left, skipping SACKed data.
+    while (this.sb.rtoRecovery && budget > 0) {
+      const seg = this.sb.nextSeg(false);
+      if (seg.kind === NextSegKind.None) break;
+      const kind = seg.kind;
+      const seq = seg.seq;
+      const len = seg.len;
+      this.transmit(seq, len, now);
+      this.sb.markSent(kind, seq, len);
+      this.stats.retransmits++;
+      budget -= len;
+    }
+    while (budget >= Math.min(MSS, this.end - this.nxt) && this.nxt < this.end) {
+      const len = Math.min(MSS, this.end - this.nxt);
+      this.transmit(this.nxt, len, now);
+      this.sb.markSent(NextSegKind.NewData, this.nxt, len);
+      this.nxt += len;
+      budget -= len;
+    }
+  }
+
+  private transmit(seq: number, len: number, now: number): void {
+    this.sim.a.writePackets([dataPacket(seq, len, now)]);
+  }
+
+  private onRto(): void {
+    if (this.una === this.nxt) return;
+    this.stats.rtos++;
+    // RFC 6675 §5.1, RFC 5681 §3.1: end recovery, collapse the window, resend what is not SACKed.
+    this.sb.onRetransmitTimeout();
+    this.cc.onRetransmitTimeout(this.nxt - this.una);
+    this.inRecovery = false;
+    this.backoff++;
+    this.send();
+    this.rto.reset(this.rtoMs);
+  }
+}
+
 interface Result {
   ok: boolean;
   ms: number;
@@ -358,6 +517,7 @@ function run(
   path: PathOptions,
   total: number,
   seed: number,
+  detector: "rack" | "sack" = "rack",
   limitMs = 3_600_000,
 ): Result {
   const clock = new ManualClock();
@@ -370,7 +530,10 @@ function run(
   });
   const iss = 1000;
   const ctl = cc === "reno" ? new NewReno(MSS, 10) : new Cubic(MSS, 10, { hystart: cc === "cubic" });
-  const snd = new Sender(sim, clock, ctl, iss, total);
+  const snd =
+    detector === "rack"
+      ? new Sender(sim, clock, ctl, iss, total)
+      : new SackSender(sim, clock, ctl, iss, total);
   const rcv = new Receiver(sim, iss);
   snd.start();
   while (!snd.done && clock.now() < limitMs && clock.advanceToNext()) {}
@@ -381,7 +544,7 @@ function run(
     ms,
     goodputBps: (total * 8 * 1000) / ms,
     stats: snd.stats,
-    lost: sim.statsAToB.droppedLoss + sim.statsAToB.droppedQueue,
+    lost: sim.statsAToB.droppedLoss + sim.statsAToB.droppedQueue + sim.statsAToB.droppedFilter,
   };
 }
 
@@ -456,8 +619,61 @@ describe("the issue 8 pieces composed into a model sender over NetSim", () => {
     expect(cubic.goodputBps).toBeGreaterThanOrEqual(reno.goodputBps);
   });
 
+  test("a lost tail: TLP's probe turns it into fast recovery; without RACK-TLP it waits for the RTO", () => {
+    const total = 30 * MSS;
+    const tail = new Set([27, 28, 29].map((k) => 1000 + k * MSS));
+    const dropTail = () => {
+      const seen = new Set<number>();
+      // First transmissions of the last three data segments are lost.
+      return (_i: number, b: Uint8Array) => {
+        if (b[0] !== DATA) return false;
+        const seq = new DataView(b.buffer, b.byteOffset).getUint32(1);
+        if (!tail.has(seq) || seen.has(seq)) return false;
+        seen.add(seq);
+        return true;
+      };
+    };
+    const path = (): PathOptions => ({
+      bandwidthBps: 10_000_000,
+      delayMs: 20,
+      queueBytes: 100_000,
+      drop: dropTail(),
+    });
+    const rack = run("cubic", path(), total, 1, "rack");
+    const sack = run("cubic", path(), total, 1, "sack");
+    expect(rack.ok && sack.ok).toBe(true);
+    expect(rack.stats.probes).toBe(1);
+    expect(rack.stats.rtos).toBe(0);
+    expect(rack.stats.retransmits).toBe(3);
+    expect(sack.stats.rtos).toBeGreaterThan(0);
+    expect(rack.ms).toBeLessThan(sack.ms);
+  });
+
+  test("RFC 6675 SACK recovery with PRR completes too; RACK-TLP starts fewer recoveries under reordering and needs fewer RTOs under heavy loss", () => {
+    const reordering: PathOptions = {
+      bandwidthBps: 50_000_000,
+      delayMs: 25,
+      queueBytes: 300_000,
+      lossRate: 0.005,
+      reorderRate: 0.02,
+      reorderDelayMs: 2,
+      duplicateRate: 0.005,
+    };
+    const heavy: PathOptions = { bandwidthBps: 20_000_000, delayMs: 10, queueBytes: 60_000, lossRate: 0.15 };
+    const r1 = run("cubic", reordering, 2_000_000, 3, "rack");
+    const s1 = run("cubic", reordering, 2_000_000, 3, "sack");
+    const r2 = run("cubic", heavy, 2_000_000, 3, "rack");
+    const s2 = run("cubic", heavy, 2_000_000, 3, "sack");
+    for (const r of [r1, s1, r2, s2]) expect(r.ok).toBe(true);
+    // DupThresh takes three packets overtaking a late one for a loss; RACK waits min_RTT/4 first.
+    expect(r1.stats.recoveries).toBeLessThan(s1.stats.recoveries);
+    // Lost retransmissions: RACK sees them by time, DupThresh only after an RTO.
+    expect(r2.stats.rtos).toBeLessThan(s2.stats.rtos);
+  });
+
   test("the same seed gives the same run", () => {
     const path: PathOptions = { bandwidthBps: 20_000_000, delayMs: 10, queueBytes: 60_000, lossRate: 0.01 };
     expect(run("cubic", path, 1_000_000, 9)).toEqual(run("cubic", path, 1_000_000, 9));
+    expect(run("reno", path, 1_000_000, 9, "sack")).toEqual(run("reno", path, 1_000_000, 9, "sack"));
   });
 });

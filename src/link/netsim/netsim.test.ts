@@ -227,6 +227,26 @@ describe("NetSim random impairments (seeded, exact)", () => {
   });
 });
 
+describe("NetSim drop option", () => {
+  test("drops exactly the chosen packets without disturbing the seeded draws", () => {
+    const run = (drop?: PathOptions["drop"]) => {
+      const path: PathOptions = { lossRate: 0.2 };
+      if (drop) path.drop = drop;
+      const { clock, sim, rb } = setup(path, 5);
+      for (let i = 0; i < 200; i++) sim.a.writePackets([pkt(i, 100)]);
+      clock.advance(1);
+      return { seqs: rb.seqs, stats: sim.statsAToB };
+    };
+    const base = run();
+    const cut = run((index, bytes) => index === 3 || packetSeq(bytes) === 150);
+    expect(cut.stats.droppedFilter).toBe(2);
+    // The filter runs after the packet's loss draw: every other packet meets the same random loss.
+    expect(cut.seqs).toEqual(base.seqs.filter((s) => s !== 3 && s !== 150));
+    const chosenLostAnyway = [3, 150].filter((s) => !base.seqs.includes(s)).length;
+    expect(cut.stats.droppedLoss).toBe(base.stats.droppedLoss - chosenLostAnyway);
+  });
+});
+
 describe("NetSim endpoints", () => {
   test("oversize writes and writes after close are refused and counted", () => {
     const { clock, sim, rb } = setup({}, 1, { mtu: 1280 });

@@ -13,6 +13,8 @@
  * The model of one direction, per packet written by the sender's stack:
  *
  *   1. loss: with probability `lossRate` the packet is lost (`droppedLoss`);
+ *      the `drop` option, if given, drops chosen packets (`droppedFilter`)
+ *      after that draw;
  *   2. queue: the bottleneck queue holds every byte accepted but not yet
  *      fully serialised (the packet being put on the wire included). When the
  *      packet does not fit in `queueBytes`, it is dropped at the tail
@@ -63,6 +65,12 @@ export interface PathOptions {
   reorderRate?: number;
   /** Extra delay of a reordered packet in milliseconds (default 0). */
   reorderDelayMs?: number;
+  /**
+   * Drops chosen packets (counted in `droppedFilter`): called with the packet's index in this
+   * direction (0 for the first packet written) and its bytes, after the packet's loss draw, so a test
+   * can lose "the third data segment" and every other packet meets the same random losses.
+   */
+  drop?: (index: number, bytes: Uint8Array) => boolean;
 }
 
 export interface NetSimOptions {
@@ -86,6 +94,8 @@ export interface PathStats {
   bytesDelivered: number;
   /** Packets lost to `lossRate`. */
   droppedLoss: number;
+  /** Packets dropped by the `drop` option. */
+  droppedFilter: number;
   /** Packets dropped because the bottleneck queue was full. */
   droppedQueue: number;
   /** Extra copies made by `duplicateRate`. */
@@ -109,6 +119,7 @@ function newPathStats(): PathStats {
     delivered: 0,
     bytesDelivered: 0,
     droppedLoss: 0,
+    droppedFilter: 0,
     droppedQueue: 0,
     duplicated: 0,
     reordered: 0,
@@ -196,6 +207,7 @@ class Path {
   private readonly duplicateRate: number;
   private readonly reorderRate: number;
   private readonly reorderDelayMs: number;
+  private readonly drop: ((index: number, bytes: Uint8Array) => boolean) | undefined;
 
   /** When the bottleneck finishes serialising everything accepted so far. */
   private busyUntil = 0;
@@ -224,6 +236,7 @@ class Path {
     this.duplicateRate = checkRate(opts.duplicateRate ?? 0);
     this.reorderRate = checkRate(opts.reorderRate ?? 0);
     this.reorderDelayMs = checkNonNegative(opts.reorderDelayMs ?? 0);
+    this.drop = opts.drop;
   }
 
   /** Packets accepted and not yet delivered or dropped. */
@@ -240,9 +253,15 @@ class Path {
   send(protocol: number, pkt: PacketBuffer): void {
     const size = pkt.size;
     const st = this.stats;
-    st.sent++;
+    const index = st.sent++;
     st.bytesSent += size;
-    if (this.lossRate > 0 && this.chance() < this.lossRate) {
+    // The loss draw comes first, so a `drop` choice leaves every other packet's loss draw as it was.
+    const lost = this.lossRate > 0 && this.chance() < this.lossRate;
+    if (this.drop?.(index, pkt.bytes())) {
+      st.droppedFilter++;
+      return;
+    }
+    if (lost) {
       st.droppedLoss++;
       return;
     }

@@ -212,6 +212,28 @@ describe("SackScoreboard: recovery, SetPipe and NextSeg (RFC 6675 §4, §5)", ()
     expect(sb.nextSeg(false).seq).toBe(1200);
   });
 
+  test("after an RTO, nextSeg walks every unSACKed hole below RecoveryPoint and pipe counts only resends", () => {
+    const sb = sent(1000, 10);
+    sb.update(1000, [1300, 1500], 2000);
+    sb.onRetransmitTimeout();
+    expect(sb.isLost(1000)).toBe(true);
+    expect(sb.isLost(1900)).toBe(true);
+    expect(sb.setPipe()).toBe(0);
+    const order: number[] = [];
+    for (let n = sb.nextSeg(false); n.kind !== NextSegKind.None; n = sb.nextSeg(false)) {
+      expect(n.kind).toBe(NextSegKind.Lost);
+      order.push(n.seq);
+      sb.markSent(n.kind, n.seq, n.len);
+    }
+    // SACKed [1300, 1500) is skipped.
+    expect(order).toEqual([1000, 1100, 1200, 1500, 1600, 1700, 1800, 1900]);
+    expect(sb.setPipe()).toBe(800);
+    // New data may follow once the holes are resent.
+    expect(sb.nextSeg(true).kind).toBe(NextSegKind.NewData);
+    sb.update(2000, [], 2000);
+    expect(sb.rtoRecovery).toBe(false);
+  });
+
   test("an RTO ends recovery; no new recovery until HighACK reaches the new RecoveryPoint (§5.1)", () => {
     const sb = sent(1000, 10);
     sb.update(1000, [1100, 1400], 2000);
@@ -243,6 +265,7 @@ describe("SackScoreboard properties (fast-check)", () => {
     | { t: "send"; segs: number }
     | { t: "ack"; segs: number; blocks: [number, number][] }
     | { t: "recover" }
+    | { t: "rto" }
     | { t: "next"; newData: boolean };
 
   const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -256,6 +279,7 @@ describe("SackScoreboard properties (fast-check)", () => {
       }),
     }),
     fc.record({ t: fc.constant("recover" as const) }),
+    fc.record({ t: fc.constant("rto" as const) }),
     fc.record({ t: fc.constant("next" as const), newData: fc.boolean() }),
   );
 
@@ -272,6 +296,9 @@ describe("SackScoreboard properties (fast-check)", () => {
         const seq = (o: number) => (iss + o) >>> 0;
         let una = 0;
         let max = 0;
+        // RTO recovery: every unSACKed octet below `rp` is lost until SND.UNA reaches it.
+        let rto = false;
+        let rp = 0;
         const sacked = new Uint8Array(8_000);
         const count = (from: number) => {
           let n = 0;
@@ -285,7 +312,10 @@ describe("SackScoreboard properties (fast-check)", () => {
           let segs = 0;
           let run = 0;
           for (let x = max - 1; x >= una; x--) {
-            lost[x] = segs + Math.ceil(run / MSS) >= DUP_THRESH || bytes > (DUP_THRESH - 1) * MSS ? 1 : 0;
+            lost[x] =
+              (rto && x < rp) || segs + Math.ceil(run / MSS) >= DUP_THRESH || bytes > (DUP_THRESH - 1) * MSS
+                ? 1
+                : 0;
             if (sacked[x]) {
               bytes++;
               run++;
@@ -315,9 +345,19 @@ describe("SackScoreboard properties (fast-check)", () => {
               for (let x = Math.max(s, una); x < e; x++) sacked[x] = 1;
             }
             expect(u.delivered).toBe(ack - oldUna + count(una) - before);
+            if (rto && una >= rp) rto = false;
             expect(u.cumulative).toBe(ack !== oldUna);
           } else if (op.t === "recover") {
-            if (!sb.inRecovery && una < max) sb.enterRecovery();
+            if (!sb.inRecovery && una < max) {
+              sb.enterRecovery();
+              rto = false;
+            }
+          } else if (op.t === "rto") {
+            if (una < max) {
+              sb.onRetransmitTimeout();
+              rto = true;
+              rp = max;
+            }
           } else {
             const n = sb.nextSeg(op.newData);
             if (n.kind !== NextSegKind.None) {
@@ -372,6 +412,7 @@ describe("SackScoreboard properties (fast-check)", () => {
           }
           for (let x = una; x < max; x += 7) expect(sb.isLost(seq(x))).toBe(lost[x] === 1);
           expect(sb.setPipe()).toBe(pipe);
+          expect(sb.rtoRecovery).toBe(rto);
         }
       }),
       { numRuns: 300, seed: 6675 },

@@ -267,6 +267,8 @@ export class SackScoreboard {
    * more than (DupThresh − 1)·SMSS SACKed octets, lie above `seq`.
    */
   isLost(seq: number): boolean {
+    // After an RTO every unSACKed octet sent before it is presumed lost (see `onRetransmitTimeout`).
+    if (this.rtoRecovery && seqLessThan(seq, this.recoveryPoint)) return true;
     const r = this.r;
     let bytes = 0;
     let segs = 0;
@@ -302,7 +304,10 @@ export class SackScoreboard {
       const holeStart = i === 0 ? this.highAck : r[i - 1]!;
       if (seqLessThan(holeStart, holeEnd)) {
         const lost = segsAbove >= this.dupThresh || bytesAbove > limit;
-        if (!lost) pipe += seqSize(holeStart, holeEnd);
+        // In RTO recovery the part of the hole below RecoveryPoint is lost whatever lies above it.
+        const from =
+          this.rtoRecovery && seqLessThan(holeStart, this.recoveryPoint) ? this.recoveryPoint : holeStart;
+        if (!lost && seqLessThan(from, holeEnd)) pipe += seqSize(from, holeEnd);
         if (seqGreaterThan(this.highRxt, holeStart)) {
           pipe += seqSize(holeStart, seqLessThan(this.highRxt, holeEnd) ? this.highRxt : holeEnd);
         }
@@ -360,25 +365,27 @@ export class SackScoreboard {
     // the first one at all.
     let firstUnsacked = -1;
     let firstUnsackedEnd = 0;
-    if (r.length > 0) {
-      // Holes below the highest SACKed octet, from the bottom: [highAck, r0), [r1, r2), ...
-      for (let i = 0; i < r.length; i += 2) {
-        const holeStart = i === 0 ? this.highAck : r[i - 1]!;
-        const holeEnd = r[i]!;
-        if (!seqLessThan(holeStart, holeEnd)) continue;
-        const s = seqMax(holeStart, this.highRxt);
-        if (!seqLessThan(s, holeEnd)) continue;
-        if (this.isLost(s)) {
-          // Rule (1).
-          seg.kind = NextSegKind.Lost;
-          seg.seq = s;
-          seg.len = Math.min(this.smss, seqSize(s, holeEnd));
-          return seg;
-        }
-        if (firstUnsacked === -1) {
-          firstUnsacked = s;
-          firstUnsackedEnd = holeEnd;
-        }
+    // Holes from the bottom: [highAck, r0), [r1, r2), ..., and the top one [r_last, highData), all cut
+    // at the highest SACKed octet — or, in RTO recovery, at RecoveryPoint if that is higher, so the
+    // holes an RTO left behind are walked too.
+    const limit = this.rtoRecovery ? seqMax(top, this.recoveryPoint) : top;
+    for (let i = 0; i <= r.length; i += 2) {
+      const holeStart = i === 0 ? this.highAck : r[i - 1]!;
+      let holeEnd = i < r.length ? r[i]! : this.highData;
+      if (seqGreaterThan(holeEnd, limit)) holeEnd = limit;
+      if (!seqLessThan(holeStart, holeEnd)) continue;
+      const s = seqMax(holeStart, this.highRxt);
+      if (!seqLessThan(s, holeEnd)) continue;
+      if (this.isLost(s)) {
+        // Rule (1).
+        seg.kind = NextSegKind.Lost;
+        seg.seq = s;
+        seg.len = Math.min(this.smss, seqSize(s, holeEnd));
+        return seg;
+      }
+      if (firstUnsacked === -1) {
+        firstUnsacked = s;
+        firstUnsackedEnd = holeEnd;
       }
     }
     if (newDataAllowed) {
@@ -438,9 +445,17 @@ export class SackScoreboard {
   /**
    * RFC 6675 §5.1: an RTO. "RecoveryPoint MUST be set to HighData", loss
    * recovery ends, and no new one starts until HighACK reaches RecoveryPoint.
-   * The SACK information is kept (§5.1 allows using it to avoid resending
-   * SACKed data); `clear()` discards it when the receiver may have reneged.
-   * HighRxt goes back to HighACK, as everything not SACKed is resent.
+   * The SACK information is kept (§5.1: Update() goes on, so "the RTO recovery
+   * phase [can] take advantage of the information provided in the SACK
+   * blocks, to avoid unnecessary retransmissions"); `clear()` discards it when
+   * the receiver may have reneged. HighRxt goes back to HighACK.
+   *
+   * Until HighACK reaches RecoveryPoint every unSACKed octet below it counts
+   * as lost (RFC 5681 §3.1: after a timeout the sender resends from SND.UNA):
+   * `isLost` says so, `setPipe` counts only what was resent since, and
+   * `nextSeg` rule 1 walks those holes in order — the sender drives its
+   * go-back-N that skips SACKed data with `nextSeg` and `markSent` as in
+   * fast recovery, with cwnd − pipe as the budget.
    */
   onRetransmitTimeout(): void {
     this.recoveryPoint = this.highData;
