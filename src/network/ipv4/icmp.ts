@@ -14,6 +14,7 @@ import {
   ICMPV4_FRAG_NEEDED,
   ICMPV4_MIN_SIZE,
   ICMPV4_PARAM_PROBLEM,
+  ICMPV4_REDIRECT,
   ICMPV4_TIME_EXCEEDED,
 } from "../../header/icmpv4.ts";
 import {
@@ -29,12 +30,15 @@ import type {
   Route,
   TransportPacketInfo,
 } from "../../stack/registration.ts";
-import type { Address } from "../../tcpip/address.ts";
+import { Address } from "../../tcpip/address.ts";
 import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { Subnet } from "../../tcpip/subnet.ts";
 import type { Ipv4Endpoint } from "./ipv4.ts";
 
 /** RFC 1812 §4.3.2.3: an ICMP error "SHOULD contain as much of the original datagram as possible without the length of the ICMP datagram exceeding 576 bytes". */
 const ICMP_ERROR_MAX_DATAGRAM = 576;
+/** Host routes that redirects may add in all (Linux keeps them in an expiring cache instead). */
+const MAX_REDIRECT_ROUTES = 1024;
 
 /** ICMP query types (not errors): replying to these with an error is allowed (RFC 1122 §3.2.2). */
 function isIcmpQuery(type: number): boolean {
@@ -91,6 +95,9 @@ export class Icmpv4 {
         this.deliverError(pkt, info, unreachableType(code), code === ICMPV4_FRAG_NEEDED ? mtu : 0);
         return;
       }
+      case ICMPV4_REDIRECT:
+        this.handleRedirect(pkt, info);
+        return;
       case ICMPV4_TIME_EXCEEDED:
         c.timeExceeded.received++;
         this.deliverError(pkt, info, "timeExceeded", code);
@@ -145,6 +152,48 @@ export class Icmpv4 {
     } catch {
       stack.stats.ip.outgoingPacketErrors++;
     }
+  }
+
+  /**
+   * RFC 1122 §3.2.2.2: "A host receiving a Redirect message MUST update its routing information
+   * accordingly" — as a host route to the quoted destination via the new gateway. Like Linux
+   * (`ip_rt_redirect`), it is believed only from the gateway we use now for that destination, only
+   * for a gateway on a directly connected subnet, and never while forwarding (routers ignore them).
+   */
+  private handleRedirect(pkt: PacketBuffer, info: TransportPacketInfo): void {
+    const ep = this.ep;
+    const nic = ep.nic;
+    const stack = nic.stack;
+    if (nic.forwardingFor?.(IPV4_PROTOCOL_NUMBER) ?? nic.forwarding) return;
+    const b = pkt.data;
+    const off = pkt.head;
+    if (pkt.size < ICMPV4_MIN_SIZE + IPV4_MIN_SIZE) {
+      this.counters.malformedReceived++;
+      return;
+    }
+    const q = new Ipv4Header(b, off + ICMPV4_MIN_SIZE);
+    if (q.version !== 4 || q.headerLength < IPV4_MIN_SIZE) {
+      this.counters.malformedReceived++;
+      return;
+    }
+    const target = q.dstAddress();
+    const gateway = Address.fromBytes(b, off + 4, 4);
+    if (gateway.isMulticast || gateway.isBroadcast || gateway.isUnspecified || stack.hasAddress(0, gateway))
+      return;
+    let current: Route;
+    try {
+      current = stack.findRoute(0, undefined, target, IPV4_PROTOCOL_NUMBER);
+    } catch {
+      return;
+    }
+    if (current.nic !== nic.id || !current.nextHop.equals(info.src) || current.nextHop.equals(target)) return;
+    const onLink = nic
+      .addresses(IPV4_PROTOCOL_NUMBER)
+      .some((a) => Subnet.fromPrefix(a.address, a.prefixLen).contains(gateway));
+    // A bound on what redirects may add, since each is a route table entry.
+    if (!onLink || !stack.addRoute || ep.proto.redirectRoutes >= MAX_REDIRECT_ROUTES) return;
+    ep.proto.redirectRoutes++;
+    stack.addRoute({ destination: Subnet.fromPrefix(target, 32), gateway, nic: nic.id });
   }
 
   /**

@@ -683,3 +683,37 @@ describe("echo reply options (RFC 1122 §3.2.2.6)", () => {
     expect(out[0]![23]).toBe(0x10);
   });
 });
+
+describe("ICMP redirect (RFC 1122 §3.2.2.2)", () => {
+  function redirect(h: ReturnType<typeof ipHost>, from: string, gateway: string, target: string) {
+    const quoted = ipPacket({ src: h.local, dst: addr(target), protocol: 17, payload: new Uint8Array(8) });
+    const m = new Uint8Array(8 + quoted.length);
+    m.set(quoted, 8);
+    encodeIcmpv4(m, 0, { type: 5, code: 1, payloadLength: quoted.length, ident: 0, sequence: 0 });
+    m.set(addr(gateway).bytes, 4);
+    m[2] = 0;
+    m[3] = 0;
+    const c = finishChecksum(checksum(m, 0, m.length));
+    m[2] = c >> 8;
+    m[3] = c & 0xff;
+    h.inject(ipPacket({ src: addr(from), dst: h.local, protocol: 1, payload: m }));
+  }
+
+  test("a redirect from our gateway adds a host route via the new on-link gateway", () => {
+    const h = ipHost();
+    h.s.addRoute({ destination: Subnet.parse("0.0.0.0/0"), gateway: addr("198.18.0.254"), nic: 1 });
+    const nextHop = () =>
+      h.s.findRoute(0, undefined, addr("198.19.5.5"), IPV4_PROTOCOL_NUMBER).nextHop.toString();
+    // Not from the current gateway: ignored.
+    redirect(h, "198.18.0.9", "198.18.0.253", "198.19.5.5");
+    expect(nextHop()).toBe("198.18.0.254");
+    // A gateway that is not on a connected subnet: ignored.
+    redirect(h, "198.18.0.254", "198.20.0.1", "198.19.5.5");
+    expect(nextHop()).toBe("198.18.0.254");
+    redirect(h, "198.18.0.254", "198.18.0.253", "198.19.5.5");
+    expect(nextHop()).toBe("198.18.0.253");
+    expect(h.s.findRoute(0, undefined, addr("198.19.5.6"), IPV4_PROTOCOL_NUMBER).nextHop.toString()).toBe(
+      "198.18.0.254",
+    );
+  });
+});

@@ -68,6 +68,8 @@ export class Ipv4Protocol implements NetworkProtocol {
   readonly minimumPacketSize = IPV4_MIN_SIZE;
   defaultTtl: number;
   echoBroadcast: boolean;
+  /** Host routes added from ICMP redirects so far. */
+  redirectRoutes = 0;
   readonly ids: IdGenerator;
   readonly icmpLimiter: TokenBucket;
   readonly reassembler: Reassembler<FirstFragment>;
