@@ -272,6 +272,20 @@ export class Icmpv4 {
     }
   }
 
+  /** Redirect for Host (code 1) to `gateway` about the datagram at `pkt.head` (RFC 792, RFC 1812 §5.2.7.2). */
+  sendRedirect(pkt: PacketBuffer, gateway: Address): void {
+    const off = pkt.networkHeader >= 0 ? pkt.networkHeader : pkt.head;
+    this.sendError(
+      pkt.data,
+      off,
+      pkt.tail - off,
+      pkt.linkBroadcastOrMulticast,
+      ICMPV4_REDIRECT,
+      1,
+      gateway.v4Number,
+    );
+  }
+
   sendTimeExceeded(pkt: PacketBuffer, code: number): void {
     const off = pkt.networkHeader >= 0 ? pkt.networkHeader : pkt.head;
     this.sendError(
@@ -363,6 +377,10 @@ export class Icmpv4 {
     pkt.data.set(b.subarray(off, off + quoted), o + ICMPV4_MIN_SIZE);
     if (type === ICMPV4_PARAM_PROBLEM) {
       encodeIcmpv4(pkt.data, o, { type, code, pointer: param ?? 0, payloadLength: quoted });
+    } else if (type === ICMPV4_REDIRECT) {
+      // The gateway address takes the 32 bits after the checksum (RFC 792).
+      const g = param ?? 0;
+      encodeIcmpv4(pkt.data, o, { type, code, ident: g >>> 16, sequence: g & 0xffff, payloadLength: quoted });
     } else if (type === ICMPV4_DST_UNREACHABLE && code === ICMPV4_FRAG_NEEDED) {
       encodeIcmpv4(pkt.data, o, { type, code, mtu: param ?? 0, payloadLength: quoted });
     } else {

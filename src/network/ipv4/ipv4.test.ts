@@ -717,3 +717,19 @@ describe("ICMP redirect (RFC 1122 §3.2.2.2)", () => {
     );
   });
 });
+
+describe("redirects we send as a router (RFC 1812 §5.2.7.2)", () => {
+  test("a packet that leaves by the NIC it came in on toward the sender's subnet gets a Redirect", () => {
+    const h = ipHost();
+    h.s.setForwarding(IPV4_PROTOCOL_NUMBER, true);
+    h.s.addRoute({ destination: Subnet.parse("198.19.0.0/16"), gateway: addr("198.18.0.253"), nic: 1 });
+    h.inject(ipPacket({ src: h.peer, dst: addr("198.19.1.1"), protocol: 17, payload: new Uint8Array(8) }));
+    const out = h.sent();
+    expect(out.length).toBe(2);
+    const icmp = out.find((p) => p[9] === 1)!;
+    expect([icmp[20], icmp[21]]).toEqual([5, 1]);
+    expect([...icmp.subarray(24, 28)]).toEqual([198, 18, 0, 253]);
+    expect(new Ipv4Header(icmp, 0).dstAddress().equals(h.peer)).toBe(true);
+    expect(h.s.stats.ip.packetsForwarded).toBe(1);
+  });
+});

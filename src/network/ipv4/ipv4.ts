@@ -538,6 +538,15 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       this.icmp.sendDestinationUnreachable(pkt, 4, mtu, true);
       return;
     }
+    // RFC 1812 §5.2.7.2: a router SHOULD send a Redirect when the packet leaves by the interface it came
+    // in on, toward a next hop on the source's own subnet (the source could have sent it there itself).
+    if (
+      route.nic === this.nic.id &&
+      !route.nextHop.equals(h.srcAddress()) &&
+      this.onSameSubnet(h.srcNumber, route.nextHop)
+    ) {
+      this.icmp.sendRedirect(pkt, route.nextHop);
+    }
     // Decrement TTL and patch the checksum incrementally (RFC 1624 eqn. 3, RFC 1812 §5.3.1).
     const ttl = h.ttl;
     const oldWord = (ttl << 8) | b[off + IPV4_TTL_OFFSET + 1]!;
@@ -556,6 +565,17 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       this.stats.fragments.fragmentsSent++;
       route.writeHeaderIncludedPacket(f, true, this.onForwardUnresolved);
     }
+  }
+
+  /** Whether `srcNum` and `nextHop` lie in one of this NIC's subnets. */
+  private onSameSubnet(srcNum: number, nextHop: Address): boolean {
+    const hop = nextHop.v4Number;
+    for (const a of this.nic.addresses(IPV4_PROTOCOL_NUMBER)) {
+      const mask = a.prefixLen === 0 ? 0 : (0xffffffff << (32 - a.prefixLen)) >>> 0;
+      const net = (a.address.v4Number & mask) >>> 0;
+      if ((srcNum & mask) >>> 0 === net && (hop & mask) >>> 0 === net) return true;
+    }
+    return false;
   }
 
   /** RFC 792: Time Exceeded code 1 when reassembly times out, only if fragment 0 arrived. */
