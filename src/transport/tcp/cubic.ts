@@ -15,6 +15,10 @@
  * the sender calls it. Without those calls CUBIC still works: it grows toward
  * W_cubic(t) (RTT taken as 0) and HyStart++ never leaves slow start early.
  *
+ * To use it: accept "cubic" for the `congestionControl` option, construct
+ * `new Cubic(mss, initialWindowSegments)` where `NewReno` is constructed
+ * now, and call the `CubicSignals` methods (below) from the ACK path.
+ *
  * Loss recovery itself stays with the sender, as for `NewReno`: on entering
  * recovery the window is reduced by β_cubic (RFC 9438 §4.6) instead of 1/2,
  * and the recovery window follows the same RFC 5681 §3.2 / RFC 6582 rules the

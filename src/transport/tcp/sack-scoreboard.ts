@@ -34,7 +34,19 @@
  *   2. on `enterRecovery`: the congestion controller's reduction, then
  *      `enterRecovery()` → the first segment to retransmit (step 4.3), send it;
  *   3. in recovery: `setPipe()`, then while cwnd − pipe ≥ SMSS (or PRR's
- *      sndcnt allows): `nextSeg(canSendNew)`, send what it names, `markSent()`.
+ *      sndcnt allows): `nextSeg(canSendNew)`, send what it names, `markSent()`;
+ *   4. on an RTO: `onRetransmitTimeout()`, then the same `nextSeg` /
+ *      `markSent` loop with cwnd − `setPipe()` as the budget resends the holes
+ *      (instead of rewinding SND.NXT over SACKed data).
+ * `SackSender` in src/link/netsim/model-sender.test.ts is a complete worked
+ * example of this loop with PRR, over the network simulator.
+ *
+ * In snd.ts terms: `processAck` calls `update` for every ACK when SACK was
+ * negotiated (duplicate or not); `onDupAck`'s third-duplicate test becomes
+ * `enterRecovery`; the partial-ACK `retransmitFirst` becomes the `nextSeg`
+ * loop (sending needs "retransmit `len` octets at `seq`", an offset into the
+ * send buffer, not only at SND.UNA); `trySend` compares cwnd with `pipe`
+ * rather than SND.NXT − SND.UNA while recovering.
  */
 import {
   inRange,
