@@ -182,6 +182,8 @@ class FlightHeap {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 function before(a: Flight, b: Flight): boolean {
   return a.at < b.at || (a.at === b.at && a.order < b.order);
 }
@@ -218,6 +220,8 @@ class Path {
   private queueHead = 0;
 
   private readonly flights = new FlightHeap();
+  /** Delivered records, reused for later packets (no allocation per packet besides its bytes). */
+  private readonly pool: Flight[] = [];
   private order = 0;
   private timer: Timer | undefined;
   private armedAt = Number.POSITIVE_INFINITY;
@@ -286,10 +290,10 @@ class Path {
       st.reordered++;
     }
     const bytes = pkt.bytes().slice();
-    this.schedule({ at, order: this.order++, protocol, bytes });
+    this.schedule(at, protocol, bytes);
     if (this.duplicateRate > 0 && this.chance() < this.duplicateRate) {
       st.duplicated++;
-      this.schedule({ at, order: this.order++, protocol, bytes: bytes.slice() });
+      this.schedule(at, protocol, bytes.slice());
     }
   }
 
@@ -325,7 +329,12 @@ class Path {
     }
   }
 
-  private schedule(f: Flight): void {
+  private schedule(at: number, protocol: number, bytes: Uint8Array): void {
+    const f = this.pool.pop() ?? { at: 0, order: 0, protocol: 0, bytes };
+    f.at = at;
+    f.order = this.order++;
+    f.protocol = protocol;
+    f.bytes = bytes;
     this.flights.push(f);
     if (f.at < this.armedAt) this.arm(f.at);
   }
@@ -344,13 +353,16 @@ class Path {
     this.armedAt = Number.POSITIVE_INFINITY;
     for (let f = this.flights.peek(); f !== undefined && f.at <= until; f = this.flights.peek()) {
       this.flights.pop();
-      this.deliver(f);
+      const { protocol, bytes } = f;
+      f.bytes = EMPTY;
+      this.pool.push(f);
+      this.deliver(protocol, bytes);
     }
     const next = this.flights.peek();
     if (next !== undefined && next.at < this.armedAt) this.arm(next.at);
   }
 
-  private deliver(f: Flight): void {
+  private deliver(protocol: number, bytes: Uint8Array): void {
     const st = this.stats;
     const d = this.to.dispatcherIfOpen();
     if (!d) {
@@ -358,8 +370,8 @@ class Path {
       return;
     }
     st.delivered++;
-    st.bytesDelivered += f.bytes.length;
-    d.deliverNetworkPacket(f.protocol, PacketBuffer.wrap(f.bytes));
+    st.bytesDelivered += bytes.length;
+    d.deliverNetworkPacket(protocol, PacketBuffer.wrap(bytes));
   }
 }
 
