@@ -28,9 +28,9 @@
  *      right after it (`duplicated`); the copy is made past the bottleneck, so
  *      it takes no queue space or bandwidth.
  *
- * Random draws happen in that order, and only for features whose rate is not
- * zero, so turning one feature on does not disturb another's sequence of
- * draws on a path where it is off.
+ * Random draws happen in that order, one per feature whose rate is not zero
+ * (a feature that is off draws nothing), from the one `Random` both
+ * directions share; events run in clock order, so the draws do too.
  *
  * The sender never learns of a loss: `writePackets` accepts every packet that
  * fits the MTU, as a NIC does, and the path drops it later. Each packet is
