@@ -189,6 +189,9 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       return;
     }
     if (!this.acceptsDestination(dst)) {
+      // Traffic for groups we did not join (other hosts' MLD reports, router solicitations) is
+      // normal on a LAN: dropped without counting it as an address error.
+      if (dst.isMulticast) return;
       if (this.forwarding) this.forward(pkt, src, dst);
       else st.invalidAddressesReceived++;
       return;
