@@ -5,6 +5,8 @@
  * through every state.
  */
 import { describe, expect, test } from "bun:test";
+import { checkIpv4, dst, dstPort, flags, src, srcPort, tcp } from "../checker/checker.ts";
+import { TCP_SYN } from "../header/tcp.ts";
 import { connectChannels } from "../link/channel/pipe.ts";
 import { newEthernetChannel } from "../link/ethernet/ethernet-channel.ts";
 import { ipv6 } from "../network/ipv6/protocol.ts";
@@ -63,6 +65,12 @@ function tcpConversation() {
   const states: string[] = [];
   ta.onChange((e) => states.push(e.type === "destroy" ? `destroy:${e.reason}` : e.flow.state));
 
+  // What A sends, as the hooks see it.
+  const sent: Uint8Array[] = [];
+  ha.addHook("outbound", (_np, bytes) => {
+    sent.push(bytes.slice());
+  });
+
   const listener = endpoint(hb, TCP_PROTOCOL_NUMBER);
   listener.ep.bind({ port: 80 });
   listener.ep.listen!(10);
@@ -82,7 +90,7 @@ function tcpConversation() {
   clock.advance(50);
   expect(new TextDecoder().decode(client.ep.read().data)).toBe("HTTP/1.0 200 OK\r\n\r\nhello");
 
-  return { clock, ta, tb, states, flow, client: client.ep, server };
+  return { clock, ta, tb, states, flow, client: client.ep, server, sent, port };
 }
 
 describe("conntrack on two stacks over a channel link", () => {
@@ -231,7 +239,14 @@ describe("conntrack on two stacks over a channel link", () => {
   });
 
   test("a real TCP connection closed gracefully: every closing state, then TIME-WAIT expiry", () => {
-    const { clock, ta, tb, states, flow, client, server } = tcpConversation();
+    const { clock, ta, tb, states, flow, client, server, sent, port } = tcpConversation();
+    // The entry's original direction is A's SYN.
+    checkIpv4(
+      sent.find((p) => p[9] === TCP_PROTOCOL_NUMBER)!,
+      src("198.18.0.1"),
+      dst("198.18.0.2"),
+      tcp(srcPort(port), dstPort(80), flags(TCP_SYN)),
+    );
     client.shutdown(ShutdownFlags.Write);
     clock.advance(50);
     expect(flow(ta)?.state).toBe("close_wait");
