@@ -259,6 +259,26 @@ describe("FdEndpoint, IP framing", () => {
     close(b);
   });
 
+  test("an empty datagram is counted; the peer hanging up stops reading without spinning", async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip", ownsFd: true });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(b, new Uint8Array(0));
+    writeFd(b, ipv4Packet(20, 1));
+    await rec.until(1);
+    expect(ep.stats.rxMalformed).toBe(1);
+    close(b);
+    await Bun.sleep(50);
+    const before = process.cpuUsage();
+    await Bun.sleep(500);
+    const used = process.cpuUsage(before);
+    expect((used.user + used.system) / 1000).toBeLessThan(200);
+    expect(ep.stats.rxErrors).toBe(0);
+    ep.close();
+    await ep.wait();
+  });
+
   test("an idle attached link uses next to no CPU (no spinning)", async () => {
     const { ep, peer } = setup({ framing: "ip", spinMs: 1 });
     const rec = new Recorder();

@@ -14,7 +14,15 @@ import {
   writeAddress,
   writevFd,
 } from "../rawfile/index.ts";
-import { POLL_ARMED, POLL_READY, POLL_STOP, type PollWorkerStart } from "./poll-protocol.ts";
+import {
+  POLL_ARMED,
+  POLL_ERRNO,
+  POLL_HANGUP,
+  POLL_READY,
+  POLL_SLOTS,
+  POLL_STOP,
+  type PollWorkerStart,
+} from "./poll-protocol.ts";
 import { pollWorkerUrl } from "./poll-worker-url.ts";
 import {
   clearVirtioNetHeader,
@@ -204,7 +212,7 @@ export class FdEndpoint implements LinkEndpoint {
 
   // Worker state.
   private worker: Worker | undefined;
-  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  private readonly state = new Int32Array(new SharedArrayBuffer(4 * POLL_SLOTS));
   private wakeFd = -1;
   private workerDone: Promise<void> = Promise.resolve();
   private waiting = false;
@@ -348,8 +356,10 @@ export class FdEndpoint implements LinkEndpoint {
   private onReady(): void {
     const s = Atomics.load(this.state, 0);
     if (s === POLL_STOP || this.rxStopped) {
-      if (s === POLL_STOP && !this.closed && Atomics.load(this.state, 1) !== 0) {
-        this.report(new Error(`poll() on fd ${this.fd} failed with errno ${Atomics.load(this.state, 1)}`));
+      if (s === POLL_STOP && !this.closed && Atomics.load(this.state, POLL_ERRNO) !== 0) {
+        this.report(
+          new Error(`poll() on fd ${this.fd} failed with errno ${Atomics.load(this.state, POLL_ERRNO)}`),
+        );
       }
       return;
     }
@@ -415,8 +425,14 @@ export class FdEndpoint implements LinkEndpoint {
         break;
       }
       if (n === 0) {
-        // End of file: the peer of a socket closed. A TUN never returns 0.
-        this.rxStopped = true;
+        // A TUN never returns 0. On a socket it is an empty datagram, or end of file once
+        // poll() has seen the peer hang up (then stop instead of spinning).
+        if (Atomics.load(this.state, POLL_HANGUP) !== 0) {
+          this.rxStopped = true;
+          break;
+        }
+        // Stop this drain so the worker polls again and can report a hang-up.
+        this.stats.rxMalformed++;
         break;
       }
       got++;
@@ -563,6 +579,11 @@ export class FdEndpoint implements LinkEndpoint {
       return false;
     }
     const size = pkt.tail - pkt.head;
+    if (size <= 0) {
+      // Nothing to send (and no address to pass): a TUN would reject it anyway.
+      this.stats.txErrors++;
+      return false;
+    }
     let n: number;
     if (!this.vnetHdr) {
       n = writeAddress(this.fd, ptr(pkt.data, pkt.head), size);

@@ -4,8 +4,15 @@
 export const POLL_ARMED = 0;
 /** The fd is readable; the main thread drains it and stores ARMED when done. */
 export const POLL_READY = 1;
-/** Shut down (slot 1 holds an errno if the worker's poll failed). */
+/** Shut down (slot `POLL_ERRNO` holds an errno if the worker's poll failed). */
 export const POLL_STOP = 2;
+
+/** Slot holding the errno of a failed poll(). */
+export const POLL_ERRNO = 1;
+/** Slot set to 1 once poll() reported POLLHUP: a read of 0 bytes then means end of file, not an empty packet. */
+export const POLL_HANGUP = 2;
+/** Int32 slots in the shared state. */
+export const POLL_SLOTS = 4;
 
 export const EINTR_CODE = 4;
 

@@ -13,8 +13,16 @@
  *   bun build --compile src/index.ts src/link/fdbased/poll-worker.ts --outfile dist/netstack
  */
 
-import { POLLIN, PollFds, poll } from "../rawfile/index.ts";
-import { EINTR_CODE, POLL_ARMED, POLL_READY, POLL_STOP, type PollWorkerStart } from "./poll-protocol.ts";
+import { POLLHUP, POLLIN, PollFds, poll } from "../rawfile/index.ts";
+import {
+  EINTR_CODE,
+  POLL_ARMED,
+  POLL_ERRNO,
+  POLL_HANGUP,
+  POLL_READY,
+  POLL_STOP,
+  type PollWorkerStart,
+} from "./poll-protocol.ts";
 
 declare const self: Worker;
 
@@ -34,13 +42,15 @@ function run(start: PollWorkerStart): void {
     if (r < 0) {
       if (r === -EINTR_CODE) continue;
       // poll itself failed (not the fd): tell the main thread, which reads the error itself.
-      Atomics.store(state, 1, -r);
+      Atomics.store(state, POLL_ERRNO, -r);
       Atomics.store(state, 0, POLL_STOP);
       Atomics.notify(state, 0);
       break;
     }
     if (fds.revents(1) !== 0) break;
-    if (fds.revents(0) !== 0 && Atomics.compareExchange(state, 0, POLL_ARMED, POLL_READY) === POLL_ARMED) {
+    const rev = fds.revents(0);
+    if (rev & POLLHUP) Atomics.store(state, POLL_HANGUP, 1);
+    if (rev !== 0 && Atomics.compareExchange(state, 0, POLL_ARMED, POLL_READY) === POLL_ARMED) {
       Atomics.notify(state, 0);
     }
   }

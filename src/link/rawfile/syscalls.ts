@@ -36,15 +36,22 @@ export function close(fd: number): void {
   check(libc.close(fd), "close");
 }
 
+/** Stands in for empty buffers: `ptr()` refuses a zero-length array, and the kernel reads no byte of it. */
+const EMPTY = new Uint8Array(8);
+
+function address(buf: Uint8Array, off: number): ReturnType<typeof ptr> {
+  return off < buf.length ? ptr(buf, off) : ptr(EMPTY);
+}
+
 /** Reads into `buf[off, off+len)`; returns bytes read or `-errno` (`-EAGAIN` when a nonblocking fd is empty). */
 export function readFd(fd: number, buf: Uint8Array, off = 0, len = buf.length - off): number {
-  const n = libc.read(fd, ptr(buf, off), len) as number;
+  const n = libc.read(fd, address(buf, off), len) as number;
   return n < 0 ? -lastErrno() : n;
 }
 
 /** Writes `buf[off, off+len)`; returns bytes written or `-errno`. */
 export function writeFd(fd: number, buf: Uint8Array, off = 0, len = buf.length - off): number {
-  const n = libc.write(fd, ptr(buf, off), len) as number;
+  const n = libc.write(fd, address(buf, off), len) as number;
   return n < 0 ? -lastErrno() : n;
 }
 

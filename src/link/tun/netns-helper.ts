@@ -17,6 +17,8 @@ import { openTun } from "./open-tun.ts";
 import { openTunEndpoint } from "./tun-endpoint.ts";
 
 const [scenario = "", name = "tun0"] = process.argv.slice(2);
+/** Bytes the kernel sends in the vnet scenario (more for a throughput figure). */
+const BULK = Number(process.env.BULK_BYTES ?? 3_000_000);
 
 function sh(...cmd: string[]): string {
   const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
@@ -180,6 +182,7 @@ async function vnetTcp(): Promise<void> {
   const { device, endpoint } = openTunEndpoint({ name, mode: "tun", vnetHdr: true });
   sh("ip", "addr", "add", "198.18.2.1/24", "dev", device.name);
   const SEND = 20000;
+  const t0 = performance.now();
   const ISS = 1000;
   const syns: { hex: string; verified: boolean; gso: unknown }[] = [];
   let maxSize = 0;
@@ -291,9 +294,10 @@ async function vnetTcp(): Promise<void> {
   const bulk = await run([
     "socat",
     "-u",
-    "OPEN:/dev/zero,readbytes=3000000",
+    `OPEN:/dev/zero,readbytes=${BULK}`,
     "TCP:198.18.2.2:5001,connect-timeout=3",
   ]);
+  const bulkMs = performance.now() - t0;
   await Bun.sleep(100);
   const recv = Bun.spawn(["socat", "-u", "TCP:198.18.2.2:5002,connect-timeout=3", "STDOUT"], {
     stdout: "pipe",
@@ -312,6 +316,7 @@ async function vnetTcp(): Promise<void> {
     gsoPackets,
     gsoSample,
     bytesIn,
+    bulkMs,
     received: received.byteLength,
     receivedOk: Buffer.from(received).every((c, i) => c === 0x61 + (i % 26)),
     recvCode: await recv.exited,
@@ -362,7 +367,67 @@ async function idle(): Promise<void> {
   output({ cpuMs: (used.user + used.system) / 1000 });
 }
 
-const scenarios: Record<string, () => Promise<void>> = { tunPing, tapArp, vnetTcp, errors, idle };
+/**
+ * Not a test: packet rates for the report. TX: `writePackets` of one UDP
+ * datagram to the kernel for a second. RX: a second Bun process in the
+ * namespace blasts UDP datagrams at 198.18.0.2 (generator-bound on a small VM).
+ */
+async function rate(): Promise<void> {
+  const { device, endpoint } = openTunEndpoint({ name, mode: "tun" });
+  sh("ip", "addr", "add", "198.18.0.1/24", "dev", device.name);
+  let rx = 0;
+  endpoint.attach({ deliverNetworkPacket: () => rx++ });
+  const result: Record<string, number> = {};
+  for (const size of [92, 1428]) {
+    const b = new Uint8Array(size);
+    b[0] = 0x45;
+    put16(b, 2, size);
+    b[8] = 64;
+    b[9] = 17;
+    b.set([198, 18, 0, 2, 198, 18, 0, 1], 12);
+    ipChecksum(b);
+    put16(b, 20, 40000);
+    put16(b, 22, 9);
+    put16(b, 24, size - 20);
+    const pkts = Array.from({ length: 64 }, () => PacketBuffer.withPayload(0, b));
+    let n = 0;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    while (performance.now() - t0 < 1000) n += endpoint.writePackets(pkts);
+    const el = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    result[`tx${size}Kpps`] = Math.round(n / el);
+    result[`tx${size}Gbps`] = Math.round(((n * size * 8) / el / 1e6) * 100) / 100;
+    result[`tx${size}CpuPct`] = Math.round(((cpu.user + cpu.system) / 1000 / el) * 100);
+  }
+  const blaster = Bun.spawn(
+    [
+      process.execPath,
+      "-e",
+      `const s = await Bun.udpSocket({}); const d = new Uint8Array(64); const batch = [];
+       for (let i = 0; i < 64; i++) batch.push(d, 9, "198.18.0.2");
+       const end = performance.now() + 2500; while (performance.now() < end) s.sendMany(batch);
+       s.close(); process.exit(0);`,
+    ],
+    { stdout: "ignore", stderr: "inherit" },
+  );
+  await Bun.sleep(500);
+  const rx0 = rx;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Bun.sleep(1500);
+  const el = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  result.rx92Kpps = Math.round((rx - rx0) / el);
+  result.rxCpuPct = Math.round(((cpu.user + cpu.system) / 1000 / el) * 100);
+  result.rxWakeups = endpoint.stats.rxWakeups;
+  await blaster.exited;
+  output(result);
+  endpoint.close();
+  await endpoint.wait();
+}
+
+const scenarios: Record<string, () => Promise<void>> = { tunPing, tapArp, vnetTcp, errors, idle, rate };
 const fn = scenarios[scenario];
 if (!fn) {
   console.error(`unknown scenario ${scenario}`);
