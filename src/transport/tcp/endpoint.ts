@@ -67,7 +67,7 @@ import { windowScaleFor } from "./protocol-options.ts";
 import { ReceiveState } from "./rcv.ts";
 import { NewReno } from "./reno.ts";
 import { RttEstimator } from "./rtt.ts";
-import { parseSegment } from "./segment.ts";
+import { parseSegment, releaseSegment } from "./segment.ts";
 import { onPersistTimeout, onRetransmitTimeout, SendState, trySend } from "./snd.ts";
 import { getOption, setOption, tcpInfo } from "./sockopts.ts";
 import { canSendData, isSynchronized, type TcpState } from "./state.ts";
@@ -155,6 +155,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   /** Keepalive, FIN-WAIT-2 timeout and TIME-WAIT (2MSL). */
   readonly stateTimer: EndpointTimer;
   private readonly sackScratch: number[] = [];
+  private readonly tsOptions = { timestamp: true, tsVal: 0, tsEcr: 0, sackBlocks: this.sackScratch };
+  private readonly sackOptions = { sackBlocks: this.sackScratch };
 
   constructor(
     readonly stack: StackContext,
@@ -454,7 +456,11 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   handlePacket(_id: TransportEndpointId, pkt: PacketBuffer, info: TransportPacketInfo): void {
     const seg = parseSegment(pkt, info, this.stack.stats);
     if (!seg) return;
-    dispatchSegment(this, seg, info);
+    try {
+      dispatchSegment(this, seg, info);
+    } finally {
+      releaseSegment(seg);
+    }
   }
 
   handleControlPacket(_id: TransportEndpointId, type: ControlType, extra: number): void {
@@ -632,10 +638,14 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     const ts = r.tsEnabled;
     const sack = r.sackEnabled ? r.sackBlocks(ts ? 3 : 4, this.sackScratch) : this.sackScratch;
     if (!r.sackEnabled) sack.length = 0;
-    if (!ts && sack.length === 0) return undefined;
-    return ts
-      ? { timestamp: true, tsVal: this.tsNow(), tsEcr: r.tsRecent, sackBlocks: sack }
-      : { sackBlocks: sack };
+    if (ts) {
+      // One options object per endpoint, refilled for each segment (encoded before `transmit` returns).
+      const o = this.tsOptions;
+      o.tsVal = this.tsNow();
+      o.tsEcr = r.tsRecent;
+      return o;
+    }
+    return sack.length > 0 ? this.sackOptions : undefined;
   }
 
   /** After processing input or a user call: send what can go, then the ACK if still owed. */

@@ -20,7 +20,7 @@ import type { Notifier } from "./events.ts";
 import { IsnGenerator } from "./isn.ts";
 import { defaultTcpStackOptions, type TcpStackOptions } from "./protocol-options.ts";
 import { replyWithReset } from "./rst.ts";
-import { parseSegment } from "./segment.ts";
+import { parseSegment, releaseSegment } from "./segment.ts";
 import { SynCookies } from "./syn-cookies.ts";
 
 export class TcpProtocol implements TransportProtocol, EndpointFactory {
@@ -81,6 +81,7 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
     // Malformed: counted by parseSegment; say handled so no ICMP goes out for garbage.
     if (!seg) return true;
     replyWithReset(stack, info, seg);
+    releaseSegment(seg);
     return true;
   }
 

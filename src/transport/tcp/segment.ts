@@ -49,6 +49,15 @@ export class Segment {
 
 const EMPTY = new Uint8Array(0);
 
+/** Segments are reused (no allocation per packet); a pool, not one object, since delivery may nest. */
+const pool: Segment[] = [];
+
+/** Gives a segment from `parseSegment` back once its handling is over (nothing may keep it). */
+export function releaseSegment(s: Segment): void {
+  s.payload = EMPTY;
+  if (pool.length < 64) pool.push(s);
+}
+
 /**
  * Parses the TCP segment at `pkt.head`. Returns undefined (after counting) for
  * a malformed header or a bad checksum: malformed input is dropped, never thrown.
@@ -78,14 +87,15 @@ export function parseSegment(
       return undefined;
     }
   }
-  const s = new Segment();
+  const s = pool.pop() ?? new Segment();
   s.srcPort = h.srcPort;
   s.dstPort = h.dstPort;
   s.seq = h.sequenceNumber;
   s.ack = h.ackNumber;
   s.flags = h.flags;
   s.window = h.windowSize;
-  if (h.optionsLength > 0) parseTcpOptions(pkt.data, h.optionsOffset, h.optionsLength, s.options);
+  // With length 0 this just resets the reused options.
+  parseTcpOptions(pkt.data, h.optionsOffset, h.optionsLength, s.options);
   s.payload = pkt.data.subarray(h.payloadOffset, pkt.tail);
   stats.tcp.validSegmentsReceived++;
   return s;
