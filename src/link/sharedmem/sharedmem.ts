@@ -93,6 +93,17 @@ export interface SharedMemEndpointStats {
  * for an `EthernetEndpoint` on top.
  *
  * The endpoint does not keep the process or Worker alive by itself.
+ *
+ * Across Workers, create the region in one and post it to the other:
+ *
+ *   const region = createSharedMemRegion({ mtu: 1500 });      // SharedArrayBuffer
+ *   const link = new SharedMemEndpoint(region, { side: 0 });
+ *   worker.postMessage(region);
+ *   // in the Worker: new SharedMemEndpoint(event.data, { side: 1 })
+ *
+ * Across processes, `createMemfdRegion()` (memfd.ts) and pass its fd to the
+ * child (e.g. as an extra `Bun.spawn` stdio entry), which calls
+ * `openMemfdRegion(3)` and opens side 1 on the result.
  */
 export class SharedMemEndpoint implements LinkEndpoint {
   readonly mtu: number;
