@@ -3,6 +3,8 @@
  * `FdEndpoint` over a SOCK_SEQPACKET socketpair: boundary-preserving like a
  * TUN/TAP fd, and no root needed. The test plays the device on the other end.
  */
+
+import { VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import {
@@ -17,7 +19,6 @@ import {
 } from "../rawfile/index.ts";
 import { type LinkHarness, runLinkConformance, type WirePacket } from "../testing/conformance.ts";
 import { FdEndpoint, type FdFraming } from "./fd-endpoint.ts";
-import { VIRTIO_NET_HDR_SIZE } from "./virtio-net.ts";
 
 const MAC = new LinkAddress(Uint8Array.of(0x02, 0x00, 0x5e, 0x00, 0x00, 0x01));
 const PEER = new LinkAddress(Uint8Array.of(0x02, 0x00, 0x5e, 0x00, 0x00, 0x02));

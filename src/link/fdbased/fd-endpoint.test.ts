@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { encodeVirtioNetHeader, VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { ARP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { LinkCapability, type NetworkDispatcher } from "../link-endpoint.ts";
@@ -15,7 +16,6 @@ import {
   writeFd,
 } from "../rawfile/index.ts";
 import { FdEndpoint, type FdEndpointOptions } from "./fd-endpoint.ts";
-import { encodeVirtioNetHeader, VIRTIO_NET_HDR_SIZE } from "./virtio-net.ts";
 
 const OUR_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x01));
 const PEER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x02));
@@ -441,14 +441,16 @@ describe("FdEndpoint, virtio-net header", () => {
     expect(ep.stats.rxBytes).toBe(5014 + 34 + 34);
   });
 
-  test("inbound: shorter than a virtio header is malformed", async () => {
+  test("inbound: shorter than a virtio header, or an undefined gso type, is malformed", async () => {
     const { ep, peer } = setup({ framing: "ip", vnetHdr: true });
     const rec = new Recorder();
     ep.attach(rec);
     writeFd(peer, new Uint8Array(5));
+    writeFd(peer, vnet({ gsoType: 2 }, ipv4Packet(20)));
+    writeFd(peer, vnet({ gsoType: 0x46 }, ipv4Packet(20)));
     writeFd(peer, vnet({}, ipv4Packet(20)));
     await rec.until(1);
-    expect(ep.stats.rxMalformed).toBe(1);
+    expect(ep.stats.rxMalformed).toBe(3);
   });
 
   test("outbound: pkt.gso becomes the virtio header, in headroom or gathered with writev", () => {

@@ -1,5 +1,19 @@
 import { ptr } from "bun:ffi";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import {
+  clearVirtioNetHeader,
+  encodeVirtioNetHeader,
+  VIRTIO_CSUM_OFFSET,
+  VIRTIO_CSUM_START,
+  VIRTIO_FLAGS,
+  VIRTIO_GSO_SIZE,
+  VIRTIO_GSO_TYPE,
+  VIRTIO_HDR_LEN,
+  VIRTIO_NET_HDR_F_DATA_VALID,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_SIZE,
+} from "../../header/virtio-net.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
@@ -24,21 +38,6 @@ import {
   type PollWorkerStart,
 } from "./poll-protocol.ts";
 import { pollWorkerUrl } from "./poll-worker-url.ts";
-import {
-  clearVirtioNetHeader,
-  encodeVirtioNetHeader,
-  get16,
-  VIRTIO_CSUM_OFFSET,
-  VIRTIO_CSUM_START,
-  VIRTIO_FLAGS,
-  VIRTIO_GSO_SIZE,
-  VIRTIO_GSO_TYPE,
-  VIRTIO_HDR_LEN,
-  VIRTIO_NET_HDR_F_DATA_VALID,
-  VIRTIO_NET_HDR_F_NEEDS_CSUM,
-  VIRTIO_NET_HDR_GSO_ECN,
-  VIRTIO_NET_HDR_SIZE,
-} from "./virtio-net.ts";
 
 export const ETHERNET_HEADER_SIZE = 14;
 const ETH_DST = 0;
@@ -470,6 +469,11 @@ export class FdEndpoint implements LinkEndpoint {
       }
       vflags = data[VIRTIO_FLAGS]!;
       gsoType = data[VIRTIO_GSO_TYPE]! & ~VIRTIO_NET_HDR_GSO_ECN;
+      // virtio v1.2 §5.1.6: the defined gso types are NONE, TCPV4, UDP, TCPV6 and UDP_L4.
+      if (gsoType === 2 || gsoType > 5) {
+        this.stats.rxMalformed++;
+        return;
+      }
       checksumVerified = (vflags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0;
       h = VIRTIO_NET_HDR_SIZE;
     }
@@ -650,6 +654,11 @@ export class FdEndpoint implements LinkEndpoint {
     pkt.linkSrc = this.linkAddress;
     return true;
   }
+}
+
+/** A little-endian 16-bit field of the virtio header. */
+function get16(b: Uint8Array, off: number): number {
+  return b[off]! | (b[off + 1]! << 8);
 }
 
 function sameMac(b: Uint8Array, off: number, mac: Uint8Array): boolean {

@@ -1,2 +1,1 @@
 export * from "./fd-endpoint.ts";
-export * from "./virtio-net.ts";
