@@ -70,7 +70,7 @@ import { RttEstimator } from "./rtt.ts";
 import { parseSegment, releaseSegment } from "./segment.ts";
 import { onPersistTimeout, onRetransmitTimeout, SendState, trySend } from "./snd.ts";
 import { getOption, setOption, tcpInfo } from "./sockopts.ts";
-import { canSendData, isSynchronized, type TcpState } from "./state.ts";
+import { canSendData, isSynchronized, sendRuns, type TcpState } from "./state.ts";
 import { EndpointTimer } from "./timers.ts";
 
 /** Bytes of the timestamps option on every segment once negotiated (NOP, NOP, kind 8, length 10). */
@@ -469,9 +469,17 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       // network packet; our route MTU is the transport part, so take off the network header).
       const netHeader = this.netProtos[0] === IPV6_PROTOCOL_NUMBER ? 40 : 20;
       const mss = extra - netHeader - 20;
-      if (extra > 0 && mss >= 88 && mss < this.snd.mss) {
-        this.snd.mss = mss;
-        this.snd.cc.setMss(this.maxPayload());
+      const snd = this.snd;
+      if (extra > 0 && mss >= 88 && mss < snd.mss) {
+        snd.mss = mss;
+        snd.cc.setMss(this.maxPayload());
+        // What is in flight was too big and is lost: send it again in smaller segments now rather than
+        // after an RTO (as Linux's tcp_simple_retransmit).
+        if (sendRuns(this.state) && snd.una !== snd.max) {
+          snd.nxt = snd.una;
+          snd.rttTiming = false;
+          trySend(this);
+        }
       }
       return;
     }

@@ -185,3 +185,16 @@ describe("retransmission against a zero window", () => {
     expect(ep.tcpInfo().retransmits).toBe(0);
   });
 });
+
+describe("path MTU (RFC 1191, RFC 8201)", () => {
+  test("packet-too-big lowers the MSS and resends what is in flight in smaller segments", () => {
+    const p = new RawPeer();
+    const { ep, iss } = p.acceptConnection({ mss: 1460 });
+    ep.write(bytes(2000));
+    expect(p.sent.splice(0).map((s) => s.payload.length)).toEqual([1460, 540]);
+    ep.handleControlPacket(ep.id, "packetTooBig", 1000);
+    const again = p.sent.splice(0);
+    expect(again.map((s) => s.payload.length)).toEqual([960, 960, 80]);
+    expect(again[0]!.seq).toBe(iss + 1);
+  });
+});

@@ -132,7 +132,8 @@ export function trySend(ep: TcpEndpoint): void {
       if (flight === 0) ep.armPersist();
       break;
     }
-    if (avail > 0 && len < maxPayload && !s.force) {
+    // Data sent before (go-back after a timeout or a smaller path MTU) is not held back again.
+    if (avail > 0 && len < maxPayload && !s.force && !seqLessThan(s.nxt, s.max)) {
       if (len < avail) {
         // RFC 9293 §3.8.6.2.1: with more data queued than fits, send only if "at least a fraction Fs
         // [1/2] of the maximum window can be sent"; otherwise wait for the window or the override timeout.
