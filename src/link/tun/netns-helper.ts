@@ -179,7 +179,12 @@ async function tapArp(): Promise<void> {
  * receiver must get all of it.
  */
 async function vnetTcp(): Promise<void> {
-  const { device, endpoint } = openTunEndpoint({ name, mode: "tun", vnetHdr: true });
+  const { device, endpoint } = openTunEndpoint({
+    name,
+    mode: "tun",
+    vnetHdr: true,
+    spinMs: Number(process.env.SPIN_MS ?? 0),
+  });
   sh("ip", "addr", "add", "198.18.2.1/24", "dev", device.name);
   const SEND = 20000;
   const t0 = performance.now();
