@@ -13,6 +13,9 @@ import {
 } from "./layout.ts";
 import { Notifier, type NotifierOptions } from "./notifier.ts";
 
+/** Chunks up to this size are copied byte by byte: cheaper than making a `subarray` view for `set`. */
+const SMALL_COPY = 128;
+
 /**
  * The sending side of a lane (the seed's `queue.Tx`): copies each packet into
  * free data buffers, posts a descriptor naming them, and takes the buffers
@@ -116,7 +119,8 @@ export class TxQueue {
       const b = this.free[--this.freeTop]!;
       const n = Math.min(bs, end - from);
       const off = b * bs;
-      if (n > 0) this.u8.set(src.subarray(from, from + n), dataBase + off);
+      if (n > SMALL_COPY) this.u8.set(src.subarray(from, from + n), dataBase + off);
+      else for (let k = 0, d = dataBase + off; k < n; k++) this.u8[d + k] = src[from + k]!;
       from += n;
       u32[w + 4 + 2 * i] = off;
       u32[w + 5 + 2 * i] = n;
