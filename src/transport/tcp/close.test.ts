@@ -191,3 +191,55 @@ describe("close", () => {
     expect(p.next().flags & TCP_RST).toBe(TCP_RST);
   });
 });
+
+describe("many connections", () => {
+  test("200 connections open, exchange data and close; nothing is left after 2MSL", () => {
+    const pair = new Pair({ tcp: { timeWaitMs: 2000 } });
+    const { ep: l } = pair.endpoint("b");
+    l.bind({ port: 80 });
+    l.listen(64);
+    const clients = [];
+    for (let i = 0; i < 200; i++) {
+      const { ep: c } = pair.endpoint("a");
+      expect(() => c.connect({ addr: pair.addrB, port: 80 })).toThrow(ErrConnectStarted);
+      clients.push(c);
+    }
+    pair.run(20);
+    // A connection whose cookie ACK met a full accept queue is known only to the client until it sends:
+    // its data segment carries the cookie again (RFC 4987 §3.6), so every client sends a little.
+    for (const c of clients) if (c.state === "ESTABLISHED") c.write(bytes(10));
+    const servers = [];
+    for (let t = 0; t < 1000 && servers.length < 200; t++) {
+      pair.run(10);
+      for (const c of clients)
+        if (c.state === "ESTABLISHED" && c.snd.buf.size === 0 && c.snd.una === c.snd.iss + 1)
+          c.write(bytes(10));
+      for (;;) {
+        try {
+          servers.push(l.accept().endpoint);
+        } catch {
+          break;
+        }
+      }
+    }
+    expect(servers.length).toBe(200);
+    expect(pair.b.stats.tcp.listenOverflowSynDrop + pair.b.stats.tcp.synCookiesSent).toBeGreaterThan(0);
+    for (const s of servers) {
+      expect(drain(s)).toEqual(bytes(10));
+      s.write(bytes(100));
+      s.close();
+    }
+    pair.run(100);
+    for (const c of clients) {
+      expect(drain(c)).toEqual(bytes(100));
+      c.close();
+    }
+    pair.run(100);
+    expect(pair.a.stats.tcp.currentEstablished).toBe(0);
+    expect(pair.b.stats.tcp.currentEstablished).toBe(0);
+    pair.run(5000);
+    expect(pair.a.registeredCount).toBe(0);
+    expect(pair.b.registeredCount).toBe(1);
+    expect(clients.every((c) => c.state === "CLOSED")).toBe(true);
+  });
+});
