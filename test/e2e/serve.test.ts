@@ -71,7 +71,7 @@ async function api(
   init: RequestInit & { token?: boolean } = {},
 ): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (init.token !== false && init.method && init.method !== "GET")
+  if (init.token !== false)
     headers.authorization = `Bearer ${(await Bun.file(join(dir, "token")).text()).trim()}`;
   // The API listens on the namespace's loopback: reach it with curl inside the namespace.
   const args = ["curl", "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", "-X", init.method ?? "GET"];
@@ -207,12 +207,23 @@ describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", (
       origPackets: number;
       replyPackets: number;
       origSrc: string;
+      state: string;
     }[];
     const http = flows.filter((f) => f.protocol === "tcp" && f.origDstPort === 80);
     expect(http.length).toBeGreaterThan(0);
     expect(http[0]!.origSrc).toBe(HOST);
     expect(http[0]!.origPackets).toBeGreaterThan(2);
     expect(http[0]!.replyPackets).toBeGreaterThan(2);
+    // curl closed the connection: the tracked flow went through the closing states.
+    expect(["fin_wait", "close_wait", "last_ack", "time_wait", "close"]).toContain(http[0]!.state);
+    // A connection still open shows up as established while it lasts.
+    const holder = Bun.spawn(ns.argv(["nc", "-w", "3", STACK, "7009"]), { stdin: "pipe", stdout: "ignore" });
+    await until(async () => {
+      const live = (await api("/v1/conntrack?port=7009")).body as { state: string }[];
+      return live.some((f) => f.state === "established");
+    }, "an established discard flow");
+    holder.kill();
+    await holder.exited;
     const snap = await api("/v1/conntrack/snapshots", { method: "POST" });
     expect(snap.status).toBe(201);
   });
