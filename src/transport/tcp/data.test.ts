@@ -159,6 +159,23 @@ describe("ESTABLISHED: Nagle and cork", () => {
     ep.setSockOpt("Cork", false);
     expect(p.next().payload.length).toBe(100);
   });
+
+  test("cork and more hold a partial segment at most 200 ms (as Linux's TCP_CORK)", () => {
+    const p = new RawPeer();
+    const { ep, irs, iss } = p.acceptConnection({ mss: 1000 });
+    ep.setSockOpt("Cork", true);
+    ep.write(bytes(100));
+    p.advance(199);
+    p.expectNone();
+    p.advance(1);
+    expect(p.next().payload.length).toBe(100);
+    p.send({ flags: TCP_ACK, seq: irs + 1, ack: iss + 101 });
+    ep.setSockOpt("Cork", false);
+    ep.setSockOpt("NoDelay", true);
+    ep.write(bytes(50), { more: true });
+    p.advance(200);
+    expect(p.next().payload.length).toBe(50);
+  });
 });
 
 describe("ESTABLISHED: send buffer", () => {

@@ -154,6 +154,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   readonly ackTimer: EndpointTimer;
   /** Keepalive, FIN-WAIT-2 timeout and TIME-WAIT (2MSL). */
   readonly stateTimer: EndpointTimer;
+  /** Ends a cork after 200 ms (created on first use, like the others). */
+  readonly corkTimer: EndpointTimer;
   private readonly sackScratch: number[] = [];
   private readonly tsOptions = { timestamp: true, tsVal: 0, tsEcr: 0, sackBlocks: this.sackScratch };
   private readonly sackOptions = { sackBlocks: this.sackScratch };
@@ -178,6 +180,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.rtxTimer = new EndpointTimer(clock, () => this.onRtxTimer());
     this.ackTimer = new EndpointTimer(clock, () => this.onAckTimer());
     this.stateTimer = new EndpointTimer(clock, () => this.onStateTimer());
+    this.corkTimer = new EndpointTimer(clock, () => this.onCorkTimer());
   }
 
   // ---------------------------------------------------------------- clocks
@@ -728,6 +731,13 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.rtxTimer.arm(s.rtt.backedOff(s.backoff));
   }
 
+  private onCorkTimer(): void {
+    const s = this.snd;
+    s.force = true;
+    trySend(this);
+    s.force = false;
+  }
+
   private onAckTimer(): void {
     const r = this.rcv;
     if ((r.ackPending || r.ackNow) && isSynchronized(this.state)) this.sendAck();
@@ -812,6 +822,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.rtxTimer.stop();
     this.ackTimer.stop();
     this.stateTimer.stop();
+    this.corkTimer.stop();
     if (this.state === "SYN-RECEIVED" && this.listener) this.listener.synQueue.delete(this);
     if (this.listener) {
       const i = this.listener.acceptQueue.indexOf(this);

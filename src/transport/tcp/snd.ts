@@ -22,6 +22,9 @@ import { EventOut } from "./events.ts";
 import type { RttEstimator } from "./rtt.ts";
 import { sendRuns } from "./state.ts";
 
+/** Longest time a partial segment is held by cork or WriteOptions.more. */
+export const CORK_MAX_MS = 200;
+
 export class SendState {
   /** ISS (RFC 9293 §3.3.1). */
   iss = 0;
@@ -145,7 +148,11 @@ export function trySend(ep: TcpEndpoint): void {
         // The tail of the queued data. Held by MSG_MORE/cork; Nagle (RFC 896; RFC 9293 §3.7.4):
         // "if there is unacknowledged data, then the sending TCP buffers all user data ... until
         // the outstanding data has been acknowledged or until ... a full-sized segment".
-        if (s.held || ep.cork) break;
+        if (s.held || ep.cork) {
+          // Linux caps corking at 200 ms (TCP_CORK in tcp(7)); so do we, for MSG_MORE-style writes too.
+          ep.corkTimer.armIfIdle(CORK_MAX_MS);
+          break;
+        }
         // Minshall's variant, as Linux (tcp_minshall_check): hold only while an earlier small
         // segment is unacknowledged, so a partial tail after full segments goes at once.
         if (!ep.noDelay && flight > 0 && seqGreaterThan(s.smallEnd, s.una)) break;
@@ -153,6 +160,7 @@ export function trySend(ep: TcpEndpoint): void {
     }
     s.force = false;
     if (len < 0) len = 0;
+    if (len > 0 && len < maxPayload) ep.corkTimer.stop();
     let flags = TCP_ACK;
     const fin = s.finQueued && seqAdd(s.nxt, len) === s.finSeq;
     if (fin) flags |= TCP_FIN;
