@@ -7,6 +7,8 @@
 import { VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { EthernetEndpoint } from "../ethernet/ethernet.ts";
+import type { LinkEndpoint } from "../link-endpoint.ts";
 import {
   AF_UNIX,
   close,
@@ -23,11 +25,14 @@ import { FdEndpoint, type FdFraming } from "./fd-endpoint.ts";
 const MAC = new LinkAddress(Uint8Array.of(0x02, 0x00, 0x5e, 0x00, 0x00, 0x01));
 const PEER = new LinkAddress(Uint8Array.of(0x02, 0x00, 0x5e, 0x00, 0x00, 0x02));
 
-function harness(framing: Exclude<FdFraming, "frames">, vnetHdr: boolean): LinkHarness {
+function harness(framing: FdFraming, vnetHdr: boolean): LinkHarness {
   const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
-  const link = new FdEndpoint({ fd: a, mtu: 1500, framing, linkAddress: MAC, vnetHdr, ownsFd: true });
+  const fdLink = new FdEndpoint({ fd: a, mtu: 1500, framing, linkAddress: MAC, vnetHdr, ownsFd: true });
+  // Whole frames go to an EthernetEndpoint above (src/link/ethernet), which frames them.
+  const link: LinkEndpoint =
+    framing === "frames" ? new EthernetEndpoint(fdLink, { linkAddress: MAC }) : fdLink;
   const pre = vnetHdr ? VIRTIO_NET_HDR_SIZE : 0;
-  const eth = framing === "ethernet" ? 14 : 0;
+  const eth = framing === "ip" ? 0 : 14;
   const raw = (bytes: Uint8Array): void => {
     const out = new Uint8Array(pre + bytes.length);
     out.set(bytes, pre);
@@ -64,8 +69,8 @@ function harness(framing: Exclude<FdFraming, "frames">, vnetHdr: boolean): LinkH
     },
     settle: () => Bun.sleep(1),
     async close() {
-      link.close();
-      await link.wait();
+      fdLink.close();
+      await fdLink.wait();
       close(b);
     },
   };
@@ -73,6 +78,12 @@ function harness(framing: Exclude<FdFraming, "frames">, vnetHdr: boolean): LinkH
 
 runLinkConformance("fdbased, IP framing over SOCK_SEQPACKET", () => harness("ip", false));
 runLinkConformance("fdbased, Ethernet framing over SOCK_SEQPACKET", () => harness("ethernet", false));
+runLinkConformance("fdbased, whole frames under EthernetEndpoint over SOCK_SEQPACKET", () =>
+  harness("frames", false),
+);
+runLinkConformance("fdbased, Ethernet framing with virtio-net headers over SOCK_SEQPACKET", () =>
+  harness("ethernet", true),
+);
 runLinkConformance("fdbased, IP framing with virtio-net headers over SOCK_SEQPACKET", () =>
   harness("ip", true),
 );

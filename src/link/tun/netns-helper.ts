@@ -94,7 +94,18 @@ async function tunPing(): Promise<void> {
       if (isEchoRequest(b)) endpoint.writePackets([PacketBuffer.withPayload(0, echoReply(b))]);
     },
   });
-  const ping = await run(["ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2"]);
+  const count = process.env.PING_COUNT ?? "3";
+  const ping = await run([
+    "ping",
+    "-n",
+    "-c",
+    count,
+    "-i",
+    count === "3" ? "0.2" : "0.01",
+    "-W",
+    "2",
+    "198.18.0.2",
+  ]);
   const ping6 = await run(["ping", "-6", "-n", "-c", "1", "-W", "1", "fd00:1::2"]);
   output({
     name: device.name,
