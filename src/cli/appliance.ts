@@ -508,7 +508,7 @@ export class Appliance implements Controller {
         metric: c.route.metric ?? 0,
       })),
     );
-    checked.forEach((c, i) => this.applyRoute(c.route, "api", rows[i]!.id));
+    for (const [i, c] of checked.entries()) this.applyRoute(c.route, "api", rows[i]!.id);
     return this.listRoutes();
   }
 

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compiledBinary } from "../build.ts";
 import { canNetns, cleanupNetns, Netns, run, uniqueName, uniqueSubnet24, until } from "../netns.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "netstack-bin-"));
