@@ -241,6 +241,8 @@ export function twoHosts(
       return frames.filter((f) => f.icmpType === type && (from === undefined || f.from === from));
     },
   };
+  // Frames written while the NICs came up (before the pipe existed) cross now.
+  lan.pipe.flush();
   return lan;
 }
 

@@ -56,6 +56,7 @@ import {
   writeU16,
 } from "./_wire.ts";
 import { Icmpv6 } from "./icmpv6.ts";
+import { Mld } from "./mld.ts";
 import { Ndp } from "./ndp.ts";
 import type { FirstFragment, Ipv6Protocol } from "./protocol.ts";
 
@@ -71,6 +72,7 @@ export class Ipv6Endpoint implements NetworkEndpoint {
   readonly nic: NicContext;
   readonly icmp: Icmpv6;
   readonly ndp: Ndp;
+  readonly mld: Mld;
   readonly linkAddressResolver?: LinkAddressResolver;
   /** Link MTU for IPv6 (the NIC's, lowered by a router's MTU option, RFC 4861 §6.3.4). */
   linkMtu: number;
@@ -89,6 +91,7 @@ export class Ipv6Endpoint implements NetworkEndpoint {
     this.hopLimit = proto.opts.defaultHopLimit;
     this.icmp = new Icmpv6(this);
     this.ndp = new Ndp(this);
+    this.mld = new Mld(this);
     if (this.resolutionRequired) {
       this.linkAddressResolver = {
         resolvedProtocol: IPV6_PROTOCOL_NUMBER,
@@ -125,6 +128,15 @@ export class Ipv6Endpoint implements NetworkEndpoint {
     if (!this.enabled) return;
     this.enabled = false;
     this.ndp.disable();
+    this.mld.clear();
+  }
+
+  groupJoined(group: Address): void {
+    if (group.is6) this.mld.joined(group);
+  }
+
+  groupLeft(group: Address): void {
+    if (group.is6) this.mld.left(group);
   }
 
   close(): void {

@@ -3,8 +3,7 @@
  * RFC 4443 §2.4 rules (never about errors, redirects, multicast or from
  * unspecified/multicast sources; rate limited), and inbound errors handed to
  * the transport endpoint that sent the invoking packet. Packet Too Big lowers
- * the path MTU (RFC 8201). NDP messages go to `ndp.ts`. MLD (RFC 3810) is not
- * implemented: its messages are counted and ignored.
+ * the path MTU (RFC 8201). NDP messages go to `ndp.ts`, MLD to `mld.ts`.
  */
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { checksum, finishChecksum, pseudoHeaderChecksum } from "../../header/checksum.ts";
@@ -37,6 +36,7 @@ import {
   writeU32,
 } from "./_wire.ts";
 import { findTransport, type Ipv6Endpoint } from "./endpoint.ts";
+import { MLD_DONE, MLD_QUERY, MLD_REPORT, MLD_V2_REPORT } from "./mld.ts";
 
 /** RFC 4443 §2.4(c): "as much of the invoking packet as possible without the ICMPv6 packet exceeding the minimum IPv6 MTU". */
 const MAX_QUOTE = IPV6_MINIMUM_MTU - IPV6_HEADER_SIZE - ICMPV6_HEADER_SIZE;
@@ -101,6 +101,12 @@ export class Icmpv6 {
         st.paramProblem.received++;
         this.handleError(pkt, info, type);
         return;
+      case MLD_QUERY:
+      case MLD_REPORT:
+      case MLD_DONE:
+      case MLD_V2_REPORT:
+        this.ep.mld.handlePacket(pkt, info, type);
+        return;
       case ICMPV6_ROUTER_SOLICIT:
       case ICMPV6_ROUTER_ADVERT:
       case ICMPV6_NEIGHBOR_SOLICIT:
@@ -110,7 +116,7 @@ export class Icmpv6 {
         return;
       default:
         // RFC 4443 §2.4(a)/(b): unknown errors go up (we have nothing to give them to);
-        // unknown informational messages (and MLD, which we do not implement) are discarded.
+        // unknown informational messages are discarded.
         return;
     }
     st.malformedReceived++;

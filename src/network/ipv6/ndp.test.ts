@@ -407,7 +407,7 @@ describe("Duplicate Address Detection (RFC 4862 §5.4)", () => {
   });
 
   test("dupAddrDetectTransmits 0 assigns at once, sending nothing", () => {
-    const lan = twoHosts({ a: { dupAddrDetectTransmits: 0, maxRouterSolicitations: 0 } });
+    const lan = twoHosts({ a: { dupAddrDetectTransmits: 0, maxRouterSolicitations: 0, mld: false } });
     expect(lan.a.nic.hasAddress(lan.a.linkLocal)).toBe(true);
     lan.run(3000);
     expect(lan.frames.filter((f) => f.from === "a").length).toBe(0);

@@ -37,6 +37,8 @@ export interface Ipv6Options {
   icmpErrorBurst?: number;
   /** Hop limit of packets this layer makes itself (echo replies, errors). Default 64. */
   defaultHopLimit?: number;
+  /** Multicast Listener Discovery reports for joined groups (RFC 2710). Default true. */
+  mld?: boolean;
 }
 
 /** Context kept with the fragment at offset 0 so a timeout can quote it (RFC 8200 §4.5). */
@@ -75,6 +77,7 @@ export class Ipv6Protocol implements NetworkProtocol {
       icmpErrorsPerSecond: opts.icmpErrorsPerSecond ?? 1000,
       icmpErrorBurst: opts.icmpErrorBurst ?? 50,
       defaultHopLimit: opts.defaultHopLimit ?? 64,
+      mld: opts.mld ?? true,
     };
     this.defaultTtl = this.opts.defaultHopLimit;
     this.reassembler = new Reassembler<FirstFragment>({
