@@ -29,6 +29,13 @@ export interface CongestionControl {
   onIdleRestart(): void;
   /** The sending MSS changed (after the handshake or PMTU). */
   setMss(mss: number): void;
+  /**
+   * Optional signals for controllers that need them (CUBIC, HyStart++). For each ACK of new data the
+   * sender calls `onRttSample` (when the ACK gave a Karn-safe sample), then `onAckSeq`, then `onAck` /
+   * `onAckInRecovery`.
+   */
+  onRttSample?(rttMs: number): void;
+  onAckSeq?(ack: number, sndNxt: number): void;
 }
 
 export type CongestionControlFactory = (mss: number, initialWindowSegments: number) => CongestionControl;

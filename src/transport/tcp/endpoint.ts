@@ -56,6 +56,7 @@ import {
 import type { ControlMessages, Payload, WriteOptions } from "../../tcpip/write-options.ts";
 import { payloadBytes } from "../../tcpip/write-options.ts";
 import { Queue } from "../../waiter/waiter.ts";
+import { newCongestionControl } from "./congestion-controls.ts";
 import { EventErr, EventHUp, EventIn, EventOut, type Notifier } from "./events.ts";
 import { dispatchSegment } from "./input.ts";
 import { onKeepaliveTimer } from "./keepalive.ts";
@@ -65,7 +66,6 @@ import type { TcpProtocol } from "./protocol.ts";
 import type { TcpStackOptions } from "./protocol-options.ts";
 import { windowScaleFor } from "./protocol-options.ts";
 import { ReceiveState } from "./rcv.ts";
-import { NewReno } from "./reno.ts";
 import { RttEstimator } from "./rtt.ts";
 import { parseSegment, releaseSegment } from "./segment.ts";
 import { onPersistTimeout, onRetransmitTimeout, SendState, trySend } from "./snd.ts";
@@ -174,7 +174,11 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.keepaliveIntervalMs = o.keepaliveIntervalMs;
     this.keepaliveCount = o.keepaliveCount;
     const rtt = new RttEstimator(o);
-    this.snd = new SendState(o.sendBufferSize.default, rtt, new NewReno(536, o.initialWindowSegments));
+    this.snd = new SendState(
+      o.sendBufferSize.default,
+      rtt,
+      newCongestionControl(o.congestionControl, 536, o.initialWindowSegments),
+    );
     this.rcv = new ReceiveState(o.receiveBufferSize.default);
     const clock = stack.clock;
     this.rtxTimer = new EndpointTimer(clock, () => this.onRtxTimer());

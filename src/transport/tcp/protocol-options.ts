@@ -45,7 +45,7 @@ export interface TcpStackOptions {
   initialWindowSegments: number;
   /** RFC 5961 §7: challenge ACKs allowed per second (Linux tcp_challenge_ack_limit = 1000). */
   challengeAckLimit: number;
-  /** Congestion control algorithm name ("reno"). */
+  /** Congestion control algorithm: "reno" (NewReno, RFC 5681/6582) or "cubic" (RFC 9438 with HyStart++). */
   congestionControl: string;
 }
 

@@ -15,6 +15,7 @@ import type {
 import type { Address } from "../../tcpip/address.ts";
 import { ErrInvalidOptionValue, ErrUnknownProtocolOption } from "../../tcpip/errors.ts";
 import { type NetworkProtocolNumber, TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { CONGESTION_CONTROLS } from "./congestion-controls.ts";
 import { TcpEndpoint } from "./endpoint.ts";
 import type { Notifier } from "./events.ts";
 import { IsnGenerator } from "./isn.ts";
@@ -107,7 +108,8 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
     if (typeof cur !== typeof value) throw new ErrInvalidOptionValue();
     if (typeof value === "number" && (!Number.isFinite(value) || value < 0))
       throw new ErrInvalidOptionValue();
-    if (name === "congestionControl" && value !== "reno") throw new ErrInvalidOptionValue();
+    if (name === "congestionControl" && !CONGESTION_CONTROLS.has(value as string))
+      throw new ErrInvalidOptionValue();
     o[name] = value;
   }
 

@@ -198,3 +198,35 @@ describe("path MTU (RFC 1191, RFC 8201)", () => {
     expect(again[0]!.seq).toBe(iss + 1);
   });
 });
+
+describe("replaceable congestion control", () => {
+  for (const cc of ["reno", "cubic"]) {
+    test(`${cc}: 500 kB through 2% seeded loss arrives intact`, () => {
+      const pair = new Pair({ tcp: { congestionControl: cc } });
+      const { client, server } = pair.connect();
+      expect(client.snd.cc.name).toBe(cc);
+      let x = 99;
+      pair.filter = (s) => {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        return s.payload.length > 0 && x % 50 === 0 ? "drop" : undefined;
+      };
+      const data = bytes(500_000, 5);
+      let off = 0;
+      const got: Uint8Array[] = [];
+      let n = 0;
+      for (let i = 0; i < 100_000 && n < data.length; i++) {
+        if (off < data.length) {
+          try {
+            off += client.write(data.subarray(off));
+          } catch {}
+        }
+        pair.run(2);
+        const d = drain(server);
+        n += d.length;
+        got.push(d);
+      }
+      expect(Buffer.compare(Buffer.concat(got), data)).toBe(0);
+      expect(pair.a.stats.tcp.retransmits).toBeGreaterThan(0);
+    });
+  }
+});

@@ -267,13 +267,18 @@ function newAck(ep: TcpEndpoint, ack: number, tsEcr: number): void {
   s.una = ack;
   if (seqLessThan(s.nxt, s.una)) s.nxt = s.una;
   // RTT sample: RFC 7323 §4.1 from the echoed timestamp, else one timed segment (RFC 6298 §3, Karn's rule).
+  let sample = -1;
   if (ep.rcv.tsEnabled && tsEcr !== 0) {
-    const r = (ep.tsNow() - tsEcr) | 0;
-    if (r >= 0) s.rtt.sample(r);
+    sample = (ep.tsNow() - tsEcr) | 0;
   } else if (s.rttTiming && seqGreaterThan(ack, s.rttSeq)) {
-    s.rtt.sample(now - s.rttTime);
+    sample = now - s.rttTime;
     s.rttTiming = false;
   }
+  if (sample >= 0) {
+    s.rtt.sample(sample);
+    s.cc.onRttSample?.(sample);
+  }
+  s.cc.onAckSeq?.(ack, s.nxt);
   // RFC 6298 §5.7 (backoff kept until new data is acknowledged, then recomputed).
   s.backoff = 0;
   s.retries = 0;
