@@ -27,8 +27,17 @@ function ensureTools(): void {
   if (!Bun.which("ping")) need.push("iputils-ping");
   if (!Bun.which("socat")) need.push("socat");
   if (need.length === 0) return;
-  sh("apt-get", "update", "-qq");
-  sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", ...need);
+  // Another apt may hold the lock for a while: retry a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      sh("apt-get", "update", "-qq");
+      sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", ...need);
+      return;
+    } catch (e) {
+      if (attempt >= 6) throw e;
+      Bun.sleepSync(10_000);
+    }
+  }
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the helper, checked field by field below
@@ -52,7 +61,7 @@ beforeAll(() => {
   sh("ip", "netns", "add", ns);
   nsCreated = true;
   sh("ip", "-n", ns, "link", "set", "lo", "up");
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   if (nsCreated) sh("ip", "netns", "del", ns);
