@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { TCP_ACK, TCP_PSH } from "../../header/tcp.ts";
 import { seqAdd } from "../../seqnum/seqnum.ts";
-import { ErrWouldBlock } from "../../tcpip/errors.ts";
+import { ErrConnectStarted, ErrWouldBlock } from "../../tcpip/errors.ts";
 import { EventIn } from "../../waiter/waiter.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
@@ -185,5 +185,41 @@ describe("ESTABLISHED: send buffer", () => {
     ep.setSockOpt("SendBufferSize", 4096);
     expect(ep.write(bytes(10000))).toBe(4096);
     expect(() => ep.write(bytes(1))).toThrow(ErrWouldBlock);
+  });
+});
+
+describe("sequence numbers wrap at 2^32 (RFC 9293 §3.4)", () => {
+  test("our ISN just below 2^32: 300 kB each way over a pair", () => {
+    const pair = new Pair();
+    const { ep: l } = pair.endpoint("b");
+    l.bind({ port: 80 });
+    l.listen(1);
+    const { ep: c } = pair.endpoint("a");
+    c.isnHint = 0xffffff00;
+    expect(() => c.connect({ addr: pair.addrB, port: 80 })).toThrow(ErrConnectStarted);
+    pair.run(50);
+    const s = l.accept().endpoint;
+    const up = bytes(300_000, 8);
+    expect(Buffer.compare(transfer(pair, c, s, up), up)).toBe(0);
+    expect(c.snd.una).toBeLessThan(0xffffff00);
+  });
+
+  test("the peer's sequence numbers wrap, with a hole across the wrap", () => {
+    const p = new RawPeer({ tcp: { quickAckSegments: 0 } });
+    const { ep, iss } = p.connectEndpoint({ mss: 1000, sackPermitted: true, windowScale: 7 }, 0xfffffe00);
+    let seq = 0xfffffe01;
+    const at = (k: number) => (seq + k * 300) >>> 0;
+    p.sent.length = 0;
+    p.send({ flags: TCP_ACK, seq: at(1), ack: iss + 1, payload: bytes(300, 1) });
+    const a = p.next();
+    expect(a.ack).toBe(seq);
+    expect(a.options.sackBlocks).toEqual([at(1), at(2)]);
+    p.send({ flags: TCP_ACK, seq: at(0), ack: iss + 1, payload: bytes(300, 0) });
+    expect(p.next().ack).toBe(at(2));
+    seq = at(2);
+    expect(seq).toBeLessThan(0x1000);
+    const got = drain(ep);
+    expect(got.length).toBe(600);
+    expect(got.subarray(300)).toEqual(bytes(300, 1));
   });
 });
