@@ -158,6 +158,18 @@ describe("close", () => {
     expect(ep.state).toBe("CLOSED");
   });
 
+  test("Linger 0 makes close abortive: RST instead of FIN", () => {
+    const p = new RawPeer();
+    const { ep, iss } = p.acceptConnection({ mss: 1000 });
+    ep.setSockOpt("Linger", 0);
+    expect(ep.getSockOpt("Linger")).toBe(0);
+    ep.close();
+    const rst = p.next();
+    expect(rst.flags).toBe(TCP_RST | TCP_ACK);
+    expect(rst.seq).toBe(iss + 1);
+    expect(ep.state).toBe("CLOSED");
+  });
+
   test("data arriving after close is answered with RST", () => {
     const p = new RawPeer();
     const { ep, irs, iss } = p.acceptConnection({ mss: 1000 });

@@ -132,6 +132,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   v6only = false;
   ttl = 0;
   tos = 0;
+  /** SO_LINGER seconds; -1 off, 0 abortive close. */
+  linger = -1;
 
   // Listener state.
   backlog = 0;
@@ -384,7 +386,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       case "SYN-RECEIVED":
       case "ESTABLISHED":
       case "CLOSE-WAIT":
-        if (this.rcv.queue.size > 0) {
+        if (this.rcv.queue.size > 0 || this.linger === 0) {
           // RFC 9293 §3.10.4 / RFC 2525 §2.17: closing with unread data aborts with a reset (as Linux does).
           this.abort(new ErrConnectionAborted(), true);
           return;
@@ -392,7 +394,13 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
         this.shutdownWrite();
         return;
       case "FIN-WAIT-2":
-        this.stateTimer.arm(this.opts.finTimeoutMs);
+        if (this.linger === 0) this.abort(new ErrConnectionAborted(), true);
+        else this.stateTimer.arm(this.opts.finTimeoutMs);
+        return;
+      case "FIN-WAIT-1":
+      case "CLOSING":
+      case "LAST-ACK":
+        if (this.linger === 0) this.abort(new ErrConnectionAborted(), true);
         return;
       default:
         return;

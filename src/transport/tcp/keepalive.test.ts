@@ -6,10 +6,11 @@ import { RawPeer } from "./testing/peer.ts";
 
 function keepaliveConn(p: RawPeer) {
   const c = p.acceptConnection({ mss: 1000 });
+  // Enabled first, then tuned (as services do): the new idle time applies at once.
+  c.ep.setSockOpt("KeepaliveEnabled", true);
   c.ep.setSockOpt("KeepaliveIdle", 10_000);
   c.ep.setSockOpt("KeepaliveInterval", 1000);
   c.ep.setSockOpt("KeepaliveCount", 3);
-  c.ep.setSockOpt("KeepaliveEnabled", true);
   return c;
 }
 

@@ -60,6 +60,13 @@ export function setOption(ep: TcpEndpoint, name: string, value: unknown): void {
       return;
     case "KeepaliveIdle":
       ep.keepaliveIdleMs = num(1);
+      // A new idle time applies now, not after the old one ran out.
+      if (
+        ep.keepalive &&
+        ep.keepaliveProbes === 0 &&
+        (ep.state === "ESTABLISHED" || ep.state === "CLOSE-WAIT")
+      )
+        ep.armKeepalive();
       return;
     case "KeepaliveInterval":
       ep.keepaliveIntervalMs = num(1);
@@ -75,6 +82,11 @@ export function setOption(ep: TcpEndpoint, name: string, value: unknown): void {
       return;
     case "TTL":
       ep.ttl = num(0, 255);
+      return;
+    case "Linger":
+      // SO_LINGER: 0 makes close() abortive (RST, like Linux with l_onoff=1, l_linger=0); a negative value
+      // turns it off. A positive timeout cannot block a non-blocking close, so it closes normally.
+      ep.linger = num(-1);
       return;
     default:
       throw new ErrUnknownProtocolOption();
@@ -115,6 +127,8 @@ export function getOption(ep: TcpEndpoint, name: string): unknown {
       return isSynchronized(ep.state) ? ep.maxPayload() : ep.userMss || 536;
     case "TTL":
       return ep.ttl;
+    case "Linger":
+      return ep.linger;
     case "Error":
       return ep.takeError();
     case "TCPInfo":
