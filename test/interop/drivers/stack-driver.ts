@@ -1,0 +1,353 @@
+/**
+ * The user-space side of the interop tests, run as a child process inside the
+ * test's network namespace (`ip netns exec NS bun stack-driver.ts CONFIG`):
+ * a TUN belongs to the namespace of the thread that opens it. It builds the
+ * appliance's stack (src/cli/build-stack.ts) over `openTunEndpoint`, prints
+ * `{"ready":true,...}`, then takes one JSON command per stdin line and answers
+ * each with one JSON line `{"id":N,...}` on stdout.
+ *
+ * CONFIG (JSON): {"mode":"tun"|"tap","name":DEV,"addrs":["198.18.x.2/24","fd00::2/64"],
+ *                 "mtu"?:N,"offload"?:bool}
+ *
+ * Commands (`op`):
+ * - service {kind,protocol,port}: a diagnostic service (src/services) on the stack.
+ * - sink {port}: TCP listener; hashes each connection's bytes until the peer's FIN,
+ *   then answers "<bytes> <sha256>\n" and closes (the peer reads after its shutdown).
+ * - source {port,bytes,seed}: TCP listener; sends `bytes` of the seeded pattern, then FIN.
+ * - connect {host,port,bytes,seed}: connects to a kernel listener, sends the pattern,
+ *   half-closes, and reports what came back (bytes, sha256) and the send rate.
+ * - reset {host,port}: connects, sends a line, and reports the error the socket sees.
+ * - ping {to,count,size,timeoutMs}: ICMP / ICMPv6 echo through ping endpoints.
+ * - udp {to,port,text}: a connected UDP endpoint sends `text` and waits for one reply.
+ * - udpRefused {to,port}: sends to a closed port, then reports what the next calls throw.
+ * - stats: a few stack counters.
+ */
+import { createHash } from "node:crypto";
+import { connect, createServer } from "../../../src/adapters/net/server.ts";
+import type { Socket } from "../../../src/adapters/net/socket.ts";
+import { buildStack } from "../../../src/cli/build-stack.ts";
+import { tunOpener } from "../../../src/cli/link-opener.ts";
+import { ServiceManager, type ServiceSpec } from "../../../src/services/services.ts";
+import type { Endpoint } from "../../../src/stack/registration.ts";
+import { Address } from "../../../src/tcpip/address.ts";
+import { ErrWouldBlock } from "../../../src/tcpip/errors.ts";
+import {
+  ICMPV4_PROTOCOL_NUMBER,
+  ICMPV6_PROTOCOL_NUMBER,
+  IPV4_PROTOCOL_NUMBER,
+  IPV6_PROTOCOL_NUMBER,
+  UDP_PROTOCOL_NUMBER,
+} from "../../../src/tcpip/protocols.ts";
+import { parseAddressWithPrefix, Subnet } from "../../../src/tcpip/subnet.ts";
+import { EventIn, Queue, waitFor } from "../../../src/waiter/waiter.ts";
+import { pattern } from "./pattern.ts";
+
+interface Config {
+  mode: "tun" | "tap";
+  name: string;
+  addrs: string[];
+  mtu?: number;
+  offload?: boolean;
+}
+
+const config = JSON.parse(process.argv[2] ?? "{}") as Config;
+const stack = buildStack();
+const dev = tunOpener.open(
+  {
+    kind: config.mode,
+    name: config.name,
+    offload: config.offload ?? false,
+    ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
+  },
+  stack.clock,
+  (e) => process.stderr.write(`link error: ${e}\n`),
+);
+stack.createNIC(1, dev.link, { name: dev.name });
+for (const text of config.addrs) {
+  const a = parseAddressWithPrefix(text);
+  stack.addAddress(1, a.address.is4 ? IPV4_PROTOCOL_NUMBER : IPV6_PROTOCOL_NUMBER, a.address, a.prefixLen);
+  stack.addRoute({ destination: Subnet.fromPrefix(a.address, a.prefixLen), nic: 1 });
+}
+const services = new ServiceManager(stack);
+
+const out = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
+const errCode = (e: unknown): string =>
+  (e as { code?: string }).code ?? (e as Error).constructor?.name ?? String(e);
+
+function listen(port: number, onConn: (s: Socket) => void): Promise<void> {
+  const server = createServer(stack, { allowHalfOpen: true }, (s) => {
+    s.on("error", (e) => out({ event: "socketError", port, code: errCode(e) }));
+    onConn(s);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port, host: "::", backlog: 1024 }, () => resolve());
+  });
+}
+
+async function writeAll(s: Socket, data: Uint8Array): Promise<void> {
+  const CHUNK = 1 << 20;
+  for (let off = 0; off < data.length; off += CHUNK) {
+    if (!s.write(data.subarray(off, Math.min(data.length, off + CHUNK))))
+      await new Promise<void>((r, j) => {
+        const onErr = (e: Error) => j(e);
+        s.once("error", onErr);
+        s.once("drain", () => {
+          s.off("error", onErr);
+          r();
+        });
+      });
+  }
+}
+
+/** Reads a socket to its end: byte count, SHA-256 and the time from first to last byte. */
+function readAll(s: Socket): Promise<{ bytes: number; sha256: string; ms: number }> {
+  const h = createHash("sha256");
+  let n = 0;
+  let first = 0;
+  return new Promise((resolve, reject) => {
+    s.on("data", (d: Uint8Array) => {
+      if (n === 0) first = performance.now();
+      h.update(d);
+      n += d.length;
+    });
+    s.once("end", () => resolve({ bytes: n, sha256: h.digest("hex"), ms: performance.now() - first }));
+    s.once("error", reject);
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, j) => {
+      t = setTimeout(() => j(new Error(`${what}: no result in ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+async function ping(c: { to: string; count?: number; size?: number; timeoutMs?: number }) {
+  const addr = Address.parse(c.to);
+  const v6 = addr.is6;
+  const wq = new Queue();
+  const ep = stack.newEndpoint(
+    v6 ? ICMPV6_PROTOCOL_NUMBER : ICMPV4_PROTOCOL_NUMBER,
+    v6 ? IPV6_PROTOCOL_NUMBER : IPV4_PROTOCOL_NUMBER,
+    wq,
+  );
+  const count = c.count ?? 3;
+  const size = c.size ?? 56;
+  let received = 0;
+  let replyBytes = 0;
+  const errors: string[] = [];
+  try {
+    ep.bind({ port: 1 + (stack.random.u32() % 65534) });
+    for (let seq = 1; seq <= count; seq++) {
+      const msg = new Uint8Array(8 + size);
+      msg[0] = v6 ? 128 : 8;
+      msg[6] = seq >> 8;
+      msg[7] = seq & 255;
+      for (let i = 8; i < msg.length; i++) msg[i] = i & 255;
+      try {
+        ep.write(msg, { to: { addr, port: 0 } });
+      } catch (e) {
+        errors.push(errCode(e));
+      }
+      const deadline = performance.now() + (c.timeoutMs ?? 2000);
+      let got = false;
+      while (!got && performance.now() < deadline) {
+        const ac = new AbortController();
+        const t = setTimeout(() => ac.abort(), Math.max(1, deadline - performance.now()));
+        try {
+          await waitFor(wq, EventIn, (m) => ep.readiness(m), ac.signal);
+        } catch {
+          break;
+        } finally {
+          clearTimeout(t);
+        }
+        for (;;) {
+          let data: Uint8Array;
+          try {
+            data = ep.read().data;
+          } catch (e) {
+            if (e instanceof ErrWouldBlock) break;
+            errors.push(errCode(e));
+            break;
+          }
+          if (((data[6]! << 8) | data[7]!) === seq) {
+            got = true;
+            received++;
+            replyBytes = data.length;
+            // The payload comes back unchanged (RFC 792 / RFC 4443 §4.2).
+            for (let i = 8; i < data.length; i++) if (data[i] !== (i & 255)) errors.push(`payload@${i}`);
+          }
+        }
+      }
+      if (!got) await Bun.sleep(100);
+    }
+  } finally {
+    ep.close();
+  }
+  return { transmitted: count, received, replyBytes, errors };
+}
+
+function udpEndpoint(to: string): { ep: Endpoint; wq: Queue; addr: Address } {
+  const addr = Address.parse(to);
+  const wq = new Queue();
+  const ep = stack.newEndpoint(
+    UDP_PROTOCOL_NUMBER,
+    addr.is6 ? IPV6_PROTOCOL_NUMBER : IPV4_PROTOCOL_NUMBER,
+    wq,
+  );
+  return { ep, wq, addr };
+}
+
+async function udp(c: { to: string; port: number; text: string; timeoutMs?: number }) {
+  const { ep, wq, addr } = udpEndpoint(c.to);
+  try {
+    ep.connect({ addr, port: c.port });
+    ep.write(new TextEncoder().encode(c.text));
+    const ac = new AbortController();
+    const t = setTimeout(() => ac.abort(), c.timeoutMs ?? 3000);
+    try {
+      await waitFor(wq, EventIn, (m) => ep.readiness(m), ac.signal);
+    } finally {
+      clearTimeout(t);
+    }
+    const r = ep.read();
+    return { reply: new TextDecoder().decode(r.data), from: `${r.from?.addr}:${r.from?.port}` };
+  } finally {
+    ep.close();
+  }
+}
+
+async function udpRefused(c: { to: string; port: number }) {
+  const { ep, addr } = udpEndpoint(c.to);
+  const attempt = (f: () => unknown): string => {
+    try {
+      f();
+      return "ok";
+    } catch (e) {
+      return (e as Error).constructor.name;
+    }
+  };
+  try {
+    ep.connect({ addr, port: c.port });
+    const first = attempt(() => ep.write(new TextEncoder().encode("anyone?")));
+    // The kernel's port unreachable comes back within a round trip; wait for it.
+    await Bun.sleep(300);
+    const next = attempt(() => ep.write(new TextEncoder().encode("again")));
+    // The error is reported once (like Linux's sk_err): the call after it goes through.
+    const after = attempt(() => ep.write(new TextEncoder().encode("and again")));
+    return { first, next, after };
+  } finally {
+    ep.close();
+  }
+}
+
+async function tcpConnect(c: { host: string; port: number; bytes: number; seed?: number }) {
+  const data = pattern(c.bytes, c.seed);
+  const s = connect(stack, { port: c.port, host: c.host });
+  s.on("error", () => {});
+  await new Promise<void>((r, j) => {
+    s.once("connect", () => r());
+    s.once("error", j);
+  });
+  const reply = readAll(s);
+  const t0 = performance.now();
+  await writeAll(s, data);
+  s.end();
+  const sentMs = performance.now() - t0;
+  const r = await reply;
+  s.destroy();
+  return { ...r, sentMs: sentMs };
+}
+
+async function tcpReset(c: { host: string; port: number }) {
+  const s = connect(stack, { port: c.port, host: c.host });
+  return await new Promise<{ code: string; connected: boolean }>((resolve) => {
+    let connected = false;
+    s.on("connect", () => {
+      connected = true;
+      s.write("hello\n");
+    });
+    s.on("data", () => {});
+    s.on("error", (e) => resolve({ code: errCode(e), connected }));
+    s.on("close", () => resolve({ code: "closed without error", connected }));
+  });
+}
+
+async function handle(cmd: Record<string, unknown> & { op: string }): Promise<unknown> {
+  switch (cmd.op) {
+    case "service": {
+      const r = await services.start(cmd as unknown as ServiceSpec);
+      return { service: r.id };
+    }
+    case "sink":
+      await listen(cmd.port as number, (s) => {
+        void readAll(s).then(
+          (r) => {
+            s.end(`${r.bytes} ${r.sha256}\n`);
+            out({ event: "sink", port: cmd.port, ...r });
+          },
+          (e) => out({ event: "sinkError", code: errCode(e) }),
+        );
+      });
+      return {};
+    case "source":
+      await listen(cmd.port as number, (s) => {
+        const data = pattern(cmd.bytes as number, cmd.seed as number | undefined);
+        const t0 = performance.now();
+        s.on("data", () => {});
+        void writeAll(s, data).then(
+          () => {
+            s.end();
+            out({ event: "source", port: cmd.port, bytes: data.length, ms: performance.now() - t0 });
+          },
+          (e) => out({ event: "sourceError", code: errCode(e) }),
+        );
+      });
+      return {};
+    case "connect":
+      return await withTimeout(tcpConnect(cmd as never), (cmd.timeoutMs as number) ?? 60_000, "connect");
+    case "reset":
+      return await withTimeout(tcpReset(cmd as never), 10_000, "reset");
+    case "ping":
+      return await ping(cmd as never);
+    case "udp":
+      return await udp(cmd as never);
+    case "udpRefused":
+      return await udpRefused(cmd as never);
+    case "stats":
+      return { tcp: stack.stats.tcp, ip: stack.stats.ip };
+    default:
+      throw new Error(`unknown op ${cmd.op}`);
+  }
+}
+
+let buffered = "";
+process.stdin.on("data", (d: Buffer) => {
+  buffered += d.toString();
+  for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+    const line = buffered.slice(0, nl).trim();
+    buffered = buffered.slice(nl + 1);
+    if (!line) continue;
+    const cmd = JSON.parse(line) as Record<string, unknown> & { op: string; id: number };
+    handle(cmd).then(
+      (r) => out({ id: cmd.id, ...(r as object) }),
+      (e) => out({ id: cmd.id, error: errCode(e), message: String((e as Error).message ?? e) }),
+    );
+  }
+});
+process.stdin.on("end", () => shutdown());
+process.on("SIGTERM", () => shutdown());
+
+function shutdown(): void {
+  void services.closeAll().finally(() => {
+    stack.close();
+    dev.close();
+    process.exit(0);
+  });
+}
+
+out({ ready: true, name: dev.name, mtu: dev.mtu, mac: dev.mac });
