@@ -27,6 +27,7 @@ import {
 import { serveFetch } from "../http/over-stack.ts";
 import { createStatusApp } from "../http/status-app.ts";
 import { Capture, FilterError } from "../services/capture.ts";
+import { ping } from "../services/ping.ts";
 import { ServiceManager } from "../services/services.ts";
 import type { Stack } from "../stack/stack.ts";
 import type { Store } from "../store/store.ts";
@@ -34,19 +35,13 @@ import { attachConnTable } from "../tcpconntrack/attach.ts";
 import { ConnTable } from "../tcpconntrack/table.ts";
 import { Address } from "../tcpip/address.ts";
 import type { Timer } from "../tcpip/clock.ts";
-import { ErrDuplicateAddress, ErrWouldBlock } from "../tcpip/errors.ts";
+import { ErrDuplicateAddress } from "../tcpip/errors.ts";
 import type { Route } from "../tcpip/full-address.ts";
 import { parseMACAddress } from "../tcpip/link-address.ts";
 import { SockOpt } from "../tcpip/options.ts";
-import {
-  ICMPV4_PROTOCOL_NUMBER,
-  ICMPV6_PROTOCOL_NUMBER,
-  IPV4_PROTOCOL_NUMBER,
-  IPV6_PROTOCOL_NUMBER,
-} from "../tcpip/protocols.ts";
+import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../tcpip/protocols.ts";
 import { flattenStats } from "../tcpip/stats.ts";
 import { parseAddressWithPrefix, Subnet } from "../tcpip/subnet.ts";
-import { EventIn, Queue, waitFor } from "../waiter/waiter.ts";
 import { buildStack } from "./build-stack.ts";
 import { type LinkOpener, type OpenedLink, tunOpener } from "./link-opener.ts";
 import type { Logger } from "./logger.ts";
@@ -632,71 +627,7 @@ export class Appliance implements Controller {
   async ping(spec: PingSpec): Promise<PingResult> {
     const addr = Address.tryParse(spec.address);
     if (!addr) throw new ApiError(400, `address "${spec.address}" is not an IP address`, "address");
-    const v6 = addr.is6;
-    const wq = new Queue();
-    const ep = this.stack.newEndpoint(
-      v6 ? ICMPV6_PROTOCOL_NUMBER : ICMPV4_PROTOCOL_NUMBER,
-      v6 ? IPV6_PROTOCOL_NUMBER : IPV4_PROTOCOL_NUMBER,
-      wq,
-    );
-    const result: PingResult = { address: addr.toString(), transmitted: 0, received: 0, rttMs: [] };
-    try {
-      ep.bind({ port: 1 + (this.stack.random.u32() % 65534) });
-      for (let seq = 1; seq <= spec.count; seq++) {
-        const msg = new Uint8Array(8 + spec.size);
-        msg[0] = v6 ? 128 : 8;
-        msg[6] = seq >> 8;
-        msg[7] = seq & 255;
-        const sent = performance.now();
-        try {
-          ep.write(msg, { to: { addr, port: 0 } });
-        } catch (e) {
-          result.error = (e as Error).message;
-          break;
-        }
-        result.transmitted++;
-        const deadline = sent + spec.timeoutMs;
-        let got = false;
-        while (!got && performance.now() < deadline) {
-          const ac = new AbortController();
-          const t = setTimeout(() => ac.abort(), Math.max(1, deadline - performance.now()));
-          try {
-            await waitFor(wq, EventIn, (m) => ep.readiness(m), ac.signal);
-          } catch {
-            break;
-          } finally {
-            clearTimeout(t);
-          }
-          for (;;) {
-            let data: Uint8Array;
-            try {
-              data = ep.read().data;
-            } catch (e) {
-              if (e instanceof ErrWouldBlock) break;
-              throw e;
-            }
-            if (((data[6]! << 8) | data[7]!) === seq) {
-              got = true;
-              result.received++;
-              result.rttMs.push(Math.round((performance.now() - sent) * 1000) / 1000);
-            }
-          }
-        }
-        const wait = sent + spec.intervalMs - performance.now();
-        if (seq < spec.count && wait > 0) await Bun.sleep(wait);
-      }
-    } catch (e) {
-      result.error = (e as Error).message;
-    } finally {
-      ep.close();
-    }
-    if (result.rttMs.length) {
-      result.minMs = Math.min(...result.rttMs);
-      result.maxMs = Math.max(...result.rttMs);
-      result.avgMs =
-        Math.round((result.rttMs.reduce((a, b) => a + b, 0) / result.rttMs.length) * 1000) / 1000;
-    }
-    return result;
+    return ping(this.stack, addr, spec);
   }
 
   // ---- stats, endpoints, conntrack ----
