@@ -89,7 +89,8 @@ export class Driver {
     stdin.flush();
     const r = await answer;
     if (r.error) throw new Error(`driver ${op}: ${r.error} ${r.message ?? ""}`);
-    return r as T;
+    const { id: _id, ...rest } = r;
+    return rest as T;
   }
 
   /** Waits for an event line matching `pred`. */

@@ -319,7 +319,12 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
     case "udpRefused":
       return await udpRefused(cmd as never);
     case "stats":
-      return { tcp: stack.stats.tcp, ip: stack.stats.ip };
+      return {
+        tcp: stack.stats.tcp,
+        ip: stack.stats.ip,
+        fragments: stack.stats.fragments,
+        arp: stack.stats.arp,
+      };
     default:
       throw new Error(`unknown op ${cmd.op}`);
   }

@@ -1,0 +1,113 @@
+/**
+ * ICMP echo between the Linux kernel and the user-space stack, both ways, both
+ * families (RFC 792, RFC 4443 §4): over TUN with ordinary and 8000-byte
+ * payloads (fragmented and reassembled both ways at MTU 1500, RFC 791 §3.2 /
+ * RFC 8200 §4.5), and over TAP where the two sides first find each other by
+ * ARP (RFC 826) and NDP (RFC 4861 §7): the stack resolves the kernel, and the
+ * kernel's neighbour table shows the stack's MAC.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { until } from "../netns.ts";
+import { canNetns, closeAll, type Link, openLink, reachable } from "./harness.ts";
+
+interface PingResult {
+  transmitted: number;
+  received: number;
+  replyBytes: number;
+  errors: string[];
+}
+
+interface Stats {
+  fragments: { reassembled: number; fragmentsSent: number };
+  arp: { requestsSent: number; repliesReceived: number };
+}
+
+describe.skipIf(!canNetns)("ping over TUN", () => {
+  let link: Link;
+  beforeAll(async () => {
+    link = await openLink({ mode: "tun" });
+    await reachable(link, link.stack4);
+    await reachable(link, link.stack6);
+  }, 40_000);
+  afterAll(() => closeAll());
+
+  for (const family of ["IPv4", "IPv6"] as const) {
+    const stack = () => (family === "IPv4" ? link.stack4 : link.stack6);
+    const kernel = () => (family === "IPv4" ? link.kernel4 : link.kernel6);
+    const flag = family === "IPv4" ? "-4" : "-6";
+
+    test(`the kernel pings the stack (${family})`, async () => {
+      const r = await link.run(["ping", flag, "-c", "3", "-i", "0.2", "-W", "2", stack()]);
+      expect(r.stdout).toContain("3 received");
+    });
+
+    test(`the stack pings the kernel (${family})`, async () => {
+      const r = await link.driver.cmd<PingResult>("ping", { to: kernel(), count: 3 });
+      expect(r).toEqual({ transmitted: 3, received: 3, replyBytes: 64, errors: [] });
+    });
+
+    test(`8000-byte pings, fragmented both ways at MTU 1500 (${family})`, async () => {
+      const before = (await link.driver.cmd<Stats>("stats")).fragments;
+      const k = await link.run(["ping", flag, "-s", "8000", "-c", "2", "-i", "0.2", "-W", "2", stack()]);
+      expect(k.stdout).toContain("2 received");
+      expect(k.stdout).toContain("8008 bytes from");
+      const s = await link.driver.cmd<PingResult>("ping", { to: kernel(), count: 2, size: 8000 });
+      expect(s).toEqual({ transmitted: 2, received: 2, replyBytes: 8008, errors: [] });
+      // 2 requests and 2 replies came in as fragments; 2 replies and 2 requests went out as 6 each.
+      const after = (await link.driver.cmd<Stats>("stats")).fragments;
+      expect(after.reassembled - before.reassembled).toBe(4);
+      expect(after.fragmentsSent - before.fragmentsSent).toBe(4 * 6);
+    });
+  }
+});
+
+describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
+  let link: Link;
+  let mac = "";
+  beforeAll(async () => {
+    link = await openLink({ mode: "tap" });
+    mac = String(link.driver.ready?.mac).toLowerCase();
+  }, 30_000);
+  afterAll(() => closeAll());
+
+  test("the stack resolves the kernel by ARP and pings it first (IPv4)", async () => {
+    const r = await link.driver.cmd<PingResult>("ping", { to: link.kernel4, count: 2 });
+    expect(r).toEqual({ transmitted: 2, received: 2, replyBytes: 64, errors: [] });
+    const { arp } = await link.driver.cmd<Stats>("stats");
+    expect(arp.requestsSent).toBeGreaterThanOrEqual(1);
+    expect(arp.repliesReceived).toBeGreaterThanOrEqual(1);
+  });
+
+  test("the stack resolves the kernel by NDP and pings it first (IPv6)", async () => {
+    // The stack's address is tentative until DAD is done (RFC 4862 §5.4): retry until it is usable.
+    const r = await until(
+      async () => {
+        const p = await link.driver.cmd<PingResult>("ping", { to: link.kernel6, count: 1, timeoutMs: 1000 });
+        return p.received === 1 ? p : undefined;
+      },
+      "a ping reply from the kernel over NDP",
+      15_000,
+    );
+    expect(r.replyBytes).toBe(64);
+  });
+
+  test("the kernel pings the stack and its neighbour table holds the stack's MAC (IPv4 and IPv6)", async () => {
+    const r4 = await link.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", link.stack4]);
+    expect(r4.stdout).toContain("2 received");
+    const r6 = await link.run(["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", link.stack6]);
+    expect(r6.stdout).toContain("2 received");
+    const neigh = (await link.ns.sh(["ip", "neigh", "show", "dev", link.dev])).toLowerCase();
+    for (const addr of [link.stack4, link.stack6]) {
+      const line = neigh.split("\n").find((l) => l.startsWith(`${addr} `)) ?? "";
+      expect(line).toContain(`lladdr ${mac}`);
+      expect(line).toMatch(/reachable|stale|delay|probe/);
+    }
+  });
+
+  test("8000-byte pings over TAP both ways (IPv4)", async () => {
+    const k = await link.run(["ping", "-s", "8000", "-c", "2", "-i", "0.2", "-W", "2", link.stack4]);
+    expect(k.stdout).toContain("2 received");
+    const s = await link.driver.cmd<PingResult>("ping", { to: link.kernel4, count: 2, size: 8000 });
+    expect(s).toEqual({ transmitted: 2, received: 2, replyBytes: 8008, errors: [] });
+  });
+});
