@@ -253,6 +253,13 @@ async function tcpConnect(c: { host: string; port: number; bytes: number; seed?:
     s.once("connect", () => r());
     s.once("error", j);
   });
+  // Small replies are also returned as text (up to 4 KiB).
+  const text: string[] = [];
+  let textBytes = 0;
+  s.on("data", (d: Uint8Array) => {
+    if (textBytes + d.length <= 4096) text.push(new TextDecoder().decode(d));
+    textBytes += d.length;
+  });
   const reply = readAll(s);
   const t0 = performance.now();
   await writeAll(s, data);
@@ -260,7 +267,7 @@ async function tcpConnect(c: { host: string; port: number; bytes: number; seed?:
   const sentMs = performance.now() - t0;
   const r = await reply;
   s.destroy();
-  return { ...r, sentMs: sentMs };
+  return { ...r, sentMs, ...(textBytes <= 4096 ? { text: text.join("") } : {}) };
 }
 
 async function tcpReset(c: { host: string; port: number }) {

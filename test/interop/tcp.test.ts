@@ -1,0 +1,123 @@
+/**
+ * TCP between the Linux kernel and the user-space stack over TUN (RFC 9293),
+ * IPv4 and IPv6: the kernel's nc against the stack's echo service (RFC 862),
+ * half-close both ways, 1,000 concurrent kernel connections each echoed on its
+ * own, the stack connecting to kernel listeners (socat), and a reset from the
+ * kernel reaching the stack's socket as ECONNRESET (RFC 9293 §3.10.7.4).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { pattern, sha256 } from "./drivers/pattern.ts";
+import { BUN, canNetns, closeAll, KERNEL_TOOL, type Link, openLink, reachable } from "./harness.ts";
+
+interface SendResult {
+  reply?: string;
+  error?: string;
+}
+
+interface ConnectResult {
+  bytes: number;
+  sha256: string;
+  text?: string;
+}
+
+describe.skipIf(!canNetns)("TCP, kernel and user-space stack over TUN", () => {
+  let link: Link;
+  let port = 20_000;
+  const nextPort = () => port++;
+
+  beforeAll(async () => {
+    link = await openLink({ mode: "tun" });
+    await link.driver.cmd("service", { kind: "echo", protocol: "tcp", port: 7 });
+    await link.driver.cmd("sink", { port: 9009 });
+    await reachable(link, link.stack4);
+    await reachable(link, link.stack6);
+  }, 40_000);
+  afterAll(() => closeAll());
+
+  /** A kernel listener (socat) that answers each connection with the sha256sum of what it read. */
+  async function hashingListener(host: string, p: number) {
+    const listen = host.includes(":")
+      ? `TCP6-LISTEN:${p},bind=[${host}],reuseaddr,fork`
+      : `TCP4-LISTEN:${p},bind=${host},reuseaddr,fork`;
+    const s = link.spawn(["socat", listen, "SYSTEM:sha256sum"]);
+    // Listening once `ss` shows the socket.
+    for (let i = 0; i < 100; i++) {
+      const ss = await link.run(["ss", "-Hltn", `sport = :${p}`]);
+      if (ss.stdout.includes(`:${p}`)) return s;
+      await Bun.sleep(50);
+    }
+    throw new Error("socat did not listen");
+  }
+
+  for (const family of ["IPv4", "IPv6"] as const) {
+    const stack = () => (family === "IPv4" ? link.stack4 : link.stack6);
+    const kernel = () => (family === "IPv4" ? link.kernel4 : link.kernel6);
+
+    test(`the kernel's nc gets its line back from the stack's echo service (${family})`, async () => {
+      const r = await link.run(["nc", "-q", "1", "-w", "5", stack(), "7"], { stdin: "hello, user space\n" });
+      expect(r.stdout).toBe("hello, user space\n");
+    });
+
+    test(`half-close: the kernel shuts down writing, then reads the stack's answer (${family})`, async () => {
+      const size = 3 << 20;
+      const r = await link.run([BUN, KERNEL_TOOL, "send", stack(), "9009", String(size), "7"], {
+        timeoutMs: 60_000,
+      });
+      const res = JSON.parse(r.stdout.trim() || "{}") as SendResult;
+      expect(res.error).toBeUndefined();
+      expect(res.reply).toBe(`${size} ${sha256(pattern(size, 7))}\n`);
+    }, 60_000);
+
+    test(`the stack connects to a kernel listener (socat), sends 2 MB and half-closes (${family})`, async () => {
+      const p = nextPort();
+      const listener = await hashingListener(kernel(), p);
+      const size = 2 << 20;
+      const r = await link.driver.cmd<ConnectResult>("connect", {
+        host: kernel(),
+        port: p,
+        bytes: size,
+        seed: 11,
+      });
+      expect(r.text).toBe(`${sha256(pattern(size, 11))}  -\n`);
+      listener.proc.kill();
+    }, 60_000);
+
+    test(`a reset from the kernel reaches the stack's socket as ECONNRESET (${family})`, async () => {
+      const p = nextPort();
+      // Python: accept, read the first line, close with SO_LINGER 0 so the kernel sends RST.
+      const py = `
+import socket, struct, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+c.recv(100)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+`;
+      const server = link.spawn(["python3", "-c", py, kernel(), String(p)]);
+      for (let i = 0; i < 100 && !server.stdout().includes("listening"); i++) await Bun.sleep(50);
+      const r = await link.driver.cmd<{ code: string; connected: boolean }>("reset", {
+        host: kernel(),
+        port: p,
+      });
+      expect(r).toEqual({ code: "ECONNRESET", connected: true });
+      await server.proc.exited;
+    });
+
+    test(`connecting to a closed kernel port is refused (${family})`, async () => {
+      await expect(
+        link.driver.cmd("connect", { host: kernel(), port: nextPort(), bytes: 1 }),
+      ).rejects.toThrow("ECONNREFUSED");
+    });
+  }
+
+  test("1,000 concurrent kernel connections, each gets its own echo back", async () => {
+    const r = await link.run([BUN, KERNEL_TOOL, "conns", link.stack4, "7", "1000"], { timeoutMs: 90_000 });
+    const res = JSON.parse(r.stdout.trim() || "{}") as { ok?: number; bad?: number; examples?: string[] };
+    expect(res).toEqual({ ok: 1000, bad: 0, examples: [] });
+  }, 90_000);
+});
