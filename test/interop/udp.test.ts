@@ -1,0 +1,60 @@
+/**
+ * UDP between the Linux kernel and the user-space stack over TUN (RFC 768),
+ * IPv4 and IPv6: the kernel's socat against the stack's echo service
+ * (RFC 862), the stack against a kernel echo socket, and a datagram to a
+ * closed kernel port: the kernel's port unreachable (RFC 1122 §4.1.3.3,
+ * RFC 4443 §3.1) turns into ErrConnectionRefused on the connected endpoint's
+ * next call, once.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  BUN,
+  canNetns,
+  closeAll,
+  KERNEL_TOOL,
+  type Link,
+  openLink,
+  reachable,
+  socatAddr,
+} from "./harness.ts";
+
+describe.skipIf(!canNetns)("UDP, kernel and user-space stack over TUN", () => {
+  let link: Link;
+  beforeAll(async () => {
+    link = await openLink({ mode: "tun" });
+    await link.driver.cmd("service", { kind: "echo", protocol: "udp", port: 7 });
+    await reachable(link, link.stack4);
+    await reachable(link, link.stack6);
+  }, 40_000);
+  afterAll(() => closeAll());
+
+  for (const family of ["IPv4", "IPv6"] as const) {
+    const stack = () => (family === "IPv4" ? link.stack4 : link.stack6);
+    const kernel = () => (family === "IPv4" ? link.kernel4 : link.kernel6);
+
+    test(`the kernel's socat gets its datagram back from the stack's echo service (${family})`, async () => {
+      const r = await link.run(["socat", "-t", "1", "-", socatAddr("UDP", stack(), 7)], {
+        stdin: `datagram over ${family}\n`,
+      });
+      expect(r.stdout).toBe(`datagram over ${family}\n`);
+    });
+
+    test(`the stack's datagram comes back from a kernel echo socket (${family})`, async () => {
+      const port = family === "IPv4" ? 5007 : 5008;
+      const echo = link.spawn([BUN, KERNEL_TOOL, "udp-echo", kernel(), String(port)]);
+      for (let i = 0; i < 200 && !echo.stdout().includes("listening"); i++) await Bun.sleep(25);
+      const r = await link.driver.cmd<{ reply: string; from: string }>("udp", {
+        to: kernel(),
+        port,
+        text: `from user space over ${family}`,
+      });
+      expect(r).toEqual({ reply: `from user space over ${family}`, from: `${kernel()}:${port}` });
+      echo.proc.kill();
+    });
+
+    test(`a datagram to a closed kernel port: the next call throws ErrConnectionRefused (${family})`, async () => {
+      const r = await link.driver.cmd("udpRefused", { to: kernel(), port: 5999 });
+      expect(r).toEqual({ first: "ok", next: "ErrConnectionRefused", after: "ok" });
+    });
+  }
+});
