@@ -1,22 +1,32 @@
-/** A `node:net`-style `Server` that accepts connections on a stack TCP listener. */
+/**
+ * A `node:net`-style `Server` that accepts connections on a stack TCP listener,
+ * or on a unix stream name (`listen({ path })`, in a `UnixNamespace`, no
+ * filesystem).
+ */
 import { EventEmitter } from "node:events";
 import type { Endpoint } from "../../stack/registration.ts";
 import { Address } from "../../tcpip/address.ts";
 import { ErrWouldBlock } from "../../tcpip/errors.ts";
 import { SockOpt } from "../../tcpip/options.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { UNIX_STREAM, type UnixNamespace, unixAddress } from "../../transport/unix/namespace.ts";
 import { type Entry, EventIn, Queue } from "../../waiter/waiter.ts";
 import { toNodeError } from "./errors.ts";
 import { type ConnectOptions, type EndpointWithQueue, Socket, type StackLike } from "./socket.ts";
+import { defaultUnixNamespace } from "./unix.ts";
 
 export interface ServerOptions {
   allowHalfOpen?: boolean;
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /** The namespace for `listen({ path })` (default: the process-wide one). */
+  unix?: UnixNamespace;
 }
 
 export interface ListenOptions {
+  /** A unix stream socket name instead of a TCP port. */
+  path?: string;
   port?: number;
   host?: string;
   backlog?: number;
@@ -30,6 +40,7 @@ export class Server extends EventEmitter {
   private readonly sockets = new Set<Socket>();
   private readonly entry: Entry = { callback: () => this.acceptAll() };
   private closing = false;
+  private path: string | undefined;
   maxConnections: number | undefined;
 
   constructor(
@@ -45,13 +56,19 @@ export class Server extends EventEmitter {
     return this.ep !== undefined && !this.closing;
   }
 
+  /** `listen(port?, host?, backlog?, cb?)`, `listen(path, cb?)` for a unix name, or `listen(options, cb?)`. */
   listen(
-    portOrOpts?: number | ListenOptions,
+    portOrOpts?: number | string | ListenOptions,
     hostOrCb?: string | (() => void),
     backlogOrCb?: number | (() => void),
     cb?: () => void,
   ): this {
-    const o: ListenOptions = typeof portOrOpts === "object" ? { ...portOrOpts } : { port: portOrOpts ?? 0 };
+    const o: ListenOptions =
+      typeof portOrOpts === "object"
+        ? { ...portOrOpts }
+        : typeof portOrOpts === "string"
+          ? { path: portOrOpts }
+          : { port: portOrOpts ?? 0 };
     let done: (() => void) | undefined;
     for (const a of [hostOrCb, backlogOrCb, cb]) {
       if (typeof a === "string") o.host = a;
@@ -61,6 +78,7 @@ export class Server extends EventEmitter {
     if (done) this.once("listening", done);
     if (this.ep)
       throw Object.assign(new Error("Server is already listening"), { code: "ERR_SERVER_ALREADY_LISTEN" });
+    if (o.path !== undefined) return this.listenUnix(o.path, o.backlog ?? 511);
     const host = o.host ?? "::";
     const addr = Address.tryParse(host);
     if (!addr) {
@@ -76,7 +94,9 @@ export class Server extends EventEmitter {
     );
     try {
       if (addr.is6 && o.ipv6Only) ep.setSockOpt(SockOpt.V6Only, true);
-      ep.setSockOpt(SockOpt.ReuseAddress, true);
+      // No ReuseAddress: our port manager lets any two ReuseAddress sockets share a port, while
+      // Linux's SO_REUSEADDR never lets two listeners share one (node:net would get EADDRINUSE).
+      // Accepted connections hold no port reservation, so re-listening after close works without it.
       ep.bind(addr.isUnspecified ? { port: o.port ?? 0 } : { addr, port: o.port ?? 0 });
       if (!ep.listen) throw new TypeError("endpoint cannot listen");
       ep.listen(o.backlog ?? 511);
@@ -87,7 +107,26 @@ export class Server extends EventEmitter {
       queueMicrotask(() => this.emit("error", toNodeError(e, "listen", host, o.port)));
       return this;
     }
+    return this.started(ep);
+  }
+
+  private listenUnix(path: string, backlog: number): this {
+    const ep = (this.opts.unix ?? defaultUnixNamespace).newEndpoint(UNIX_STREAM, 0, this.wq);
+    try {
+      ep.bind(unixAddress(path));
+      ep.listen!(backlog);
+    } catch (e) {
+      ep.close();
+      queueMicrotask(() => this.emit("error", toNodeError(e, "listen", path)));
+      return this;
+    }
+    this.path = path;
+    return this.started(ep);
+  }
+
+  private started(ep: Endpoint): this {
     this.ep = ep;
+    this.closing = false;
     this.wq.register(this.entry, EventIn);
     queueMicrotask(() => {
       this.emit("listening");
@@ -113,10 +152,11 @@ export class Server extends EventEmitter {
         accepted.endpoint.close();
         continue;
       }
-      if (this.opts.noDelay) accepted.endpoint.setSockOpt(SockOpt.NoDelay, true);
+      if (this.opts.noDelay && this.path === undefined) accepted.endpoint.setSockOpt(SockOpt.NoDelay, true);
       const s = new Socket({
         endpoint: accepted,
         stack: this.stack,
+        ...(this.opts.unix ? { unix: this.opts.unix } : {}),
         allowHalfOpen: this.opts.allowHalfOpen ?? false,
       });
       if (this.opts.keepAlive) s.setKeepAlive(true, this.opts.keepAliveInitialDelay ?? 0);
@@ -129,8 +169,10 @@ export class Server extends EventEmitter {
     }
   }
 
-  address(): { address: string; family: string; port: number } | null {
+  /** `{ address, family, port }`, or the name for a unix listener (as node:net gives the path), or null. */
+  address(): { address: string; family: string; port: number } | string | null {
     if (!this.ep) return null;
+    if (this.path !== undefined) return this.path;
     const a = this.ep.getLocalAddress();
     const addr = a.addr ?? Address.ANY_V6;
     return { address: addr.toString(), family: addr.is4 ? "IPv4" : "IPv6", port: a.port };
@@ -162,6 +204,7 @@ export class Server extends EventEmitter {
   private maybeClosed(): void {
     if (this.closing && this.sockets.size === 0 && this.ep) {
       this.ep = undefined;
+      this.path = undefined;
       queueMicrotask(() => this.emit("close"));
     }
   }
@@ -188,13 +231,19 @@ export function createServer(
   return new Server(stack, opts ?? {}, listener);
 }
 
+/** `connect(stack, port, host?, cb?)`, `connect(stack, path, cb?)` (unix name) or `connect(stack, options, cb?)`. */
 export function connect(
   stack: StackLike,
-  portOrOpts: number | ConnectOptions,
+  portOrOpts: number | string | (ConnectOptions & { unix?: UnixNamespace; allowHalfOpen?: boolean }),
   host?: string | (() => void),
   cb?: () => void,
 ): Socket {
-  const s = new Socket({ stack });
+  const o = typeof portOrOpts === "object" ? portOrOpts : {};
+  const s = new Socket({
+    stack,
+    ...(o.unix ? { unix: o.unix } : {}),
+    ...(o.allowHalfOpen !== undefined ? { allowHalfOpen: o.allowHalfOpen } : {}),
+  });
   return s.connect(portOrOpts, host, cb);
 }
 

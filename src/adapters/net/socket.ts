@@ -1,18 +1,31 @@
 /**
- * A `node:net`-style `Socket` over a stack TCP endpoint: a real
- * `stream.Duplex`, so pipes, `for await`, `node:http` servers and Hono apps
- * work on the user-space stack unchanged.
+ * A `node:net`-style `Socket` over a stack endpoint (TCP, or a unix stream
+ * endpoint from `src/transport/unix`): a real `stream.Duplex`, so pipes,
+ * `for await`, `node:http` servers and Hono apps work on the user-space stack
+ * unchanged.
  *
  * Backpressure is the TCP window: `_read` pulls from the endpoint only while
  * the readable side wants more (unread bytes stay in the endpoint's receive
  * buffer and shrink the advertised window), and `_write` completes only once
- * the endpoint's send buffer took the bytes. Nothing is buffered without bound.
+ * the endpoint's send buffer took the bytes. Nothing is buffered without bound:
+ * at most the stream's high-water marks on top of the endpoint's buffers.
+ *
+ * Events and errors follow node:net: `connect` and `ready` after the
+ * handshake (never inside `connect()`), `data`, `end` on the peer's FIN,
+ * `timeout` after `setTimeout` idleness, `error` with Node's codes
+ * (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, ...), then `close(hadError)`.
  */
 import { Duplex } from "node:stream";
 import type { Endpoint, WaiterQueueLike } from "../../stack/registration.ts";
 import { Address } from "../../tcpip/address.ts";
 import type { Clock, Timer } from "../../tcpip/clock.ts";
-import { ErrClosedForReceive, ErrConnectStarted, ErrWouldBlock, TcpipError } from "../../tcpip/errors.ts";
+import {
+  ErrClosedForReceive,
+  ErrConnectStarted,
+  ErrUnknownProtocolOption,
+  ErrWouldBlock,
+  TcpipError,
+} from "../../tcpip/errors.ts";
 import type { FullAddress } from "../../tcpip/full-address.ts";
 import { SockOpt } from "../../tcpip/options.ts";
 import {
@@ -21,8 +34,10 @@ import {
   ShutdownFlags,
   TCP_PROTOCOL_NUMBER,
 } from "../../tcpip/protocols.ts";
+import { UNIX_STREAM, type UnixNamespace, unixAddress } from "../../transport/unix/namespace.ts";
 import { type Entry, EventErr, EventHUp, EventIn, EventOut, Queue } from "../../waiter/waiter.ts";
 import { toNodeError } from "./errors.ts";
+import { defaultUnixNamespace } from "./unix.ts";
 
 /** What the adapter needs of a stack: making endpoints, and its clock for timeouts. */
 export interface StackLike {
@@ -34,7 +49,7 @@ export interface StackLike {
  * An endpoint with the queue that reports its readiness. For endpoints the
  * adapter creates, the queue is a `waiter.Queue` it made; accepted endpoints
  * come with the queue the transport made, which must be a `waiter.Queue` too
- * (TCP creates one per accepted connection).
+ * (TCP and unix create one per accepted connection).
  */
 export interface EndpointWithQueue {
   endpoint: Endpoint;
@@ -52,14 +67,18 @@ export interface SocketOptions {
   /** Wrap an already connected endpoint (from `accept`). */
   endpoint?: EndpointWithQueue;
   allowHalfOpen?: boolean;
-  /** Stream buffer sizes (bytes); the TCP buffers hold the rest. */
+  /** Stream buffer sizes (bytes); the endpoint's buffers hold the rest. */
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
+  /** Where `connect({ path })` looks names up (default: the process-wide namespace). */
+  unix?: UnixNamespace;
 }
 
 export interface ConnectOptions {
-  port: number;
+  port?: number;
   host?: string;
+  /** A unix stream socket name (in the `unix` namespace; no filesystem). */
+  path?: string;
   localAddress?: string;
   localPort?: number;
   noDelay?: boolean;
@@ -81,12 +100,15 @@ export class Socket extends Duplex {
   private ep: Endpoint | undefined;
   private wq: Queue | undefined;
   private readonly stack: StackLike | undefined;
+  private readonly unix: UnixNamespace | undefined;
   private wantRead = false;
-  private writing = false;
-  private pumping = false;
   private pendingWrite: PendingWrite | undefined;
   private pendingConnect: (() => void) | undefined;
+  private connectCheckScheduled = false;
+  private writing = false;
+  private pumping = false;
   private idleMs = 0;
+  private timeoutSet = false;
   private idleTimer: Timer | undefined;
   private remote: FullAddress | undefined;
   private local: FullAddress | undefined;
@@ -99,18 +121,32 @@ export class Socket extends Duplex {
       writableHighWaterMark: opts.writableHighWaterMark ?? 64 * 1024,
       // Bytes in, bytes out: no string decoding here, as node:net does by default.
       decodeStrings: true,
+      // 'close' carries `hadError` and comes after the endpoint closed, as in node:net (see _destroy).
+      emitClose: false,
     });
     this.stack = opts.stack;
-    if (opts.endpoint) this.attach(opts.endpoint.endpoint, asQueue(opts.endpoint.waiterQueue));
+    this.unix = opts.unix;
+    if (opts.endpoint) {
+      this.attach(opts.endpoint.endpoint, asQueue(opts.endpoint.waiterQueue));
+      // Start reading at once, as node:net does for an accepted socket: the peer's FIN then
+      // ends the readable side even if nobody consumes it.
+      this.read(0);
+    }
   }
 
   private attach(ep: Endpoint, wq: Queue): void {
     this.ep = ep;
     this.wq = wq;
     this.wq.register(this.entry, EventIn | EventOut | EventErr | EventHUp);
+    this.refreshAddresses();
+  }
+
+  private refreshAddresses(): void {
+    const ep = this.ep;
+    if (!ep) return;
     try {
-      this.remote = ep.getRemoteAddress();
       this.local = ep.getLocalAddress();
+      this.remote = ep.getRemoteAddress();
     } catch {}
   }
 
@@ -119,14 +155,19 @@ export class Socket extends Duplex {
     return this.ep;
   }
 
+  /** Bytes taken by the endpoint plus bytes still buffered in the stream (as node:net counts them). */
   get bytesWritten(): number {
-    return this.written;
+    return this.written + this.writableLength - (this.pendingWrite?.off ?? 0);
+  }
+  /** True until connected (node:net's `pending`). */
+  get pending(): boolean {
+    return !this.ep || this.connecting;
   }
   get remoteAddress(): string | undefined {
     return this.remote?.addr?.toString();
   }
   get remotePort(): number | undefined {
-    return this.remote?.port;
+    return this.remote?.addr ? this.remote.port : undefined;
   }
   get remoteFamily(): string | undefined {
     return this.remote?.addr ? (this.remote.addr.is4 ? "IPv4" : "IPv6") : undefined;
@@ -135,7 +176,7 @@ export class Socket extends Duplex {
     return this.local?.addr?.toString();
   }
   get localPort(): number | undefined {
-    return this.local?.port;
+    return this.local?.addr ? this.local.port : undefined;
   }
   get readyState(): string {
     if (this.connecting) return "opening";
@@ -154,17 +195,33 @@ export class Socket extends Duplex {
     };
   }
 
-  /** Connects like `net.Socket#connect`: `connect(port, host?, listener?)` or `connect(options, listener?)`. */
-  connect(portOrOpts: number | ConnectOptions, hostOrCb?: string | (() => void), cb?: () => void): this {
-    const opts: ConnectOptions = typeof portOrOpts === "number" ? { port: portOrOpts } : portOrOpts;
+  /**
+   * Connects like `net.Socket#connect`: `connect(port, host?, listener?)`,
+   * `connect(path, listener?)` for a unix name, or `connect(options, listener?)`.
+   */
+  connect(
+    portOrOpts: number | string | ConnectOptions,
+    hostOrCb?: string | (() => void),
+    cb?: () => void,
+  ): this {
+    const opts: ConnectOptions =
+      typeof portOrOpts === "number"
+        ? { port: portOrOpts }
+        : typeof portOrOpts === "string"
+          ? { path: portOrOpts }
+          : { ...portOrOpts };
     if (typeof hostOrCb === "string") opts.host = hostOrCb;
     const listener = typeof hostOrCb === "function" ? hostOrCb : cb;
     if (listener) this.once("connect", listener);
+    if (this.ep)
+      throw Object.assign(new Error("Socket is already connected"), { code: "ERR_SOCKET_CONNECTED" });
+    if (opts.path !== undefined) return this.connectUnix(opts);
     if (!this.stack) throw new TypeError("Socket#connect needs a stack: new Socket({ stack })");
+    const port = opts.port ?? 0;
     const host = opts.host ?? "127.0.0.1";
     const addr = Address.tryParse(host === "localhost" ? "127.0.0.1" : host);
     if (!addr) {
-      const err = toNodeError(new TypeError(`bad address ${host}`), "connect", host, opts.port);
+      const err = toNodeError(new TypeError(`bad address ${host}`), "connect", host, port);
       err.code = "EINVAL";
       queueMicrotask(() => this.destroy(err));
       return this;
@@ -184,28 +241,57 @@ export class Socket extends Duplex {
         ep.bind(la ? { addr: la, port: opts.localPort ?? 0 } : { port: opts.localPort ?? 0 });
       }
     } catch (e) {
-      queueMicrotask(() => this.destroy(toNodeError(e, "connect", host, opts.port)));
+      queueMicrotask(() => this.destroy(toNodeError(e, "connect", host, port)));
       return this;
     }
+    return this.startConnect(ep, wq, { addr, port }, opts, host, port);
+  }
+
+  private connectUnix(opts: ConnectOptions): this {
+    const ns = this.unix ?? defaultUnixNamespace;
+    const wq = new Queue();
+    const ep = ns.newEndpoint(UNIX_STREAM, 0, wq);
+    return this.startConnect(ep, wq, unixAddress(opts.path!), opts, opts.path!, undefined);
+  }
+
+  private startConnect(
+    ep: Endpoint,
+    wq: Queue,
+    to: FullAddress,
+    opts: ConnectOptions,
+    host: string,
+    port: number | undefined,
+  ): this {
     this.attach(ep, wq);
     if (opts.timeout !== undefined) this.setTimeout(opts.timeout);
     this.connecting = true;
-    this.pendingConnect = () => this.finishConnect(host, opts.port);
+    this.pendingConnect = () => this.finishConnect(host, port);
     try {
-      ep.connect({ addr, port: opts.port });
-      // Connected at once (loopback): finish on the next turn so listeners attach first.
-      queueMicrotask(() => this.pendingConnect?.());
+      ep.connect(to);
     } catch (e) {
       if (!(e instanceof ErrConnectStarted)) {
         this.pendingConnect = undefined;
         this.connecting = false;
-        queueMicrotask(() => this.destroy(toNodeError(e, "connect", host, opts.port)));
+        queueMicrotask(() => this.destroy(toNodeError(e, "connect", host, port)));
+        return this;
       }
     }
+    // A loopback handshake (or a unix connect) may have completed inside ep.connect.
+    this.scheduleConnectCheck();
     return this;
   }
 
-  private finishConnect(host: string, port: number): void {
+  /** 'connect' (or the connect error) is never emitted inside the caller's `connect()` call. */
+  private scheduleConnectCheck(): void {
+    if (this.connectCheckScheduled) return;
+    this.connectCheckScheduled = true;
+    process.nextTick(() => {
+      this.connectCheckScheduled = false;
+      this.pendingConnect?.();
+    });
+  }
+
+  private finishConnect(host: string, port: number | undefined): void {
     const ep = this.ep!;
     if (!(ep.readiness(EventOut | EventErr | EventHUp) & (EventOut | EventErr | EventHUp))) return;
     this.pendingConnect = undefined;
@@ -223,20 +309,18 @@ export class Socket extends Duplex {
       return;
     }
     this.touch();
-    // Like node:net, never emit `connect` from inside `connect()`: over loopback the
-    // handshake can finish synchronously, before the caller attached its listeners.
-    process.nextTick(() => {
-      if (this.destroyed) return;
-      this.emit("connect");
-      this.emit("ready");
-      if (this.wantRead) this.pump();
-      if (this.pendingWrite) this.flushWrite();
-    });
+    this.emit("connect");
+    this.emit("ready");
+    if (this.destroyed) return;
+    if (this.pendingWrite) this.flushWrite();
+    // Start reading (node:net calls read(0) after connecting), so a FIN ends the readable side.
+    if (this.wantRead) this.pump();
+    else if (!this.isPaused() || this.readableFlowing === null) this.read(0);
   }
 
   private onEvents(_mask: number): void {
     if (this.pendingConnect) {
-      this.pendingConnect();
+      this.scheduleConnectCheck();
       return;
     }
     if (this.wantRead) this.pump();
@@ -251,6 +335,8 @@ export class Socket extends Duplex {
   /** Moves bytes from the endpoint into the stream while the stream wants them. */
   private pump(): void {
     const ep = this.ep;
+    // Re-entrancy guard: over loopback, reading can send a window update that delivers
+    // to the peer and comes back here through the waiter queue.
     if (!ep || this.pumping) return;
     this.pumping = true;
     try {
@@ -264,12 +350,14 @@ export class Socket extends Duplex {
     while (this.wantRead) {
       let data: Uint8Array;
       try {
-        data = ep.read().data;
+        data = ep.read(this.readableHighWaterMark).data;
       } catch (e) {
         if (e instanceof ErrWouldBlock) return;
         this.wantRead = false;
         if (e instanceof ErrClosedForReceive) {
           this.push(null);
+          // Like node:net: read(0) lets 'end' fire when the buffer is empty, flowing or not.
+          process.nextTick(() => this.read(0));
           return;
         }
         this.destroy(toNodeError(e, "read", this.remoteAddress, this.remotePort));
@@ -325,6 +413,7 @@ export class Socket extends Duplex {
     w.cb();
   }
 
+  /** end(): a half-close (FIN) once everything written has gone to the endpoint. */
   override _final(cb: (err?: Error | null) => void): void {
     const done = () => {
       try {
@@ -352,6 +441,8 @@ export class Socket extends Duplex {
       this.ep?.close();
     } catch {}
     cb(err);
+    // After the 'error' event (which the stream emits on the next tick), as node:net does once its handle closed.
+    setImmediate(() => this.emit("close", err !== null && err !== undefined));
   }
 
   /** Destroys with a TCP RST instead of a FIN (like `net.Socket#resetAndDestroy`). */
@@ -363,13 +454,16 @@ export class Socket extends Duplex {
     return this;
   }
 
+  /** Nagle off (TCP_NODELAY). A no-op on unix sockets, as in node:net. */
   setNoDelay(noDelay = true): this {
-    this.ep?.setSockOpt(SockOpt.NoDelay, noDelay);
+    if (this.ep) ignoreUnknownOption(() => this.ep!.setSockOpt(SockOpt.NoDelay, noDelay));
     return this;
   }
 
+  /** TCP keep-alive (RFC 1122 §4.2.3.6), first probe after `initialDelay` ms of idleness. */
   setKeepAlive(enable = false, initialDelay = 0): this {
-    if (this.ep) this.applyKeepAlive(this.ep, enable, initialDelay);
+    const ep = this.ep;
+    if (ep) ignoreUnknownOption(() => this.applyKeepAlive(ep, enable, initialDelay));
     return this;
   }
 
@@ -380,22 +474,31 @@ export class Socket extends Duplex {
 
   /** Emits `timeout` after `ms` of inactivity (no bytes in or out), like `net.Socket#setTimeout`. 0 disables. */
   setTimeout(ms: number, cb?: () => void): this {
-    if (cb) this.once("timeout", cb);
+    if (cb) {
+      if (ms === 0) this.removeListener("timeout", cb);
+      else this.once("timeout", cb);
+    }
     this.idleMs = ms;
+    this.timeoutSet = true;
     this.idleTimer?.stop();
     this.idleTimer = undefined;
     if (ms > 0) this.touch();
     return this;
   }
 
+  /** The idle timeout in ms: undefined until `setTimeout` was called, as in node:net. */
   get timeout(): number | undefined {
-    return this.idleMs || undefined;
+    return this.timeoutSet ? this.idleMs : undefined;
+  }
+
+  private get clock(): Clock | undefined {
+    return this.stack?.clock ?? (this.unix ?? defaultUnixNamespace).clock;
   }
 
   private touch(): void {
-    if (this.idleMs <= 0 || !this.stack) return;
+    if (this.idleMs <= 0 || this.destroyed) return;
     if (this.idleTimer) this.idleTimer.reset(this.idleMs);
-    else this.idleTimer = this.stack.clock.afterFunc(this.idleMs, () => this.emit("timeout"));
+    else this.idleTimer = this.clock?.afterFunc(this.idleMs, () => this.emit("timeout"));
   }
 
   ref(): this {
@@ -403,5 +506,13 @@ export class Socket extends Duplex {
   }
   unref(): this {
     return this;
+  }
+}
+
+function ignoreUnknownOption(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof ErrUnknownProtocolOption)) throw e;
   }
 }
