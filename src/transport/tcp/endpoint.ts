@@ -76,6 +76,9 @@ import { EndpointTimer } from "./timers.ts";
 /** Bytes of the timestamps option on every segment once negotiated (NOP, NOP, kind 8, length 10). */
 export const TS_OPTION_SPACE = 12;
 
+/** Linux's tcp_invalid_ratelimit default. */
+const OOW_ACK_INTERVAL_MS = 500;
+
 export interface ReadResult {
   data: Uint8Array;
   control: ControlMessages;
@@ -149,6 +152,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   tsOffset = 0;
   lastRcvTime = 0;
   keepaliveProbes = 0;
+  private lastOowAck = Number.NEGATIVE_INFINITY;
 
   /** RTO and persist share one timer: only one can be needed at a time. */
   readonly rtxTimer: EndpointTimer;
@@ -619,7 +623,22 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       this.sendSyn();
       return;
     }
-    this.emitAck(this.snd.nxt);
+    // SND.MAX, not SND.NXT: after a timeout rewinds SND.NXT, the peer may already hold data beyond it and
+    // would find an ACK with the rewound number unacceptable (and answer with its own: an ACK war).
+    this.emitAck(this.snd.max);
+  }
+
+  /**
+   * The ACK that answers an unacceptable segment. For pure ACKs at most one per 500 ms, as Linux
+   * (tcp_invalid_ratelimit): two ends that each find the other's ACKs out of window must not ping-pong.
+   */
+  sendOutOfWindowAck(pureAck: boolean): void {
+    if (pureAck) {
+      const now = this.now();
+      if (now - this.lastOowAck < OOW_ACK_INTERVAL_MS) return;
+      this.lastOowAck = now;
+    }
+    this.sendAck();
   }
 
   /** RFC 5961 §3.2, §4.2, §5.2: answer a suspicious segment with an ACK of what we expect. */
@@ -821,7 +840,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   /** Ends the connection with `err` (reset, timeout); sends RST <SEQ=SND.NXT> first when `rst`. */
   abort(err: TcpipError, rst: boolean): void {
-    if (rst && isSynchronized(this.state)) this.sendRst(this.snd.nxt, this.rcv.nxt, true);
+    if (rst && isSynchronized(this.state)) this.sendRst(this.snd.max, this.rcv.nxt, true);
     if (err instanceof ErrTimeout && (this.state === "ESTABLISHED" || this.state === "CLOSE-WAIT"))
       this.stack.stats.tcp.establishedTimedOut++;
     this.hardError = err;
@@ -957,7 +976,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   /** A probe segment one below SND.NXT (RFC 1122 §4.2.3.6 keep-alive). */
   sendKeepaliveProbe(): void {
-    this.emitAck(seqSub(this.snd.nxt, 1));
+    this.emitAck(seqSub(this.snd.max, 1));
   }
 }
 

@@ -149,3 +149,17 @@ describe("challenge ACK limit (RFC 5961 §7)", () => {
     expect(ep.state).toBe("ESTABLISHED");
   });
 });
+
+describe("out-of-window ACKs (Linux tcp_invalid_ratelimit)", () => {
+  test("pure ACKs below RCV.NXT are answered at most every 500 ms; data is always answered", () => {
+    const p = new RawPeer();
+    const { irs, iss } = p.acceptConnection(NO_TS);
+    for (let i = 0; i < 5; i++) p.send({ flags: TCP_ACK, seq: irs - 10, ack: iss + 1 });
+    expect(p.sent.length).toBe(1);
+    p.send({ flags: TCP_ACK, seq: irs - 10, ack: iss + 1, payload: bytes(5) });
+    expect(p.sent.length).toBe(2);
+    p.advance(500);
+    p.send({ flags: TCP_ACK, seq: irs - 10, ack: iss + 1 });
+    expect(p.sent.length).toBe(3);
+  });
+});

@@ -63,7 +63,7 @@ export function handleSynchronized(ep: TcpEndpoint, seg: Segment): void {
     if (now - r.tsRecentTime < PAWS_IDLE_MS) {
       stats.pawsRejected++;
       if (seg.payload.length > 0) r.setDsack(seg.seq, seqAdd(seg.seq, seg.payload.length));
-      ep.sendAck();
+      ep.sendOutOfWindowAck(seg.seqLen === 0);
       return;
     }
   }
@@ -76,7 +76,7 @@ export function handleSynchronized(ep: TcpEndpoint, seg: Segment): void {
     const end = seqAdd(seg.seq, seg.payload.length);
     // RFC 2883 §4.1: report a duplicate segment in a D-SACK block.
     if (seg.payload.length > 0 && seqLessThanEq(end, r.nxt)) r.setDsack(seg.seq, end);
-    ep.sendAck();
+    ep.sendOutOfWindowAck(seg.seqLen === 0);
     return;
   }
   ep.lastRcvTime = now;

@@ -20,8 +20,8 @@ import { TestStack } from "./test-stack.ts";
 
 export type Side = "a" | "b";
 
-/** Returns "drop", a delay in ms, or undefined for the default delay. */
-export type Filter = (seg: SegmentFields, from: Side, n: number) => "drop" | number | undefined;
+/** Returns "drop", a delay in ms, several delays (the segment is duplicated), or undefined for the default delay. */
+export type Filter = (seg: SegmentFields, from: Side, n: number) => "drop" | number | number[] | undefined;
 
 export interface PairOptions {
   v6?: boolean;
@@ -86,8 +86,8 @@ export class Pair {
       return;
     }
     this.trace.push(`${t} ${from} ${describe(seg)}`);
-    const d = typeof verdict === "number" ? verdict : this.delay;
-    this.clock.afterFunc(d, () => to.deliver(bytes, src, dst, np));
+    const delays = typeof verdict === "number" ? [verdict] : Array.isArray(verdict) ? verdict : [this.delay];
+    for (const d of delays) this.clock.afterFunc(d, () => to.deliver(bytes, src, dst, np));
   }
 
   endpoint(side: Side): { ep: TcpEndpoint; wq: Queue } {
