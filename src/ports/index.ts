@@ -1,1 +1,2 @@
+export * from "./halfsiphash.ts";
 export * from "./port-manager.ts";

@@ -60,7 +60,7 @@ import {
 import type { NetworkProtocolNumber, TransportProtocolNumber } from "../tcpip/protocols.ts";
 import { IPV4_PROTOCOL_NUMBER } from "../tcpip/protocols.ts";
 import { CryptoRandom, type Random } from "../tcpip/random.ts";
-import { halfSipHash24 } from "./_halfsiphash.ts";
+import { halfSipHash24 } from "./halfsiphash.ts";
 
 /** The seed's first ephemeral port; the range runs to 65535. */
 export const DEFAULT_FIRST_EPHEMERAL = 16000;
