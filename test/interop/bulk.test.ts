@@ -8,15 +8,18 @@
  * - stack → kernel: a stack source (chargen-style, but a seeded pattern and a
  *   fixed length) sends to the kernel, which hashes with `sha256sum`.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { pattern, sha256 } from "./drivers/pattern.ts";
-import { BUN, canNetns, closeAll, KERNEL_TOOL, type Link, openLink } from "./harness.ts";
+import { BUN, canNetns, closeAll, KERNEL_TOOL, type Link, openLink, reachable } from "./harness.ts";
 
 const MB = 1 << 20;
 /** Bytes per transfer (override with INTEROP_BULK_MB for a longer run). */
 const SIZE = Number(process.env.INTEROP_BULK_MB ?? 100) * MB;
 const SEED = 0x5eed1234;
 const expected = sha256(pattern(SIZE, SEED));
+/** The IPv6 transfers are smaller: the 100 MB ones already measure the path. */
+const SIZE6 = 8 * MB;
+const expected6 = sha256(pattern(SIZE6, SEED));
 
 const rates: string[] = [];
 
@@ -34,36 +37,67 @@ describe.skipIf(!canNetns)("bulk TCP, kernel and user-space stack over TUN", () 
   ];
   for (const c of configs) {
     const label = `${c.offload ? "offload" : "no offload"}, MTU ${c.mtu}`;
-    test(`${SIZE / MB} MB each way, byte-exact (${label})`, async () => {
-      const link: Link = await openLink({ mode: "tun", mtu: c.mtu, ...(c.offload ? { offload: true } : {}) });
-      try {
+    describe(label, () => {
+      let link: Link;
+      beforeAll(async () => {
+        link = await openLink({ mode: "tun", mtu: c.mtu, ...(c.offload ? { offload: true } : {}) });
         await link.driver.cmd("sink", { port: 9009 });
         await link.driver.cmd("source", { port: 1919, bytes: SIZE, seed: SEED });
+        await link.driver.cmd("source", { port: 1920, bytes: SIZE6, seed: SEED });
+        await reachable(link, link.stack6);
+      }, 40_000);
+      afterAll(() => link?.close());
 
+      test(`kernel → stack, ${SIZE / MB} MB byte-exact`, async () => {
         const up = await link.run(
           [BUN, KERNEL_TOOL, "send", link.stack4, "9009", String(SIZE), String(SEED)],
           {
             timeoutMs: 120_000,
           },
         );
-        const upRes = JSON.parse(up.stdout.trim() || "{}") as { reply?: string; ms?: number; error?: string };
-        expect(upRes.error).toBeUndefined();
-        expect(upRes.reply).toBe(`${SIZE} ${expected}\n`);
-        const sink = await link.driver.event((e) => e.event === "sink", "sink report");
+        const res = JSON.parse(up.stdout.trim() || "{}") as { reply?: string; ms?: number; error?: string };
+        expect(res.error).toBeUndefined();
+        expect(res.reply).toBe(`${SIZE} ${expected}\n`);
+        const sink = await link.driver.event((e) => e.event === "sink" && e.bytes === SIZE, "sink report");
         expect(sink.sha256).toBe(expected);
+        rates.push(`${label}: kernel→stack ${(SIZE / MB / ((sink.ms as number) / 1000)).toFixed(1)} MB/s`);
+      }, 120_000);
 
+      test(`stack → kernel, ${SIZE / MB} MB byte-exact (sha256sum)`, async () => {
         const down = await link.run(["sh", "-c", `socat -u TCP4:${link.stack4}:1919 STDOUT | sha256sum`], {
           timeoutMs: 120_000,
         });
         expect(down.stdout.split(" ")[0]).toBe(expected);
-        const src = await link.driver.event((e) => e.event === "source", "source report");
-        rates.push(
-          `${label}: kernel→stack ${(SIZE / MB / ((upRes.ms ?? 0) / 1000)).toFixed(1)} MB/s, ` +
-            `stack→kernel ${(SIZE / MB / ((src.ms as number) / 1000)).toFixed(1)} MB/s`,
+        const src = await link.driver.event((e) => e.event === "source" && e.bytes === SIZE, "source report");
+        rates.push(`${label}: stack→kernel ${(SIZE / MB / ((src.ms as number) / 1000)).toFixed(1)} MB/s`);
+      }, 120_000);
+
+      test(`IPv6: ${SIZE6 / MB} MB each way byte-exact`, async () => {
+        const up = await link.run(
+          [BUN, KERNEL_TOOL, "send", link.stack6, "9009", String(SIZE6), String(SEED)],
+          {
+            timeoutMs: 60_000,
+          },
         );
-      } finally {
-        await link.close();
-      }
-    }, 240_000);
+        const res = JSON.parse(up.stdout.trim() || "{}") as { reply?: string; error?: string };
+        expect(res.reply).toBe(`${SIZE6} ${expected6}\n`);
+        const down = await link.run(["sh", "-c", `socat -u TCP6:[${link.stack6}]:1920 STDOUT | sha256sum`], {
+          timeoutMs: 60_000,
+        });
+        expect(down.stdout.split(" ")[0]).toBe(expected6);
+      }, 60_000);
+
+      test("8000-byte pings both ways, both families", async () => {
+        for (const [flag, stack, kernel] of [
+          ["-4", link.stack4, link.kernel4],
+          ["-6", link.stack6, link.kernel6],
+        ] as const) {
+          const k = await link.run(["ping", flag, "-s", "8000", "-c", "2", "-i", "0.2", "-W", "2", stack]);
+          expect(k.stdout).toContain("2 received");
+          const s = await link.driver.cmd("ping", { to: kernel, count: 2, size: 8000 });
+          expect(s).toEqual({ transmitted: 2, received: 2, replyBytes: 8008, errors: [] });
+        }
+      });
+    });
   }
 });

@@ -131,10 +131,9 @@ export interface Spawned {
 const drivers = new Set<Driver>();
 const spawned = new Set<ReturnType<typeof Bun.spawn>>();
 
+/** A random nonzero 16-bit group in canonical form (no leading zeros), as the stack prints it. */
 function randomHex16(): string {
-  return Math.floor(Math.random() * 0xffff)
-    .toString(16)
-    .padStart(4, "0");
+  return (1 + Math.floor(Math.random() * 0xfffe)).toString(16);
 }
 
 /** A namespace with a TUN/TAP, the kernel's addresses on it, and a stack driver attached. */

@@ -3,7 +3,8 @@
  * sockets (Linux's stack), run inside the test's namespace. Prints one JSON line.
  *
  *   send HOST PORT BYTES [SEED]   connect, send the seeded pattern, shut down writing,
- *                                 then read the peer's reply to its end (half-close)
+ *                                 then read the peer's reply to its end (half-close);
+ *                                 reports its length and SHA-256 (and the text up to 4 KiB)
  *   conns HOST PORT N             N connections at once to an echo service; each sends
  *                                 its own message, half-closes and must get exactly it back
  *   udp-echo HOST PORT            a UDP echo server (prints {"listening":true} first)
@@ -12,7 +13,7 @@
  */
 import { createSocket } from "node:dgram";
 import net from "node:net";
-import { pattern } from "./pattern.ts";
+import { pattern, sha256 } from "./pattern.ts";
 
 const [mode, host = "", portText = "0", arg = "0", seedText] = process.argv.slice(2);
 const port = Number(portText);
@@ -30,7 +31,14 @@ function send(): void {
   });
   s.on("data", (d: Buffer) => chunks.push(d));
   s.on("end", () => {
-    out({ reply: Buffer.concat(chunks).toString(), sentMs, ms: performance.now() - t0 });
+    const reply = Buffer.concat(chunks);
+    out({
+      ...(reply.length <= 4096 ? { reply: reply.toString() } : {}),
+      replyBytes: reply.length,
+      replySha256: sha256(reply),
+      sentMs,
+      ms: performance.now() - t0,
+    });
     process.exit(0);
   });
   s.on("error", (e: Error & { code?: string }) => {
