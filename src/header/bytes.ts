@@ -1,4 +1,4 @@
-/** Big-endian (network byte order) helpers shared by the header views. Internal to src/header. */
+/** Big-endian (network byte order) reads and writes: what the header views are built on, and what code may use for a field no view covers. */
 
 export function readU16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;

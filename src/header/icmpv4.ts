@@ -6,7 +6,7 @@
  *    |     Type      |     Code      |          Checksum             |
  *    |     Identifier / Pointer / unused / Next-Hop MTU (type dependent)  |
  */
-import { readU16, readU32, writeU16 } from "./_bytes.ts";
+import { readU16, readU32, writeU16 } from "./bytes.ts";
 import { checksum, finishChecksum } from "./checksum.ts";
 
 export const ICMPV4_TYPE_OFFSET = 0;

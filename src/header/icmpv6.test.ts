@@ -24,6 +24,8 @@ import {
   Icmpv6Header,
   icmpv6Checksum,
   isIcmpv6Error,
+  MLD_SIZE,
+  MldMessage,
   NDP_OPT_MTU,
   NDP_OPT_PREFIX_INFO,
   NDP_OPT_SOURCE_LINK_ADDRESS,
@@ -349,5 +351,19 @@ describe("NDP", () => {
         }
       }),
     );
+  });
+});
+
+describe("MldMessage", () => {
+  test("reads an MLDv1 query's Maximum Response Delay and Multicast Address (RFC 2710 §3)", () => {
+    const b = new Uint8Array(2 + MLD_SIZE);
+    b.set([130, 0, 0, 0, 0x27, 0x10, 0, 0], 2);
+    b.set(Address.parse("ff02::1:ff00:1").bytes, 2 + 8);
+    const m = new MldMessage(b, 2);
+    expect(m.isValid(MLD_SIZE)).toBe(true);
+    expect(m.isValid(MLD_SIZE - 1)).toBe(false);
+    expect(new MldMessage(b, 3).isValid(MLD_SIZE)).toBe(false);
+    expect(m.maxResponseDelay).toBe(10_000);
+    expect(m.multicastAddress().toString()).toBe("ff02::1:ff00:1");
   });
 });

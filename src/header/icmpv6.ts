@@ -10,7 +10,7 @@
  */
 import { Address } from "../tcpip/address.ts";
 import { LinkAddress } from "../tcpip/link-address.ts";
-import { readU16, readU32, writeU16, writeU32 } from "./_bytes.ts";
+import { readU16, readU32, writeU16, writeU32 } from "./bytes.ts";
 import { checksum, finishChecksum, pseudoHeaderChecksum } from "./checksum.ts";
 
 export const ICMPV6_TYPE_OFFSET = 0;
@@ -321,6 +321,32 @@ export class NdpRedirect {
   }
   get optionsOffset(): number {
     return this.off + NDP_REDIRECT_SIZE;
+  }
+}
+
+/**
+ * MLDv1 message (RFC 2710 §3): Maximum Response Delay (ms, meaningful in
+ * Queries), Reserved, Multicast Address. An MLDv2 query (RFC 3810 §5.1)
+ * starts with the same 24 bytes.
+ */
+export const MLD_MAX_RESPONSE_DELAY_OFFSET = 4;
+export const MLD_MULTICAST_ADDRESS_OFFSET = 8;
+export const MLD_SIZE = 24;
+
+export class MldMessage {
+  constructor(
+    readonly b: Uint8Array,
+    readonly off: number,
+  ) {}
+  isValid(len: number): boolean {
+    return len >= MLD_SIZE && this.off >= 0 && this.off + MLD_SIZE <= this.b.length;
+  }
+  /** RFC 2710 §3.4 (an MLDv2 query encodes it as a floating-point code, RFC 3810 §5.1.3). */
+  get maxResponseDelay(): number {
+    return readU16(this.b, this.off + MLD_MAX_RESPONSE_DELAY_OFFSET);
+  }
+  multicastAddress(): Address {
+    return addressAt(this.b, this.off + MLD_MULTICAST_ADDRESS_OFFSET);
   }
 }
 

@@ -1,4 +1,5 @@
 export * from "./arp.ts";
+export * from "./bytes.ts";
 export * from "./checksum.ts";
 export * from "./ethernet.ts";
 export * from "./icmpv4.ts";

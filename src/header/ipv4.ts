@@ -11,7 +11,7 @@
  *    |                    Options                    |    Padding    |
  */
 import { Address } from "../tcpip/address.ts";
-import { readU16, readU32, writeU16 } from "./_bytes.ts";
+import { readU16, readU32, writeU16 } from "./bytes.ts";
 import { checksum, finishChecksum } from "./checksum.ts";
 
 export const IPV4_VERSION_IHL_OFFSET = 0;

@@ -3,7 +3,7 @@
  * Destination Options TLV iterator (§4.2), the Routing (§4.4) and Fragment
  * (§4.5) headers.
  */
-import { readU16, readU32, writeU16, writeU32 } from "./_bytes.ts";
+import { readU16, readU32, writeU16, writeU32 } from "./bytes.ts";
 
 /** Next Header values that name extension headers (RFC 8200 §4, IANA). */
 export const IPV6_HOP_BY_HOP = 0;

@@ -9,7 +9,8 @@
  *    |              Destination Address (128 bits)                   |
  */
 import { Address } from "../tcpip/address.ts";
-import { readU16, readU32, writeU16, writeU32 } from "./_bytes.ts";
+import type { LinkAddress } from "../tcpip/link-address.ts";
+import { readU16, readU32, writeU16, writeU32 } from "./bytes.ts";
 
 export const IPV6_VERSION_TC_FLOW_OFFSET = 0;
 export const IPV6_PAYLOAD_LENGTH_OFFSET = 4;
@@ -132,4 +133,27 @@ export function isSolicitedNode(addr: Address): boolean {
     return false;
   for (let i = 2; i < 11; i++) if (b[i] !== 0) return false;
   return true;
+}
+
+/** RFC 4291 Appendix A: the modified EUI-64 interface identifier of a 48-bit MAC (ff:fe inserted, U/L bit inverted). */
+export function interfaceIdFromMac(mac: LinkAddress): Uint8Array {
+  const m = mac.bytes;
+  return Uint8Array.of(m[0]! ^ 0x02, m[1]!, m[2]!, 0xff, 0xfe, m[3]!, m[4]!, m[5]!);
+}
+
+/** The address `prefix` (first 64 bits) + `iid` (last 64 bits) (RFC 4862 §5.5.3 (d)). */
+export function addressFromPrefix(prefix: Address, iid: Uint8Array): Address {
+  const b = new Uint8Array(IPV6_ADDRESS_SIZE);
+  b.set(prefix.bytes.subarray(0, 8), 0);
+  b.set(iid.subarray(0, 8), 8);
+  return Address.fromBytes(b);
+}
+
+/** fe80::/64 + the modified EUI-64 of `mac` (RFC 4862 §5.3). */
+export function linkLocalFromMac(mac: LinkAddress): Address {
+  const b = new Uint8Array(IPV6_ADDRESS_SIZE);
+  b[0] = 0xfe;
+  b[1] = 0x80;
+  b.set(interfaceIdFromMac(mac), 8);
+  return Address.fromBytes(b);
 }

@@ -12,7 +12,7 @@
  *    |           Checksum            |         Urgent Pointer        |
  *    |                           [Options]                           |
  */
-import { readU16, readU32, writeU16, writeU32 } from "./_bytes.ts";
+import { readU16, readU32, writeU16, writeU32 } from "./bytes.ts";
 
 export const TCP_SRC_PORT_OFFSET = 0;
 export const TCP_DST_PORT_OFFSET = 2;

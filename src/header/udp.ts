@@ -6,7 +6,7 @@
  *    |      Port       |      Port       |
  *    |     Length      |    Checksum     |
  */
-import { readU16, writeU16 } from "./_bytes.ts";
+import { readU16, writeU16 } from "./bytes.ts";
 
 export const UDP_SRC_PORT_OFFSET = 0;
 export const UDP_DST_PORT_OFFSET = 2;

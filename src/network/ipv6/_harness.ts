@@ -4,7 +4,15 @@
  * deliveries and errors, packet builders and a decoder for captured frames.
  */
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { readU16, readU32, writeU16 } from "../../header/bytes.ts";
 import { checksum, finishChecksum, pseudoHeaderChecksum } from "../../header/checksum.ts";
+import { encodeIpv6, IPV6_HEADER_SIZE } from "../../header/ipv6.ts";
+import {
+  IPV6_DESTINATION_OPTIONS,
+  IPV6_FRAGMENT,
+  IPV6_HOP_BY_HOP,
+  IPV6_ROUTING,
+} from "../../header/ipv6-extension.ts";
 import { ChannelEndpoint } from "../../link/channel/channel.ts";
 import { connectChannels, type Pipe } from "../../link/channel/pipe.ts";
 import { newEthernetChannel } from "../../link/ethernet/ethernet-channel.ts";
@@ -23,17 +31,6 @@ import { LinkAddress, parseMACAddress } from "../../tcpip/link-address.ts";
 import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { SeededRandom } from "../../tcpip/random.ts";
 import { Subnet } from "../../tcpip/subnet.ts";
-import {
-  encodeIpv6,
-  IPV6_DESTINATION_OPTIONS,
-  IPV6_FRAGMENT,
-  IPV6_HEADER_SIZE,
-  IPV6_HOP_BY_HOP,
-  IPV6_ROUTING,
-  readU16,
-  readU32,
-  writeU16,
-} from "./_wire.ts";
 import type { Ipv6Endpoint } from "./endpoint.ts";
 import { type Ipv6Options, ipv6 } from "./protocol.ts";
 

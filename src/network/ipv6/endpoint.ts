@@ -6,6 +6,45 @@
  * `icmpv6.ts`, neighbour discovery, DAD and SLAAC in `ndp.ts`.
  */
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { writeU16 } from "../../header/bytes.ts";
+import {
+  ICMPV6_ADDRESS_UNREACHABLE,
+  ICMPV6_DST_UNREACHABLE,
+  ICMPV6_ERRONEOUS_HEADER,
+  ICMPV6_HOP_LIMIT_EXCEEDED,
+  ICMPV6_NO_ROUTE,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PORT_UNREACHABLE,
+  ICMPV6_REASSEMBLY_TIMEOUT,
+  ICMPV6_TIME_EXCEEDED,
+  ICMPV6_UNKNOWN_NEXT_HEADER,
+  ICMPV6_UNKNOWN_OPTION,
+} from "../../header/icmpv6.ts";
+import {
+  encodeIpv6,
+  IPV6_DST_OFFSET,
+  IPV6_HEADER_SIZE,
+  IPV6_HOP_LIMIT_OFFSET,
+  IPV6_MINIMUM_MTU,
+  IPV6_NEXT_HEADER_OFFSET,
+  IPV6_PAYLOAD_LENGTH_OFFSET,
+  IPV6_SRC_OFFSET,
+  Ipv6Header,
+  isSolicitedNode,
+} from "../../header/ipv6.ts";
+import {
+  encodeIpv6Fragment,
+  IPV6_DESTINATION_OPTIONS,
+  IPV6_FRAGMENT,
+  IPV6_FRAGMENT_HEADER_SIZE,
+  IPV6_HOP_BY_HOP,
+  IPV6_NO_NEXT_HEADER,
+  IPV6_OPTION_PAD1,
+  IPV6_OPTION_PADN,
+  IPV6_OPTION_ROUTER_ALERT,
+  IPV6_ROUTING,
+  Ipv6FragmentHeader,
+} from "../../header/ipv6-extension.ts";
 import { LinkCapability } from "../../link/link-endpoint.ts";
 import type {
   LinkAddressResolver,
@@ -20,41 +59,6 @@ import { ErrMessageTooLong } from "../../tcpip/errors.ts";
 import { ethernetMulticastV6, type LinkAddress } from "../../tcpip/link-address.ts";
 import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { fragmentKey } from "../fragmentation/reassembler.ts";
-import {
-  encodeIpv6,
-  encodeIpv6Fragment,
-  ICMPV6_ADDRESS_UNREACHABLE,
-  ICMPV6_DST_UNREACHABLE,
-  ICMPV6_ERRONEOUS_HEADER,
-  ICMPV6_HOP_LIMIT_EXCEEDED,
-  ICMPV6_NO_ROUTE,
-  ICMPV6_PACKET_TOO_BIG,
-  ICMPV6_PORT_UNREACHABLE,
-  ICMPV6_REASSEMBLY_TIMEOUT,
-  ICMPV6_TIME_EXCEEDED,
-  ICMPV6_UNKNOWN_NEXT_HEADER,
-  ICMPV6_UNKNOWN_OPTION,
-  IPV6_DESTINATION_OPTIONS,
-  IPV6_DST_OFFSET,
-  IPV6_FRAGMENT,
-  IPV6_FRAGMENT_HEADER_SIZE,
-  IPV6_HEADER_SIZE,
-  IPV6_HOP_BY_HOP,
-  IPV6_HOP_LIMIT_OFFSET,
-  IPV6_MINIMUM_MTU,
-  IPV6_NEXT_HEADER_OFFSET,
-  IPV6_NO_NEXT_HEADER,
-  IPV6_OPTION_PAD1,
-  IPV6_OPTION_PADN,
-  IPV6_OPTION_ROUTER_ALERT,
-  IPV6_PAYLOAD_LENGTH_OFFSET,
-  IPV6_ROUTING,
-  IPV6_SRC_OFFSET,
-  Ipv6FragmentHeader,
-  Ipv6Header,
-  isSolicitedNode,
-  writeU16,
-} from "./_wire.ts";
 import { Icmpv6 } from "./icmpv6.ts";
 import { Mld } from "./mld.ts";
 import { Ndp } from "./ndp.ts";

@@ -1,6 +1,21 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { readU32, writeU32 } from "../../header/bytes.ts";
+import {
+  ICMPV6_DST_UNREACHABLE,
+  ICMPV6_ECHO_REPLY,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAM_PROBLEM,
+  ICMPV6_TIME_EXCEEDED,
+} from "../../header/icmpv6.ts";
+import {
+  encodeIpv6Fragment,
+  IPV6_DESTINATION_OPTIONS,
+  IPV6_FRAGMENT,
+  IPV6_HOP_BY_HOP,
+  IPV6_ROUTING,
+} from "../../header/ipv6-extension.ts";
 import { connectChannels } from "../../link/channel/pipe.ts";
 import { newEthernetChannel } from "../../link/ethernet/ethernet-channel.ts";
 import { Address } from "../../tcpip/address.ts";
@@ -25,20 +40,6 @@ import {
   UDP,
   udpPayload,
 } from "./_harness.ts";
-import {
-  encodeIpv6Fragment,
-  ICMPV6_DST_UNREACHABLE,
-  ICMPV6_ECHO_REPLY,
-  ICMPV6_PACKET_TOO_BIG,
-  ICMPV6_PARAM_PROBLEM,
-  ICMPV6_TIME_EXCEEDED,
-  IPV6_DESTINATION_OPTIONS,
-  IPV6_FRAGMENT,
-  IPV6_HOP_BY_HOP,
-  IPV6_ROUTING,
-  readU32,
-  writeU32,
-} from "./_wire.ts";
 
 const A = a6("fd00::a");
 const B = a6("fd00::b");

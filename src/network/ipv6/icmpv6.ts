@@ -6,12 +6,9 @@
  * the path MTU (RFC 8201). NDP messages go to `ndp.ts`, MLD to `mld.ts`.
  */
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { readU32, writeU16, writeU32 } from "../../header/bytes.ts";
 import { checksum, finishChecksum, pseudoHeaderChecksum } from "../../header/checksum.ts";
-import type { ControlType, TransportPacketInfo } from "../../stack/registration.ts";
-import { Address } from "../../tcpip/address.ts";
-import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import {
-  encodeIpv6,
   ICMPV6_DST_UNREACHABLE,
   ICMPV6_ECHO_REPLY,
   ICMPV6_ECHO_REQUEST,
@@ -27,14 +24,17 @@ import {
   ICMPV6_ROUTER_SOLICIT,
   ICMPV6_TIME_EXCEEDED,
   ICMPV6_UNKNOWN_NEXT_HEADER,
+} from "../../header/icmpv6.ts";
+import {
+  encodeIpv6,
   IPV6_DST_OFFSET,
   IPV6_HEADER_SIZE,
   IPV6_MINIMUM_MTU,
   IPV6_SRC_OFFSET,
-  readU32,
-  writeU16,
-  writeU32,
-} from "./_wire.ts";
+} from "../../header/ipv6.ts";
+import type { ControlType, TransportPacketInfo } from "../../stack/registration.ts";
+import { Address } from "../../tcpip/address.ts";
+import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { findTransport, type Ipv6Endpoint } from "./endpoint.ts";
 import { MLD_DONE, MLD_QUERY, MLD_REPORT, MLD_V2_REPORT } from "./mld.ts";
 

@@ -1,7 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import { Address } from "../../tcpip/address.ts";
-import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import { a6, addGlobal, buildIpv6, inject, MAC_A, ping, sendUdp, twoHosts, udpPayload } from "./_harness.ts";
 import {
   ICMPV6_DST_UNREACHABLE,
   ICMPV6_ECHO_REPLY,
@@ -9,10 +6,11 @@ import {
   ICMPV6_NEIGHBOR_ADVERT,
   ICMPV6_NEIGHBOR_SOLICIT,
   ICMPV6_ROUTER_SOLICIT,
-  interfaceIdFromMac,
-  linkLocalFromMac,
-  solicitedNodeAddress,
-} from "./_wire.ts";
+} from "../../header/icmpv6.ts";
+import { interfaceIdFromMac, linkLocalFromMac, solicitedNodeAddress } from "../../header/ipv6.ts";
+import { Address } from "../../tcpip/address.ts";
+import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { a6, addGlobal, buildIpv6, inject, MAC_A, ping, sendUdp, twoHosts, udpPayload } from "./_harness.ts";
 
 describe("addresses from the MAC", () => {
   test("modified EUI-64 (RFC 4291 App. A): ff:fe inserted, U/L bit inverted", () => {

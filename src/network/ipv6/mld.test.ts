@@ -1,8 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { writeU16 } from "../../header/bytes.ts";
+import { solicitedNodeAddress } from "../../header/ipv6.ts";
+import { IPV6_HOP_BY_HOP } from "../../header/ipv6-extension.ts";
 import { Address } from "../../tcpip/address.ts";
 import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { a6, buildIpv6, icmpv6, inject, twoHosts } from "./_harness.ts";
-import { IPV6_HOP_BY_HOP, solicitedNodeAddress, writeU16 } from "./_wire.ts";
 import { MLD_DONE, MLD_QUERY, MLD_REPORT, maxResponseDelayMs } from "./mld.ts";
 
 const ROUTER = a6("fe80::1");

@@ -9,18 +9,13 @@
  * may not forward solicited-node multicast to us.
  */
 import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { MLD_SIZE, MldMessage } from "../../header/icmpv6.ts";
+import { encodeIpv6, IPV6_HEADER_SIZE } from "../../header/ipv6.ts";
+import { IPV6_HOP_BY_HOP, IPV6_OPTION_PADN, IPV6_OPTION_ROUTER_ALERT } from "../../header/ipv6-extension.ts";
 import type { TransportPacketInfo } from "../../stack/registration.ts";
 import { Address } from "../../tcpip/address.ts";
 import type { Timer } from "../../tcpip/clock.ts";
 import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import {
-  encodeIpv6,
-  IPV6_HEADER_SIZE,
-  IPV6_HOP_BY_HOP,
-  IPV6_OPTION_PADN,
-  IPV6_OPTION_ROUTER_ALERT,
-  readU16,
-} from "./_wire.ts";
 import type { Ipv6Endpoint } from "./endpoint.ts";
 
 export const MLD_QUERY = 130;
@@ -28,7 +23,6 @@ export const MLD_REPORT = 131;
 export const MLD_DONE = 132;
 /** MLDv2 report (RFC 3810 §5.2); counted for suppression purposes only as "another listener". */
 export const MLD_V2_REPORT = 143;
-const MLD_SIZE = 24;
 /** RFC 2710 §7.10: Unsolicited Report Interval, 10 s. */
 export const MLD_UNSOLICITED_REPORT_INTERVAL_MS = 10_000;
 /** RFC 2711 §2.1: Router Alert value 0 means "Datagram contains a Multicast Listener Discovery message". */
@@ -138,7 +132,7 @@ export class Mld {
           return;
         }
         this.counters.queriesReceived++;
-        const maxMs = maxResponseDelayMs(readU16(b, off + 4), pkt.size > MLD_SIZE);
+        const maxMs = maxResponseDelayMs(new MldMessage(b, off).maxResponseDelay, pkt.size > MLD_SIZE);
         // A General Query (group ::) asks about every group; a Multicast-Address-Specific one about one.
         for (const m of this.groups.values()) {
           if (!group.isUnspecified && !group.equals(m.group)) continue;

@@ -1,10 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Address } from "../../tcpip/address.ts";
-import { LinkAddress } from "../../tcpip/link-address.ts";
-import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import { Subnet } from "../../tcpip/subnet.ts";
-import { a6, addGlobal, buildIpv6, icmpv6, inject, MAC_R, ping, twoHosts } from "./_harness.ts";
+import { writeU16, writeU32 } from "../../header/bytes.ts";
 import {
   ICMPV6_ECHO_REPLY,
   ICMPV6_NEIGHBOR_ADVERT,
@@ -14,10 +10,13 @@ import {
   NDP_NA_OVERRIDE,
   NDP_NA_ROUTER,
   NDP_NA_SOLICITED,
-  solicitedNodeAddress,
-  writeU16,
-  writeU32,
-} from "./_wire.ts";
+} from "../../header/icmpv6.ts";
+import { solicitedNodeAddress } from "../../header/ipv6.ts";
+import { Address } from "../../tcpip/address.ts";
+import { LinkAddress } from "../../tcpip/link-address.ts";
+import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { Subnet } from "../../tcpip/subnet.ts";
+import { a6, addGlobal, buildIpv6, icmpv6, inject, MAC_R, ping, twoHosts } from "./_harness.ts";
 
 const ROUTER_LL = a6("fe80::1");
 

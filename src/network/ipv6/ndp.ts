@@ -10,25 +10,13 @@
  * this runs: they need no resolution.
  */
 import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
-import type { NeighborTable, TransportPacketInfo } from "../../stack/registration.ts";
-import { Address } from "../../tcpip/address.ts";
-import type { Timer } from "../../tcpip/clock.ts";
-import type { Route as TableRoute } from "../../tcpip/full-address.ts";
-import type { LinkAddress } from "../../tcpip/link-address.ts";
-import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import { Subnet } from "../../tcpip/subnet.ts";
 import {
-  addressFromPrefix,
-  encodeLinkAddressOption,
+  encodeNdpLinkAddressOption,
   ICMPV6_NEIGHBOR_ADVERT,
   ICMPV6_NEIGHBOR_SOLICIT,
   ICMPV6_REDIRECT,
   ICMPV6_ROUTER_ADVERT,
   ICMPV6_ROUTER_SOLICIT,
-  IPV6_MINIMUM_MTU,
-  interfaceIdFromMac,
-  isSolicitedNode,
-  linkLocalFromMac,
   NDP_NA_OVERRIDE,
   NDP_NA_ROUTER,
   NDP_NA_SIZE,
@@ -38,18 +26,30 @@ import {
   NDP_OPT_PREFIX_INFO,
   NDP_OPT_SOURCE_LINK_ADDRESS,
   NDP_OPT_TARGET_LINK_ADDRESS,
-  NDP_PREFIX_AUTONOMOUS,
-  NDP_PREFIX_ON_LINK,
+  NDP_OPTIONS_OK,
+  NDP_PREFIX_INFO_SIZE,
   NDP_RA_SIZE,
   NDP_REDIRECT_SIZE,
   NDP_RS_SIZE,
-  type NdpOption,
-  optionLinkAddress,
-  parseNdpOptions,
-  readU16,
-  readU32,
+  NdpOptionIterator,
+  type NdpPrefixInformation,
+  NdpRouterAdvert,
+} from "../../header/icmpv6.ts";
+import {
+  addressFromPrefix,
+  IPV6_MINIMUM_MTU,
+  interfaceIdFromMac,
+  isSolicitedNode,
+  linkLocalFromMac,
   solicitedNodeAddress,
-} from "./_wire.ts";
+} from "../../header/ipv6.ts";
+import type { NeighborTable, TransportPacketInfo } from "../../stack/registration.ts";
+import { Address } from "../../tcpip/address.ts";
+import type { Timer } from "../../tcpip/clock.ts";
+import type { Route as TableRoute } from "../../tcpip/full-address.ts";
+import type { LinkAddress } from "../../tcpip/link-address.ts";
+import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { Subnet } from "../../tcpip/subnet.ts";
 import type { Ipv6Endpoint } from "./endpoint.ts";
 
 /** RFC 4861 §10 host constants (ms). */
@@ -105,6 +105,10 @@ export class Ndp {
   /** The key of the address being added by `addAuto` (its `addressAdded` callback is ours). */
   private adding: string | undefined;
   private rsTimer: Timer | undefined;
+  /** One option walker, reused; `optionsAt`/`optionsLength` bound the options of the message being handled. */
+  private readonly options = new NdpOptionIterator();
+  private optionsAt = 0;
+  private optionsLength = 0;
   private rsSent = 0;
   /** RetransTimer, updated by router advertisements (RFC 4861 §6.3.4). */
   retransTimerMs = RETRANS_TIMER_MS;
@@ -335,7 +339,7 @@ export class Ndp {
       b[off] = ICMPV6_NEIGHBOR_SOLICIT;
       b.set(target.bytes, off + 8);
       let o = off + NDP_NS_SIZE;
-      if (withOpt) o += encodeLinkAddressOption(b, o, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
+      if (withOpt) o += encodeNdpLinkAddressOption(b, o, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
       if (nonce) {
         b[o] = NDP_OPT_NONCE;
         b[o + 1] = 1;
@@ -347,11 +351,12 @@ export class Ndp {
     this.ep.sendToLink(pkt, dst, remote);
   }
 
-  private ownNonce(t: Tentative, b: Uint8Array, opts: NdpOption[]): boolean {
-    for (const o of opts) {
-      if (o.type !== NDP_OPT_NONCE || o.len !== 8) continue;
-      const n = b.subarray(o.off + 2, o.off + 8);
-      if (t.nonces.some((x) => x.every((v, i) => v === n[i]))) return true;
+  private ownNonce(t: Tentative, b: Uint8Array): boolean {
+    const opts = this.walkOptions(b);
+    while (opts.next()) {
+      if (opts.type !== NDP_OPT_NONCE || opts.length !== 8) continue;
+      const o = opts.optionOffset + 2;
+      if (t.nonces.some((x) => x.every((v, i) => v === b[o + i]))) return true;
     }
     return false;
   }
@@ -372,7 +377,7 @@ export class Ndp {
       b[off] = ICMPV6_NEIGHBOR_ADVERT;
       b[off + 4] = flags;
       b.set(target.bytes, off + 8);
-      if (optLen > 0) encodeLinkAddressOption(b, off + NDP_NA_SIZE, NDP_OPT_TARGET_LINK_ADDRESS, mac);
+      if (optLen > 0) encodeNdpLinkAddressOption(b, off + NDP_NA_SIZE, NDP_OPT_TARGET_LINK_ADDRESS, mac);
     });
     this.stats.neighborAdvert.sent++;
     this.stats.packetsSent++;
@@ -398,7 +403,7 @@ export class Ndp {
     const dst = Address.ALL_ROUTERS_V6;
     const pkt = this.ep.icmp.build(src, dst, NDP_HOP_LIMIT, NDP_RS_SIZE + optLen, (b, off) => {
       b[off] = ICMPV6_ROUTER_SOLICIT;
-      if (withOpt) encodeLinkAddressOption(b, off + NDP_RS_SIZE, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
+      if (withOpt) encodeNdpLinkAddressOption(b, off + NDP_RS_SIZE, NDP_OPT_SOURCE_LINK_ADDRESS, mac);
     });
     this.stats.routerSolicit.sent++;
     this.stats.packetsSent++;
@@ -426,19 +431,25 @@ export class Ndp {
               ? NDP_RA_SIZE
               : NDP_RS_SIZE;
     // RFC 4861 §6.1, §7.1: Hop Limit 255, ICMP Code 0, length at least the fixed part, options of nonzero length.
-    const opts = len >= min ? parseNdpOptions(b, off + min, off + len) : undefined;
-    if (info.ttl !== NDP_HOP_LIMIT || b[off + 1] !== 0 || !opts) {
+    if (
+      info.ttl !== NDP_HOP_LIMIT ||
+      b[off + 1] !== 0 ||
+      len < min ||
+      !this.optionsValid(b, off + min, len - min)
+    ) {
       st.malformedReceived++;
       return;
     }
+    this.optionsAt = off + min;
+    this.optionsLength = len - min;
     switch (type) {
       case ICMPV6_NEIGHBOR_SOLICIT:
         st.neighborSolicit.received++;
-        this.handleSolicit(pkt, info, opts);
+        this.handleSolicit(pkt, info);
         return;
       case ICMPV6_NEIGHBOR_ADVERT:
         st.neighborAdvert.received++;
-        this.handleAdvert(pkt, info, opts);
+        this.handleAdvert(pkt, info);
         return;
       case ICMPV6_ROUTER_SOLICIT:
         // RFC 4861 §6.2.6 is for routers; hosts silently discard solicitations.
@@ -446,26 +457,40 @@ export class Ndp {
         return;
       case ICMPV6_REDIRECT:
         st.redirect.received++;
-        this.handleRedirect(pkt, info, opts);
+        this.handleRedirect(pkt, info);
         return;
       default:
         st.routerAdvert.received++;
-        this.handleRouterAdvert(pkt, info, opts);
+        this.handleRouterAdvert(pkt, info);
     }
   }
 
-  private linkOption(b: Uint8Array, opts: NdpOption[], type: number): LinkAddress | undefined {
+  /** Whether every option in `b[off, off + len)` is well formed (RFC 4861 §4.6: no zero length, none running past the end). */
+  private optionsValid(b: Uint8Array, off: number, len: number): boolean {
+    const it = this.options.reset(b, off, len);
+    while (it.next());
+    return it.error === NDP_OPTIONS_OK;
+  }
+
+  /** The options of the message being handled, from the first (validated by `handlePacket`). */
+  private walkOptions(b: Uint8Array): NdpOptionIterator {
+    return this.options.reset(b, this.optionsAt, this.optionsLength);
+  }
+
+  /** The first option of `type` as a link-layer address (RFC 4861 §4.6.1). */
+  private linkOption(b: Uint8Array, type: number): LinkAddress | undefined {
     const size = this.nic.linkAddress.length || 6;
-    for (const o of opts) if (o.type === type) return optionLinkAddress(b, o, size);
+    const opts = this.walkOptions(b);
+    while (opts.next()) if (opts.type === type) return opts.linkAddress(size);
     return undefined;
   }
 
   /** RFC 4861 §7.1.1 validation and §7.2.3 processing of a Neighbor Solicitation. */
-  private handleSolicit(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+  private handleSolicit(pkt: PacketBuffer, info: TransportPacketInfo): void {
     const b = pkt.data;
     const off = pkt.head;
     const target = Address.fromBytes(b, off + 8, 16);
-    const slla = this.linkOption(b, opts, NDP_OPT_SOURCE_LINK_ADDRESS);
+    const slla = this.linkOption(b, NDP_OPT_SOURCE_LINK_ADDRESS);
     const fromUnspecified = info.src.isUnspecified;
     // "Target Address is not a multicast address"; "If the IP source address is the unspecified
     // address, the IP destination address is a solicited-node multicast address" and "there is no
@@ -479,7 +504,7 @@ export class Ndp {
       // RFC 4862 §5.4.3: a solicitation from the unspecified address for our tentative address
       // means another node is doing DAD for it; other solicitations for it are ignored.
       // RFC 7527 §4.2: a probe carrying one of our nonces is our own, looped back by the link.
-      if (fromUnspecified && !this.ownNonce(t, b, opts)) this.dadConflict(t);
+      if (fromUnspecified && !this.ownNonce(t, b)) this.dadConflict(t);
       return;
     }
     if (!this.nic.hasAddress(target)) return;
@@ -493,7 +518,7 @@ export class Ndp {
   }
 
   /** RFC 4861 §7.1.2 validation and §7.2.5 processing of a Neighbor Advertisement. */
-  private handleAdvert(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+  private handleAdvert(pkt: PacketBuffer, info: TransportPacketInfo): void {
     const b = pkt.data;
     const off = pkt.head;
     const flags = b[off + 4]!;
@@ -513,7 +538,7 @@ export class Ndp {
     }
     // An advertisement for an address we own is another node's mistake; we keep ours.
     if (this.nic.hasAddress(target)) return;
-    const tlla = this.linkOption(b, opts, NDP_OPT_TARGET_LINK_ADDRESS);
+    const tlla = this.linkOption(b, NDP_OPT_TARGET_LINK_ADDRESS);
     this.neighbors?.handleConfirmation(target, tlla, {
       solicited,
       override: (flags & NDP_NA_OVERRIDE) !== 0,
@@ -522,7 +547,7 @@ export class Ndp {
   }
 
   /** RFC 4861 §6.1.2 validation and §6.3.4 processing of a Router Advertisement; SLAAC per RFC 4862 §5.5.3. */
-  private handleRouterAdvert(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+  private handleRouterAdvert(pkt: PacketBuffer, info: TransportPacketInfo): void {
     // "IP Source Address is a link-local address. Routers must use their link-local address as the source".
     if (!info.src.isLinkLocalUnicast) {
       this.stats.malformedReceived++;
@@ -533,12 +558,12 @@ export class Ndp {
     this.rsTimer?.stop();
     this.rsTimer = undefined;
     const b = pkt.data;
-    const off = pkt.head;
-    const curHopLimit = b[off + 4]!;
+    const ra = new NdpRouterAdvert(b, pkt.head);
+    const curHopLimit = ra.curHopLimit;
     if (curHopLimit !== 0) this.ep.hopLimit = curHopLimit;
-    const lifetime = readU16(b, off + 6);
-    const reachable = readU32(b, off + 8);
-    const retrans = readU32(b, off + 12);
+    const lifetime = ra.routerLifetime;
+    const reachable = ra.reachableTime;
+    const retrans = ra.retransTimer;
     // RFC 4861 §6.3.4: nonzero Reachable Time and Retrans Timer replace ours (and the neighbour cache's).
     const cache = this.neighbors as
       | (NeighborTable & { setBaseReachableTime?(ms: number): void; config?: { retransmitTimerMs: number } })
@@ -552,16 +577,17 @@ export class Ndp {
       if (cache?.config) cache.config.retransmitTimerMs = retrans;
     }
 
-    for (const o of opts) {
-      switch (o.type) {
+    const opts = this.walkOptions(b);
+    while (opts.next()) {
+      switch (opts.type) {
         case NDP_OPT_SOURCE_LINK_ADDRESS: {
-          const la = optionLinkAddress(b, o, this.nic.linkAddress.length || 6);
+          const la = opts.linkAddress(this.nic.linkAddress.length || 6);
           if (la) this.neighbors?.handleProbe(info.src, la);
           break;
         }
         case NDP_OPT_MTU: {
-          if (o.len !== 8) break;
-          const mtu = readU32(b, o.off + 4);
+          const mtu = opts.mtu();
+          if (mtu < 0) break;
           // "hosts SHOULD copy the option's value into LinkMTU so long as the value is greater than or
           // equal to the minimum link MTU [IPv6] and does not exceed the maximum LinkMTU value".
           if (mtu >= IPV6_MINIMUM_MTU && mtu <= this.nic.mtu) this.ep.linkMtu = mtu;
@@ -569,7 +595,7 @@ export class Ndp {
         }
         case NDP_OPT_PREFIX_INFO:
           // RFC 4861 §4.6.2: Length 4.
-          if (o.len === 32) this.handlePrefix(b, o.off);
+          if (opts.length === NDP_PREFIX_INFO_SIZE) this.handlePrefix(opts.prefixInformation());
           break;
         default:
         // RFC 4861 §4.6: "Receivers MUST silently ignore any options they do not recognize".
@@ -589,7 +615,7 @@ export class Ndp {
    * router tells us a better next hop (`target`) for `destination`. We keep it
    * as a host route for REDIRECT_LIFETIME_MS (Linux also ages redirected routes).
    */
-  private handleRedirect(pkt: PacketBuffer, info: TransportPacketInfo, opts: NdpOption[]): void {
+  private handleRedirect(pkt: PacketBuffer, info: TransportPacketInfo): void {
     if (this.ep.forwarding) return;
     const b = pkt.data;
     const off = pkt.head;
@@ -618,7 +644,7 @@ export class Ndp {
       return;
     }
     // §8.3: a Target Link-Layer Address option updates (or creates) the target's cache entry.
-    const tlla = this.linkOption(b, opts, NDP_OPT_TARGET_LINK_ADDRESS);
+    const tlla = this.linkOption(b, NDP_OPT_TARGET_LINK_ADDRESS);
     if (tlla) this.neighbors?.handleProbe(target, tlla);
     this.learn(this.redirects, destination.key, REDIRECT_LIFETIME_MS, () =>
       onLink
@@ -654,25 +680,24 @@ export class Ndp {
   }
 
   /** A Prefix Information option (RFC 4861 §4.6.2) at `o`. */
-  private handlePrefix(b: Uint8Array, o: number): void {
-    const prefixLen = b[o + 2]!;
-    const flags = b[o + 3]!;
-    const valid = readU32(b, o + 4);
-    const preferred = readU32(b, o + 8);
+  private handlePrefix(pi: NdpPrefixInformation): void {
+    const prefixLen = pi.prefixLength;
+    const valid = pi.validLifetime;
+    const preferred = pi.preferredLifetime;
     if (prefixLen > 128) return;
-    const prefix = Address.fromBytes(b, o + 16, 16);
+    const prefix = pi.prefix();
     const subnet = Subnet.fromPrefix(prefix, prefixLen);
     // RFC 4861 §6.3.4 / RFC 4862 §5.5.3(b): "If the prefix is the link-local prefix, silently ignore".
     if (subnet.id.isLinkLocalUnicast) return;
     const validMs = valid === INFINITE_LIFETIME ? Number.POSITIVE_INFINITY : valid * 1000;
     const preferredMs = preferred === INFINITE_LIFETIME ? Number.POSITIVE_INFINITY : preferred * 1000;
-    if (flags & NDP_PREFIX_ON_LINK) {
+    if (pi.onLink) {
       this.learn(this.prefixes, subnet.toString(), validMs, () => ({
         destination: subnet,
         nic: this.nic.id,
       }));
     }
-    if (flags & NDP_PREFIX_AUTONOMOUS && this.opts.autoGenerateAddresses) {
+    if (pi.autonomous && this.opts.autoGenerateAddresses) {
       this.autoconfigure(subnet, validMs, preferredMs);
     }
   }

@@ -5,6 +5,7 @@
  * cache (RFC 8201) and the ICMPv6 error rate limiter (RFC 4443 §2.4(f)).
  */
 
+import { IPV6_DST_OFFSET, IPV6_HEADER_SIZE, IPV6_MINIMUM_MTU, IPV6_SRC_OFFSET } from "../../header/ipv6.ts";
 import type {
   NetworkProtocol,
   NetworkProtocolFactory,
@@ -16,7 +17,6 @@ import { Address } from "../../tcpip/address.ts";
 import type { Timer } from "../../tcpip/clock.ts";
 import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { IPV6_REASSEMBLY_TIMEOUT_MS, Reassembler } from "../fragmentation/reassembler.ts";
-import { IPV6_DST_OFFSET, IPV6_HEADER_SIZE, IPV6_MINIMUM_MTU, IPV6_SRC_OFFSET } from "./_wire.ts";
 import { Ipv6Endpoint } from "./endpoint.ts";
 
 export interface Ipv6Options {
