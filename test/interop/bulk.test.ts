@@ -48,7 +48,18 @@ describe.skipIf(!canNetns)("bulk TCP, kernel and user-space stack over TUN", () 
       }, 40_000);
       afterAll(() => link?.close());
 
+      /** Retransmitted segments so far: the kernel's (nstat, per namespace) and the stack's. */
+      async function retrans(): Promise<{ kernel: number; stack: number }> {
+        const n = await link.run(["nstat", "-az", "TcpRetransSegs"]);
+        const kernel = Number(/TcpRetransSegs\s+(\d+)/.exec(n.stdout)?.[1] ?? Number.NaN);
+        const st = await link.driver.cmd<{ tcp: { retransmits: number } }>("stats");
+        return { kernel, stack: st.tcp.retransmits };
+      }
+      const note = (a: { kernel: number; stack: number }, b: { kernel: number; stack: number }) =>
+        `(retransmitted segments: kernel ${b.kernel - a.kernel}, stack ${b.stack - a.stack})`;
+
       test(`kernel → stack, ${SIZE / MB} MB byte-exact`, async () => {
+        const r0 = await retrans();
         const up = await link.run(
           [BUN, KERNEL_TOOL, "send", link.stack4, "9009", String(SIZE), String(SEED)],
           {
@@ -60,16 +71,21 @@ describe.skipIf(!canNetns)("bulk TCP, kernel and user-space stack over TUN", () 
         expect(res.reply).toBe(`${SIZE} ${expected}\n`);
         const sink = await link.driver.event((e) => e.event === "sink" && e.bytes === SIZE, "sink report");
         expect(sink.sha256).toBe(expected);
-        rates.push(`${label}: kernel→stack ${(SIZE / MB / ((sink.ms as number) / 1000)).toFixed(1)} MB/s`);
+        rates.push(
+          `${label}: kernel→stack ${(SIZE / MB / ((sink.ms as number) / 1000)).toFixed(1)} MB/s ${note(r0, await retrans())}`,
+        );
       }, 120_000);
 
       test(`stack → kernel, ${SIZE / MB} MB byte-exact (sha256sum)`, async () => {
+        const r0 = await retrans();
         const down = await link.run(["sh", "-c", `socat -u TCP4:${link.stack4}:1919 STDOUT | sha256sum`], {
           timeoutMs: 120_000,
         });
         expect(down.stdout.split(" ")[0]).toBe(expected);
         const src = await link.driver.event((e) => e.event === "source" && e.bytes === SIZE, "source report");
-        rates.push(`${label}: stack→kernel ${(SIZE / MB / ((src.ms as number) / 1000)).toFixed(1)} MB/s`);
+        rates.push(
+          `${label}: stack→kernel ${(SIZE / MB / ((src.ms as number) / 1000)).toFixed(1)} MB/s ${note(r0, await retrans())}`,
+        );
       }, 120_000);
 
       test(`IPv6: ${SIZE6 / MB} MB each way byte-exact`, async () => {
