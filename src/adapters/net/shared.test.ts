@@ -326,6 +326,18 @@ for (const impl of [ours, theirs]) {
       });
     });
 
+    test("small writes queued before connect and made from write callbacks all arrive, in order", async () => {
+      const srv = impl.createServer({}, (s) => s.pipe(s));
+      const port = await listen(srv);
+      const c = impl.connect({ port, host: HOST });
+      const got = collect(c);
+      c.write("a");
+      c.write("b", () => c.write("c", () => c.end("d")));
+      c.write("e");
+      expect((await got).toString()).toBe("abecd");
+      await closeServer(srv);
+    });
+
     test("many short connections in parallel all echo", async () => {
       const srv = impl.createServer({}, (s) => s.pipe(s));
       const port = await listen(srv);

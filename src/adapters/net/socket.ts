@@ -107,6 +107,9 @@ export class Socket extends Duplex {
   private connectCheckScheduled = false;
   private writing = false;
   private pumping = false;
+  /** A flush or pump was asked for while one ran (re-entrantly): run it again when the current one ends. */
+  private writeAgain = false;
+  private pumpAgain = false;
   private idleMs = 0;
   private timeoutSet = false;
   private idleTimer: Timer | undefined;
@@ -337,10 +340,17 @@ export class Socket extends Duplex {
     const ep = this.ep;
     // Re-entrancy guard: over loopback, reading can send a window update that delivers
     // to the peer and comes back here through the waiter queue.
-    if (!ep || this.pumping) return;
+    if (!ep) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
     this.pumping = true;
     try {
-      this.pumpLoop(ep);
+      do {
+        this.pumpAgain = false;
+        this.pumpLoop(ep);
+      } while (this.pumpAgain && this.wantRead && !this.destroyed);
     } finally {
       this.pumping = false;
     }
@@ -380,14 +390,23 @@ export class Socket extends Duplex {
   }
 
   private flushWrite(): void {
-    const w = this.pendingWrite;
-    const ep = this.ep;
-    // Re-entrancy guard: over loopback, `ep.write` can deliver to the peer and come
-    // back here through the waiter queue before it returns.
-    if (!w || !ep || this.writing) return;
+    // Re-entrancy guard: over loopback, `ep.write` can deliver to the peer and come back
+    // here through the waiter queue before it returns; and a finished write's callback
+    // makes the stream hand us its next chunk (`_write`) from inside this loop. Either way
+    // the request is remembered and served when the running flush ends.
+    if (this.writing) {
+      this.writeAgain = true;
+      return;
+    }
     this.writing = true;
     try {
-      this.flushWriteLoop(w, ep);
+      do {
+        this.writeAgain = false;
+        const w = this.pendingWrite;
+        const ep = this.ep;
+        if (!w || !ep || this.connecting) break;
+        this.flushWriteLoop(w, ep);
+      } while (this.writeAgain);
     } finally {
       this.writing = false;
     }
