@@ -117,3 +117,39 @@ describe.skipIf(!canNetns)("bulk TCP, kernel and user-space stack over TUN", () 
     });
   }
 });
+
+describe.skipIf(!canNetns)("TCP over TAP (Ethernet frames, ARP/NDP), kernel and user-space stack", () => {
+  afterAll(() => closeAll());
+  /** Smaller than the TUN transfers: the TUN matrix measures the path; this checks the framing. */
+  const TAP_SIZE = 16 * MB;
+  const tapExpected = sha256(pattern(TAP_SIZE, SEED));
+
+  for (const offload of [false, true]) {
+    test(`${TAP_SIZE / MB} MB each way over TAP, IPv4 and IPv6 (${offload ? "offload" : "no offload"})`, async () => {
+      const link = await openLink({ mode: "tap", ...(offload ? { offload: true } : {}) });
+      try {
+        await link.driver.cmd("sink", { port: 9009 });
+        await link.driver.cmd("source", { port: 1919, bytes: TAP_SIZE, seed: SEED });
+        await reachable(link, link.stack6);
+        for (const stack of [link.stack4, link.stack6]) {
+          const up = await link.run(
+            [BUN, KERNEL_TOOL, "send", stack, "9009", String(TAP_SIZE), String(SEED)],
+            {
+              timeoutMs: 60_000,
+            },
+          );
+          expect(JSON.parse(up.stdout.trim() || "{}")).toMatchObject({
+            reply: `${TAP_SIZE} ${tapExpected}\n`,
+          });
+          const target = stack.includes(":") ? `TCP6:[${stack}]:1919` : `TCP4:${stack}:1919`;
+          const down = await link.run(["sh", "-c", `socat -u ${target} STDOUT | sha256sum`], {
+            timeoutMs: 60_000,
+          });
+          expect(down.stdout.split(" ")[0]).toBe(tapExpected);
+        }
+      } finally {
+        await link.close();
+      }
+    }, 120_000);
+  }
+});

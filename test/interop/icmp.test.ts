@@ -104,10 +104,14 @@ describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
     }
   });
 
-  test("8000-byte pings over TAP both ways (IPv4)", async () => {
-    const k = await link.run(["ping", "-s", "8000", "-c", "2", "-i", "0.2", "-W", "2", link.stack4]);
-    expect(k.stdout).toContain("2 received");
-    const s = await link.driver.cmd<PingResult>("ping", { to: link.kernel4, count: 2, size: 8000 });
-    expect(s).toEqual({ transmitted: 2, received: 2, replyBytes: 8008, errors: [] });
-  });
+  for (const family of ["IPv4", "IPv6"] as const) {
+    test(`8000-byte pings over TAP both ways (${family})`, async () => {
+      const [flag, stack, kernel] =
+        family === "IPv4" ? ["-4", link.stack4, link.kernel4] : ["-6", link.stack6, link.kernel6];
+      const k = await link.run(["ping", flag, "-s", "8000", "-c", "2", "-i", "0.2", "-W", "2", stack]);
+      expect(k.stdout).toContain("2 received");
+      const s = await link.driver.cmd<PingResult>("ping", { to: kernel, count: 2, size: 8000 });
+      expect(s).toEqual({ transmitted: 2, received: 2, replyBytes: 8008, errors: [] });
+    });
+  }
 });
