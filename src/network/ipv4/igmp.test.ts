@@ -86,6 +86,30 @@ describe("IGMPv2 host (RFC 2236)", () => {
     expect(igmpOf(h).counters.reportsReceived).toBe(1);
   });
 
+  test("a query with a shorter Max Response Time cuts a running report timer (RFC 2236 §3)", () => {
+    const h = twoHosts();
+    const seen = watch(h);
+    const m = endpoint(h.b, UDP_PROTOCOL_NUMBER);
+    m.ep.setSockOpt("AddMembership", { nic: 1, multicastAddress: addr("224.0.0.77") });
+    h.clock.advance(10_000);
+    // A 25.5 s query starts a timer; the SeededRandom of twoHosts puts it beyond the next 100 ms.
+    igmpTo(h, IGMP_MEMBERSHIP_QUERY, 255, "0.0.0.0", "224.0.0.1");
+    h.clock.advance(100);
+    seen.length = 0;
+    // "it is reset to the random value only if the requested Max Response Time is less than the
+    // remaining value of the running timer": a 0.1 s query must be answered within 0.1 s.
+    igmpTo(h, IGMP_MEMBERSHIP_QUERY, 1, "224.0.0.77", "224.0.0.77");
+    h.clock.advance(100);
+    expect(seen.map((s) => s[0])).toEqual([IGMP_V2_MEMBERSHIP_REPORT]);
+    // And a longer one leaves a running timer alone: one report, not two, after both.
+    igmpTo(h, IGMP_MEMBERSHIP_QUERY, 1, "224.0.0.77", "224.0.0.77");
+    igmpTo(h, IGMP_MEMBERSHIP_QUERY, 255, "224.0.0.77", "224.0.0.77");
+    h.clock.advance(100);
+    expect(seen.length).toBe(2);
+    h.clock.advance(30_000);
+    expect(seen.length).toBe(2);
+  });
+
   test("a corrupt IGMP message is counted and ignored", () => {
     const h = twoHosts();
     const b = new Uint8Array(28);

@@ -9,8 +9,10 @@ import { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { checksum, finishChecksum } from "../../header/checksum.ts";
 import { encodeIpv4, IPV4_OPTION_ROUTER_ALERT } from "../../header/ipv4.ts";
 import { Address } from "../../tcpip/address.ts";
-import type { Timer } from "../../tcpip/clock.ts";
+import type { Clock } from "../../tcpip/clock.ts";
 import { IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import type { Random } from "../../tcpip/random.ts";
+import { type GroupMembershipHost, GroupMemberships } from "../multicast/group-membership.ts";
 import type { Ipv4Endpoint } from "./ipv4.ts";
 
 export const IGMP_PROTOCOL_NUMBER = 2;
@@ -30,15 +32,8 @@ const ALL_ROUTERS = Address.v4(224, 0, 0, 2);
 /** Router Alert (RFC 2113), required on IGMPv2 messages (RFC 2236 §2). */
 const ROUTER_ALERT = Uint8Array.of(IPV4_OPTION_ROUTER_ALERT, 4, 0, 0);
 
-interface Membership {
-  group: Address;
-  timer: Timer | undefined;
-  /** Whether we sent the last report for it (RFC 2236 §6 "flag that we were the last host to report"). */
-  lastReporter: boolean;
-}
-
-export class Igmp {
-  private readonly groups = new Map<string, Membership>();
+export class Igmp implements GroupMembershipHost {
+  private readonly memberships = new GroupMemberships(this, UNSOLICITED_REPORT_INTERVAL_MS);
   /** Counters, for tests and diagnostics (the stats tree has no IGMP section). */
   readonly counters = {
     reportsSent: 0,
@@ -50,48 +45,35 @@ export class Igmp {
 
   constructor(private readonly ep: Ipv4Endpoint) {}
 
-  private get clock() {
+  get clock(): Clock {
     return this.ep.nic.stack.clock;
   }
 
-  private random(maxMs: number): number {
-    return maxMs <= 0 ? 0 : this.ep.nic.stack.random.u32() % maxMs;
+  get random(): Random {
+    return this.ep.nic.stack.random;
   }
 
-  /** RFC 2236 §3: "When a host joins a multicast group, it should immediately transmit an unsolicited Version 2 Membership Report ... repeated once or twice after short delays". */
+  /** RFC 2236 §6: "The all-systems group (address 224.0.0.1) is handled as a special case ... no reports are sent". */
   joined(group: Address): void {
-    if (group.equals(ALL_SYSTEMS) || this.groups.has(group.key)) return;
-    const m: Membership = { group, timer: undefined, lastReporter: false };
-    this.groups.set(group.key, m);
-    this.report(m);
-    this.schedule(m, this.random(UNSOLICITED_REPORT_INTERVAL_MS));
+    if (!group.equals(ALL_SYSTEMS)) this.memberships.join(group);
   }
 
-  /** RFC 2236 §3: "When a host leaves a multicast group, if it was the last host to reply to a Query with a Membership Report for that group, it SHOULD send a Leave Group message to the all-routers multicast group". */
   left(group: Address): void {
-    const m = this.groups.get(group.key);
-    if (!m) return;
-    m.timer?.stop();
-    this.groups.delete(group.key);
-    if (m.lastReporter) this.send(IGMP_LEAVE_GROUP, group, ALL_ROUTERS);
+    this.memberships.leave(group);
   }
 
   /** Stops every timer (NIC disabled). */
   clear(): void {
-    for (const m of this.groups.values()) m.timer?.stop();
-    this.groups.clear();
+    this.memberships.clear();
   }
 
-  private schedule(m: Membership, delayMs: number): void {
-    // RFC 2236 §3: a pending report is reset only if the new delay is shorter.
-    if (m.timer?.pending) return;
-    m.timer = this.clock.afterFunc(delayMs, () => {
-      if (this.groups.get(m.group.key) === m) this.report(m);
-    });
+  sendReport(group: Address): boolean {
+    return this.send(IGMP_V2_MEMBERSHIP_REPORT, group, group);
   }
 
-  private report(m: Membership): void {
-    if (this.send(IGMP_V2_MEMBERSHIP_REPORT, m.group, m.group)) m.lastReporter = true;
+  /** RFC 2236 §3: Leave Group goes "to the all-routers multicast group (224.0.0.2)". */
+  sendLeave(group: Address): void {
+    this.send(IGMP_LEAVE_GROUP, group, ALL_ROUTERS);
   }
 
   /** An IGMP message for us (`pkt.head` at the IGMP header). */
@@ -108,28 +90,16 @@ export class Igmp {
     switch (type) {
       case IGMP_MEMBERSHIP_QUERY: {
         this.counters.queriesReceived++;
+        // RFC 2236 §2.2: Max Response Time in tenths of a second; 0 is a version 1 query (§4: 10 s).
         const tenths = b[off + 1]! || V1_MAX_RESPONSE_TENTHS;
-        const maxMs = tenths * 100;
-        // RFC 2236 §3: a General Query (group 0) asks about every group; a Group-Specific one about one.
-        for (const m of this.groups.values()) {
-          if (!group.isUnspecified && !group.equals(m.group)) continue;
-          const left = m.timer?.pending ? undefined : this.random(maxMs);
-          if (left !== undefined) this.schedule(m, left);
-        }
+        this.memberships.query(group, tenths * 100);
         return;
       }
       case IGMP_V1_MEMBERSHIP_REPORT:
-      case IGMP_V2_MEMBERSHIP_REPORT: {
+      case IGMP_V2_MEMBERSHIP_REPORT:
         this.counters.reportsReceived++;
-        // RFC 2236 §3: "If the host receives another host's Report ... while it has a timer running, it
-        // stops its timer for the specified group and does not send a Report".
-        const m = this.groups.get(group.key);
-        if (m?.timer?.pending) {
-          m.timer.stop();
-          m.lastReporter = false;
-        }
+        this.memberships.reportHeard(group);
         return;
-      }
       default:
         return;
     }

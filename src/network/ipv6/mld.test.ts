@@ -94,6 +94,23 @@ describe("MLDv1 listener (RFC 2710)", () => {
     expect(lan.icmp(MLD_DONE, "a")).toEqual([]);
   });
 
+  test("a query with a shorter Maximum Response Delay cuts a running report timer (RFC 2710 §4)", () => {
+    const lan = twoHosts({ b: { mld: false } });
+    lan.run(12_000);
+    lan.a.stack.joinGroup(1, IPV6_PROTOCOL_NUMBER, GROUP);
+    lan.run(10_000);
+    inject(lan.a, mld(MLD_QUERY, GROUP, GROUP, 30_000));
+    lan.run(100);
+    lan.frames.length = 0;
+    // "reset to the new random value only if the requested Maximum Response Delay is less than the
+    // remaining value of the running timer".
+    inject(lan.a, mld(MLD_QUERY, GROUP, GROUP, 100));
+    lan.run(100);
+    expect(lan.icmp(MLD_REPORT, "a").map((f) => f.dst.toString())).toEqual(["ff05::1:3"]);
+    lan.run(40_000);
+    expect(lan.icmp(MLD_REPORT, "a").length).toBe(1);
+  });
+
   test("all-nodes and node-local groups are never reported; queries with hop limit above 1 are invalid", () => {
     const lan = twoHosts();
     lan.run(12_000);

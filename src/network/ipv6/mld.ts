@@ -14,8 +14,10 @@ import { encodeIpv6, IPV6_HEADER_SIZE } from "../../header/ipv6.ts";
 import { IPV6_HOP_BY_HOP, IPV6_OPTION_PADN, IPV6_OPTION_ROUTER_ALERT } from "../../header/ipv6-extension.ts";
 import type { TransportPacketInfo } from "../../stack/registration.ts";
 import { Address } from "../../tcpip/address.ts";
-import type { Timer } from "../../tcpip/clock.ts";
+import type { Clock } from "../../tcpip/clock.ts";
 import { ICMPV6_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import type { Random } from "../../tcpip/random.ts";
+import { type GroupMembershipHost, GroupMemberships } from "../multicast/group-membership.ts";
 import type { Ipv6Endpoint } from "./endpoint.ts";
 
 export const MLD_QUERY = 130;
@@ -37,15 +39,8 @@ const HOP_BY_HOP_ROUTER_ALERT = Uint8Array.of(
   0,
 );
 
-interface Membership {
-  group: Address;
-  timer: Timer | undefined;
-  /** RFC 2710 §4: "a flag indicating whether we were the last host to report". */
-  lastReporter: boolean;
-}
-
-export class Mld {
-  private readonly groups = new Map<string, Membership>();
+export class Mld implements GroupMembershipHost {
+  private readonly groups = new GroupMemberships(this, MLD_UNSOLICITED_REPORT_INTERVAL_MS);
   /** Counters, for tests and diagnostics (the stats tree has no MLD section). */
   readonly counters = {
     reportsSent: 0,
@@ -57,12 +52,12 @@ export class Mld {
 
   constructor(private readonly ep: Ipv6Endpoint) {}
 
-  private get clock() {
+  get clock(): Clock {
     return this.ep.proto.stack.clock;
   }
 
-  private random(maxMs: number): number {
-    return maxMs <= 0 ? 0 : this.ep.proto.stack.random.u32() % maxMs;
+  get random(): Random {
+    return this.ep.proto.stack.random;
   }
 
   /**
@@ -74,45 +69,31 @@ export class Mld {
     return group.isMulticast && !group.equals(Address.ALL_NODES_V6) && scope > 1;
   }
 
-  /** RFC 2710 §4: on joining, "transmit an unsolicited Report ... repeated once or twice after short delays". */
   joined(group: Address): void {
-    if (!this.ep.proto.opts.mld || !Mld.reportable(group) || this.groups.has(group.key)) return;
-    const m: Membership = { group, timer: undefined, lastReporter: false };
-    this.groups.set(group.key, m);
-    this.report(m);
-    this.schedule(m, this.random(MLD_UNSOLICITED_REPORT_INTERVAL_MS));
+    if (this.ep.proto.opts.mld && Mld.reportable(group)) this.groups.join(group);
   }
 
-  /** RFC 2710 §4: on leaving, a Done to all-routers "if the flag saying we were the last host to report is set". */
   left(group: Address): void {
-    const m = this.groups.get(group.key);
-    if (!m) return;
-    m.timer?.stop();
-    this.groups.delete(group.key);
-    if (m.lastReporter) this.send(MLD_DONE, group, Address.ALL_ROUTERS_V6);
+    this.groups.leave(group);
   }
 
   /** Stops every timer (NIC disabled). */
   clear(): void {
-    for (const m of this.groups.values()) m.timer?.stop();
     this.groups.clear();
   }
 
   /** Groups we report, for tests and diagnostics. */
   memberships(): Address[] {
-    return [...this.groups.values()].map((m) => m.group);
+    return this.groups.list();
   }
 
-  private schedule(m: Membership, delayMs: number): void {
-    // RFC 2710 §4: a running timer is reset only if the requested delay is shorter.
-    if (m.timer?.pending) return;
-    m.timer = this.clock.afterFunc(delayMs, () => {
-      if (this.groups.get(m.group.key) === m) this.report(m);
-    });
+  sendReport(group: Address): boolean {
+    return this.send(MLD_REPORT, group, group);
   }
 
-  private report(m: Membership): void {
-    if (this.send(MLD_REPORT, m.group, m.group)) m.lastReporter = true;
+  /** RFC 2710 §4: Done goes to the link-scope all-routers address. */
+  sendLeave(group: Address): void {
+    this.send(MLD_DONE, group, Address.ALL_ROUTERS_V6);
   }
 
   /** An MLD message (`pkt.head` at the ICMPv6 header, checksum already verified). */
@@ -132,24 +113,17 @@ export class Mld {
           return;
         }
         this.counters.queriesReceived++;
-        const maxMs = maxResponseDelayMs(new MldMessage(b, off).maxResponseDelay, pkt.size > MLD_SIZE);
         // A General Query (group ::) asks about every group; a Multicast-Address-Specific one about one.
-        for (const m of this.groups.values()) {
-          if (!group.isUnspecified && !group.equals(m.group)) continue;
-          this.schedule(m, this.random(maxMs));
-        }
+        this.groups.query(
+          group,
+          maxResponseDelayMs(new MldMessage(b, off).maxResponseDelay, pkt.size > MLD_SIZE),
+        );
         return;
       }
-      case MLD_REPORT: {
+      case MLD_REPORT:
         this.counters.reportsReceived++;
-        // RFC 2710 §4: another listener's Report for a group whose timer runs stops our timer.
-        const m = this.groups.get(group.key);
-        if (m?.timer?.pending) {
-          m.timer.stop();
-          m.lastReporter = false;
-        }
+        this.groups.reportHeard(group);
         return;
-      }
       default:
         // Done, MLDv2 reports: routers' business.
         return;
