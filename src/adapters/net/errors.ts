@@ -1,6 +1,7 @@
 /** Maps the stack's typed errors to Node's error codes, so code written for `node:net` handles them unchanged. */
 import {
   ErrAborted,
+  ErrAddressFamilyNotSupported,
   ErrAlreadyBound,
   ErrAlreadyConnected,
   ErrBadLocalAddress,
@@ -8,8 +9,10 @@ import {
   ErrConnectionAborted,
   ErrConnectionRefused,
   ErrConnectionReset,
+  ErrDestinationRequired,
   ErrHostUnreachable,
   ErrInvalidEndpointState,
+  ErrInvalidOptionValue,
   ErrMessageTooLong,
   ErrNetworkUnreachable,
   ErrNoLinkAddress,
@@ -18,6 +21,7 @@ import {
   ErrNotConnected,
   ErrPortInUse,
   ErrTimeout,
+  ErrWouldBlock,
   type TcpipError,
 } from "../../tcpip/errors.ts";
 
@@ -40,7 +44,17 @@ const CODES: [new () => TcpipError, string][] = [
   [ErrAlreadyConnected, "EISCONN"],
   [ErrInvalidEndpointState, "EINVAL"],
   [ErrMessageTooLong, "EMSGSIZE"],
+  [ErrDestinationRequired, "EDESTADDRREQ"],
+  [ErrAddressFamilyNotSupported, "EAFNOSUPPORT"],
+  [ErrInvalidOptionValue, "EINVAL"],
+  [ErrWouldBlock, "EAGAIN"],
 ];
+
+/** Errors defined by a transport rather than `src/tcpip` (matched by name: the adapter does not import them). */
+const CODES_BY_NAME: Record<string, string> = {
+  // UDP: sending to a broadcast address without setBroadcast(true) (Linux EACCES).
+  ErrBroadcastDisabled: "EACCES",
+};
 
 export interface NodeStyleError extends Error {
   code: string;
@@ -52,7 +66,7 @@ export interface NodeStyleError extends Error {
 
 /** A Node-style error (`err.code`, `err.syscall`) wrapping a stack error; the original is `err.cause`. */
 export function toNodeError(e: unknown, syscall: string, address?: string, port?: number): NodeStyleError {
-  let code = "EIO";
+  let code = (e instanceof Error && CODES_BY_NAME[e.name]) || "EIO";
   for (const [C, c] of CODES) {
     if (e instanceof C) {
       code = c;
