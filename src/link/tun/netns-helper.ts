@@ -14,23 +14,12 @@ import { ARP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols
 import type { NetworkDispatcher } from "../link-endpoint.ts";
 import { Errno } from "../rawfile/index.ts";
 import { openTun } from "./open-tun.ts";
+import { run, sh } from "./testing/shell.ts";
 import { openTunEndpoint } from "./tun-endpoint.ts";
 
 const [scenario = "", name = "tun0"] = process.argv.slice(2);
 /** Bytes the kernel sends in the vnet scenario (more for a throughput figure). */
 const BULK = Number(process.env.BULK_BYTES ?? 3_000_000);
-
-function sh(...cmd: string[]): string {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString().trim()}`);
-  return r.stdout.toString();
-}
-
-async function run(cmd: string[]): Promise<{ code: number; out: string }> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  return { code: await p.exited, out: out + err };
-}
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 

@@ -2,69 +2,15 @@
  * TUN/TAP against the Linux kernel, in a network namespace created per run.
  * Needs root, /dev/net/tun and iproute2 (CI runs as root). Each scenario runs
  * in a child process under `ip netns exec`, because a TUN belongs to the
- * namespace of the thread that opened it; see netns-helper.ts.
+ * namespace of the thread that opened it; see testing/netns.ts and netns-helper.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { Errno } from "../rawfile/index.ts";
-import { openTun } from "./open-tun.ts";
+import { canRun, isRoot, useTestNamespace } from "./testing/netns.ts";
 
-const HELPER = join(import.meta.dir, "netns-helper.ts");
-const isRoot = process.getuid?.() === 0;
-const canRun = isRoot && existsSync("/dev/net/tun") && Bun.which("ip") !== null;
-const ns = `tun-${Math.random().toString(36).slice(2, 8)}`;
-let nsCreated = false;
-
-function sh(...cmd: string[]): void {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString().trim()}`);
-}
-
-/** Installs ping/socat when missing (CI images may lack them). */
-function ensureTools(): void {
-  const need: string[] = [];
-  if (!Bun.which("ping")) need.push("iputils-ping");
-  if (!Bun.which("socat")) need.push("socat");
-  if (need.length === 0) return;
-  // Another apt may hold the lock for a while: retry a few times.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      sh("apt-get", "update", "-qq");
-      sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", ...need);
-      return;
-    } catch (e) {
-      if (attempt >= 6) throw e;
-      Bun.sleepSync(10_000);
-    }
-  }
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON from the helper, checked field by field below
-async function helper(scenario: string, name: string): Promise<any> {
-  const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, HELPER, scenario, name], {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => p.kill(), 30_000);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`helper ${scenario} exited ${code}: ${err}${out}`);
-  const lines = out.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]!);
-}
-
-beforeAll(() => {
-  if (!canRun) return;
-  ensureTools();
-  sh("ip", "netns", "add", ns);
-  nsCreated = true;
-  sh("ip", "-n", ns, "link", "set", "lo", "up");
-}, 300_000);
-
-afterAll(() => {
-  if (nsCreated) sh("ip", "netns", "del", ns);
+const { helper } = useTestNamespace("tun", join(import.meta.dir, "netns-helper.ts"), {
+  helperTimeoutMs: 30_000,
+  setupTimeoutMs: 300_000,
 });
 
 const bytes = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, "hex"));

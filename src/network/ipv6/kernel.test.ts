@@ -2,58 +2,16 @@
  * IPv6 against the Linux kernel over a TAP and a TUN device in a network
  * namespace made per run (root only; CI runs as root). The stack runs in a
  * child process under `ip netns exec` (a TUN belongs to the namespace of the
- * thread that opens it): see testing/kernel-helper.ts.
+ * thread that opens it): see testing/kernel-helper.ts and
+ * src/link/tun/testing/netns.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { canRun, useTestNamespace } from "../../link/tun/testing/netns.ts";
 
-const HELPER = join(import.meta.dir, "testing", "kernel-helper.ts");
-const isRoot = process.getuid?.() === 0;
-const canRun = isRoot && existsSync("/dev/net/tun") && Bun.which("ip") !== null;
-const ns = `ip6-${Math.random().toString(36).slice(2, 8)}`;
-let nsCreated = false;
-
-function sh(...cmd: string[]): void {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString().trim()}`);
-}
-
-/** Installs ping/socat when missing (CI images may lack them). */
-function ensureTools(): void {
-  const need: string[] = [];
-  if (!Bun.which("ping")) need.push("iputils-ping");
-  if (!Bun.which("socat")) need.push("socat");
-  if (need.length === 0) return;
-  sh("apt-get", "update", "-qq");
-  sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", ...need);
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON from the helper, checked field by field below
-async function helper(scenario: string, device: string): Promise<any> {
-  const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, HELPER, scenario, device], {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => p.kill(), 40_000);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`helper ${scenario} exited ${code}: ${err}${out}`);
-  const lines = out.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]!);
-}
-
-beforeAll(() => {
-  if (!canRun) return;
-  ensureTools();
-  sh("ip", "netns", "add", ns);
-  nsCreated = true;
-  sh("ip", "-n", ns, "link", "set", "lo", "up");
-}, 120_000);
-
-afterAll(() => {
-  if (nsCreated) sh("ip", "netns", "del", ns);
+const { helper } = useTestNamespace("ip6", join(import.meta.dir, "testing", "kernel-helper.ts"), {
+  helperTimeoutMs: 40_000,
+  setupTimeoutMs: 300_000,
 });
 
 const noLoss = (out: string) => / 0% packet loss/.test(out);

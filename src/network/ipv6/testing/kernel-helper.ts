@@ -4,6 +4,8 @@
  * (or TUN) device, the Linux kernel on the other side. Prints one JSON line.
  * Addresses: fd00::/8 and fe80::/10 only (docs/TEAM.md).
  */
+
+import { run, sh } from "../../../link/tun/testing/shell.ts";
 import { openTunEndpoint } from "../../../link/tun/tun-endpoint.ts";
 import { Stack } from "../../../stack/stack.ts";
 import { Address } from "../../../tcpip/address.ts";
@@ -20,18 +22,6 @@ import { Queue } from "../../../waiter/waiter.ts";
 import { ipv6 } from "../protocol.ts";
 
 const [scenario = "tap", name = "ns6tap0"] = process.argv.slice(2);
-
-function sh(...cmd: string[]): string {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString().trim()}`);
-  return r.stdout.toString();
-}
-
-async function run(cmd: string[]): Promise<{ code: number; out: string }> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  return { code: await p.exited, out: out + err };
-}
 
 /** Reads from a non-blocking endpoint, polling until data or `ms` pass. */
 async function readWithin(ep: { read(): { data: Uint8Array } }, ms: number): Promise<Uint8Array | undefined> {
