@@ -189,17 +189,43 @@ async function ping(ns: Netns, host: string): Promise<{ median?: number; detail:
 async function tunCounters(
   ns: Netns,
   dev: string,
-): Promise<{ rxP: number; rxB: number; txP: number; txB: number } | undefined> {
+): Promise<{ rxP: number; rxB: number; txP: number; txB: number; txDrop: number } | undefined> {
   const r = await ns.run(["ip", "-s", "-j", "link", "show", "dev", dev]);
   try {
-    type Stats = {
-      stats64: { rx: { bytes: number; packets: number }; tx: { bytes: number; packets: number } };
-    };
-    const s = (JSON.parse(r.stdout) as Stats[])[0]!.stats64;
-    return { rxP: s.rx.packets, rxB: s.rx.bytes, txP: s.tx.packets, txB: s.tx.bytes };
+    type Dir = { bytes: number; packets: number; dropped: number };
+    const s = (JSON.parse(r.stdout) as { stats64: { rx: Dir; tx: Dir } }[])[0]!.stats64;
+    return { rxP: s.rx.packets, rxB: s.rx.bytes, txP: s.tx.packets, txB: s.tx.bytes, txDrop: s.tx.dropped };
   } catch {
     return undefined;
   }
+}
+
+/** The kernel's TCP counters in a namespace (/proc/net/snmp and /proc/net/netstat), by name. */
+async function tcpCounters(ns: Netns): Promise<Record<string, number>> {
+  const r = await ns.run(["cat", "/proc/net/snmp", "/proc/net/netstat"]);
+  const out: Record<string, number> = {};
+  const lines = r.stdout.split("\n");
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const [p, ...names] = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/).slice(1);
+    if (p !== "Tcp:" && p !== "TcpExt:") continue;
+    for (const [j, n] of names.entries()) out[n] = Number(values[j]);
+  }
+  return out;
+}
+const WATCH = [
+  "RetransSegs",
+  "TCPTimeouts",
+  "TCPLossProbes",
+  "TCPSACKRecovery",
+  "TCPFastRetrans",
+  "TCPZeroWindowDrop",
+];
+function delta(a: Record<string, number>, b: Record<string, number>): string {
+  const parts = WATCH.filter((k) => (b[k] ?? 0) - (a[k] ?? 0) > 0).map(
+    (k) => `${k} +${(b[k] ?? 0) - (a[k] ?? 0)}`,
+  );
+  return parts.length ? parts.join(", ") : "none";
 }
 
 async function slabBytes(): Promise<number> {
@@ -210,6 +236,30 @@ async function tcpMemPages(ns: Netns): Promise<number> {
   const r = await ns.run(["cat", "/proc/net/sockstat"]);
   const m = /^TCP:.* mem (\d+)/m.exec(r.stdout);
   return m ? Number(m[1]) : 0;
+}
+
+/** Waits (≤ 10 s) until no connection in `ns` is still closing, so one figure's teardown does not load the next. */
+async function settle(ns: Netns): Promise<string | undefined> {
+  const end = Date.now() + 10_000;
+  let n = 0;
+  while (Date.now() < end) {
+    const r = await ns.run([
+      "ss",
+      "-Htan",
+      "state",
+      "fin-wait-1",
+      "state",
+      "closing",
+      "state",
+      "last-ack",
+      "state",
+      "syn-sent",
+    ]);
+    n = r.stdout.trim() ? r.stdout.trim().split("\n").length : 0;
+    if (n === 0) return undefined;
+    await Bun.sleep(100);
+  }
+  return `${n} connections still closing after 10 s`;
 }
 
 /** Opens `opts.idle` idle connections from `ns` to host:port and returns them held open (stop() closes). */
@@ -344,6 +394,7 @@ async function kernelRun(): Promise<void> {
     const slab1 = await slabBytes();
     const mem1 = await tcpMemPages(a);
     await idle.child.stop();
+    await settle(a);
     if (idle.open > 0) {
       const per = (slab1 - slab0 + (mem1 - mem0) * 4096) / (2 * idle.open);
       fMem.kernel = per / 1024;
@@ -398,6 +449,8 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
   let stack = await start();
   // Before each figure: a stack that died in the previous one is reported and started again.
   const alive = async (what: string): Promise<StackRun | undefined> => {
+    const unsettled = await settle(ns);
+    if (unsettled) observe(`${tag}: before "${what}": ${unsettled}`);
     if (stack && stack.child.proc.exitCode === null && stack.child.proc.signalCode === null) return stack;
     if (stack)
       observe(
@@ -421,6 +474,8 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
         const rss1 = await rssBytes(s.child.pid);
         const slab1 = await slabBytes();
         await idle.child.stop();
+        const unsettled = await settle(ns);
+        if (unsettled) observe(`netstack memory: ${unsettled} (closing the idle connections)`);
         if (idle.open > 0 && Number.isFinite(rss0 + rss1)) {
           fMem.netstack = (rss1 - rss0) / idle.open / 1024;
           fMem.detail.netstack = {
@@ -447,8 +502,10 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
       const s = await alive(kind);
       if (!s) continue;
       const c0 = await tunCounters(ns, tun);
+      const k0 = await tcpCounters(ns);
       const r = await client(ns, kind, host, port, opts.bytes, opts.bulkLimitMs);
       const c1 = await tunCounters(ns, tun);
+      const k1 = await tcpCounters(ns);
       f.netstack = rate(r, true);
       // On the kernel side of the TUN: tx = towards the stack, rx = from the stack.
       let seg = "TUN counters unavailable (device gone?)";
@@ -461,9 +518,11 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
           packets: c1.rxP - c0.rxP,
           avgBytes: Math.round((c1.rxB - c0.rxB) / Math.max(1, c1.rxP - c0.rxP)),
         };
-        f.detail[tag] = { ...r, tun: { toStack, fromStack } };
-        seg = `TUN: ${toStack.packets} packets to the stack (avg ${toStack.avgBytes} B), ${fromStack.packets} from it (avg ${fromStack.avgBytes} B)`;
+        f.detail[tag] = { ...r, tun: { toStack, fromStack, droppedToStack: c1.txDrop - c0.txDrop } };
+        const dropped = c1.txDrop - c0.txDrop;
+        seg = `TUN: ${toStack.packets} packets to the stack (avg ${toStack.avgBytes} B, ${dropped} dropped at the full TUN queue), ${fromStack.packets} from it (avg ${fromStack.avgBytes} B)`;
       } else f.detail[tag] = r;
+      seg += `; kernel-side TCP events: ${delta(k0, k1)}`;
       f.notes.push(`${tag}: ${seg}`);
       console.error(`  ${kind}: ${fmt(f.netstack)} Gbit/s (${describe(r)}); ${seg}`);
       if (r.error || r.failure) observe(`${tag} ${kind}: ${describe(r)}`);
