@@ -121,7 +121,7 @@ describe.skipIf(!canNetns)("bulk TCP, kernel and user-space stack over TUN", () 
 describe.skipIf(!canNetns)("TCP over TAP (Ethernet frames, ARP/NDP), kernel and user-space stack", () => {
   afterAll(() => closeAll());
   /** Smaller than the TUN transfers: the TUN matrix measures the path; this checks the framing. */
-  const TAP_SIZE = 16 * MB;
+  const TAP_SIZE = 8 * MB;
   const tapExpected = sha256(pattern(TAP_SIZE, SEED));
 
   for (const offload of [false, true]) {

@@ -115,6 +115,43 @@ c.close()
     });
   }
 
+  test("flow control: the stack's application stops reading, the kernel probes the zero window (RFC 9293 §3.8.6.1)", async () => {
+    const size = 4 << 20;
+    await link.driver.cmd("sink", { port: 9010, pauseMs: 1500 });
+    const probes = async () =>
+      Number(
+        /TcpExtTCPWinProbe\s+(\d+)/.exec((await link.run(["nstat", "-az", "TcpExtTCPWinProbe"])).stdout)?.[1],
+      );
+    const before = await probes();
+    const r = await link.run([BUN, KERNEL_TOOL, "send", link.stack4, "9010", String(size), "21"], {
+      timeoutMs: 60_000,
+    });
+    expect(JSON.parse(r.stdout.trim() || "{}")).toMatchObject({
+      reply: `${size} ${sha256(pattern(size, 21))}\n`,
+    });
+    expect((await probes()) - before).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("flow control: the kernel's application reads late through a 64 KiB buffer, the stack waits for the window", async () => {
+    const size = 4 << 20;
+    await link.driver.cmd("source", { port: 1921, bytes: size, seed: 22 });
+    const py = `
+import socket, sys, time, hashlib
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.connect((sys.argv[1], 1921))
+time.sleep(1.5)
+h = hashlib.sha256(); n = 0
+while True:
+    d = s.recv(1 << 20)
+    if not d: break
+    h.update(d); n += len(d)
+print(n, h.hexdigest())
+`;
+    const r = await link.run(["python3", "-c", py, link.stack4], { timeoutMs: 60_000 });
+    expect(r.stdout).toBe(`${size} ${sha256(pattern(size, 22))}\n`);
+  }, 60_000);
+
   test("1,000 concurrent kernel connections, each gets its own echo back", async () => {
     const r = await link.run([BUN, KERNEL_TOOL, "conns", link.stack4, "7", "1000"], { timeoutMs: 90_000 });
     const res = JSON.parse(r.stdout.trim() || "{}") as { ok?: number; bad?: number; examples?: string[] };

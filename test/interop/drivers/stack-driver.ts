@@ -11,8 +11,9 @@
  *
  * Commands (`op`):
  * - service {kind,protocol,port}: a diagnostic service (src/services) on the stack.
- * - sink {port}: TCP listener; hashes each connection's bytes until the peer's FIN,
- *   then answers "<bytes> <sha256>\n" and closes (the peer reads after its shutdown).
+ * - sink {port,pauseMs?}: TCP listener; hashes each connection's bytes until the peer's FIN,
+ *   then answers "<bytes> <sha256>\n" and closes (the peer reads after its shutdown);
+ *   with pauseMs it starts reading only after that long (a zero window meanwhile).
  * - source {port,bytes,seed}: TCP listener; sends `bytes` of the seeded pattern, then FIN.
  * - connect {host,port,bytes,seed}: connects to a kernel listener, sends the pattern,
  *   half-closes, and reports what came back (bytes, sha256) and the send rate.
@@ -292,6 +293,11 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
     }
     case "sink":
       await listen(cmd.port as number, (s) => {
+        // With pauseMs, the application does not read at first: the receive window fills and closes.
+        if (cmd.pauseMs) {
+          s.pause();
+          setTimeout(() => s.resume(), cmd.pauseMs as number);
+        }
         void readAll(s).then(
           (r) => {
             s.end(`${r.bytes} ${r.sha256}\n`);
