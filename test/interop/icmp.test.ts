@@ -61,6 +61,26 @@ describe.skipIf(!canNetns)("ping over TUN", () => {
   }
 });
 
+describe.skipIf(!canNetns)("the largest pings over TUN", () => {
+  let link: Link;
+  beforeAll(async () => {
+    link = await openLink({ mode: "tun" });
+    await reachable(link, link.stack6);
+  }, 40_000);
+  afterAll(() => closeAll());
+
+  test("65507-byte IPv4 pings (a 65535-byte datagram in 45 fragments) and 65000-byte IPv6 pings, both ways", async () => {
+    const k4 = await link.run(["ping", "-s", "65507", "-c", "2", "-i", "0.2", "-W", "3", link.stack4]);
+    expect(k4.stdout).toContain("2 received");
+    const k6 = await link.run(["ping", "-6", "-s", "65000", "-c", "2", "-i", "0.2", "-W", "3", link.stack6]);
+    expect(k6.stdout).toContain("2 received");
+    for (const to of [link.kernel4, link.kernel6]) {
+      const s = await link.driver.cmd<PingResult>("ping", { to, count: 2, size: 65000, timeoutMs: 3000 });
+      expect(s).toEqual({ transmitted: 2, received: 2, replyBytes: 65008, errors: [] });
+    }
+  });
+});
+
 describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
   let link: Link;
   let mac = "";

@@ -52,6 +52,20 @@ describe.skipIf(!canNetns)("UDP, kernel and user-space stack over TUN", () => {
       echo.proc.kill();
     });
 
+    test(`8000-byte datagrams (fragmented at MTU 1500) both ways (${family})`, async () => {
+      const big = `${"0123456789".repeat(800)}`;
+      const k = await link.run(["socat", "-t", "1", "-b", "65536", "-", socatAddr("UDP", stack(), 7)], {
+        stdin: big,
+      });
+      expect(k.stdout).toBe(big);
+      const port = family === "IPv4" ? 5017 : 5018;
+      const echo = link.spawn([BUN, KERNEL_TOOL, "udp-echo", kernel(), String(port)]);
+      for (let i = 0; i < 200 && !echo.stdout().includes("listening"); i++) await Bun.sleep(25);
+      const s = await link.driver.cmd<{ reply: string }>("udp", { to: kernel(), port, text: big });
+      expect(s.reply).toBe(big);
+      echo.proc.kill();
+    });
+
     test(`a datagram to a closed kernel port: the next call throws ErrConnectionRefused (${family})`, async () => {
       const r = await link.driver.cmd("udpRefused", { to: kernel(), port: 5999 });
       expect(r).toEqual({ first: "ok", next: "ErrConnectionRefused", after: "ok" });
