@@ -3,6 +3,14 @@
  * and against the runtime's `node:net` on the host's loopback (127.0.0.1 only).
  * Where the two differ it shows here, and each deliberate difference is
  * written down in a comment (and in docs/adapters.md).
+ *
+ * Every test below passes unchanged on both. Deliberate differences, outside
+ * what the suite runs:
+ * - our `createServer`/`connect` take the stack first (`createServer(stack, ...)`);
+ * - no DNS: a host is an IP literal or "localhost" (127.0.0.1), so no `lookup` event;
+ * - `ref()`/`unref()` are no-ops (the stack's timers never hold the process open);
+ * - unix sockets live in a `UnixNamespace` (abstract names, no filesystem): `listen(path)`
+ *   never fails with EACCES/ENOENT, and a full backlog fails `connect` with EAGAIN.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { EventEmitter } from "node:events";
