@@ -13,6 +13,7 @@ import { Hono } from "hono";
 import { connect, createServer, type Server } from "../adapters/net/server.ts";
 import type { Socket } from "../adapters/net/socket.ts";
 import { loopbackStack } from "../adapters/testing/loopback-stack.ts";
+import { UnixNamespace } from "../transport/unix/namespace.ts";
 import { type FetchServer, serveFetch } from "./over-stack.ts";
 
 const HOST = "127.0.0.1";
@@ -335,6 +336,37 @@ describe("HTTP/1.1 over the user-space stack", () => {
     expect(createHash("sha256").update(r.body).digest("hex")).toBe(expected);
     c.socket.destroy();
   }, 60_000);
+});
+
+describe("HTTP over a unix name", () => {
+  test("the same app answers on a unix stream listener", async () => {
+    const ns = new UnixNamespace();
+    const fetchServer = serveFetch((req) => app().fetch(req));
+    const server = createServer(ns, { allowHalfOpen: true, unix: ns }, (s) => {
+      s.on("error", () => {});
+      fetchServer.handle(s);
+    });
+    await new Promise<void>((r) => server.listen({ path: "\0http" }, r));
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        { path: "/hello", createConnection: () => connect(ns, { path: "\0http", unix: ns }) as never },
+        (res) => {
+          let s = "";
+          res.on("data", (d: Buffer) => {
+            s += d.toString();
+          });
+          res.on("end", () => resolve(s));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(body).toBe("hello from the user-space stack");
+    fetchServer.close();
+    for (const s of server.connections) s.destroy();
+    await new Promise((r) => server.close(r));
+    expect(ns.list()).toEqual([]);
+  });
 });
 
 describe("timeouts", () => {
