@@ -35,6 +35,8 @@ type State = "initial" | "bound" | "listening" | "connected" | "closed";
 export class ConnectionEndpoint implements Endpoint {
   private state: State = "initial";
   private name: string | undefined;
+  /** Whether `name` is ours in the namespace (bound), not just the listener's name an accepted endpoint shows. */
+  private ownsName = false;
   private peer: ConnectionEndpoint | undefined;
   /** The peer's name when we connected (kept after it closes, like getpeername). */
   private peerName = "";
@@ -69,6 +71,7 @@ export class ConnectionEndpoint implements Endpoint {
     const name = pathOf(addr);
     this.ns.claim(name, this);
     this.name = name;
+    this.ownsName = true;
     this.state = "bound";
   }
 
@@ -257,7 +260,7 @@ export class ConnectionEndpoint implements Endpoint {
     if (this.state === "closed") return;
     const was = this.state;
     this.state = "closed";
-    if (this.name !== undefined && was !== "connected") this.ns.release(this.name, this);
+    if (this.ownsName) this.ns.release(this.name!, this);
     if (was === "listening") {
       for (const c of this.acceptQueue.splice(0)) c.endpoint.close();
     }

@@ -187,6 +187,23 @@ describe("stream", () => {
     expect(() => c.write(text("x"))).toThrow(ErrClosedForSend);
   });
 
+  test("a client bound to a name shows it to the server, and frees it on close", () => {
+    const n = ns();
+    const l = n.newEndpoint(UNIX_STREAM, 0, new Queue());
+    l.bind(unixAddress("srv"));
+    l.listen!(1);
+    const c = n.newEndpoint(UNIX_STREAM, 0, new Queue());
+    c.bind(unixAddress("cli"));
+    c.connect(unixAddress("srv"));
+    const s = l.accept!().endpoint;
+    expect((s.getRemoteAddress() as UnixAddress).path).toBe("cli");
+    c.close();
+    s.close();
+    expect(n.list()).toEqual(["srv"]);
+    l.close();
+    expect(n.list()).toEqual([]);
+  });
+
   test("listen without bind picks a name (Linux autobind)", () => {
     const n = ns();
     const l = n.newEndpoint(UNIX_STREAM, 0, new Queue());
