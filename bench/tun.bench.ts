@@ -239,8 +239,9 @@ async function tcpMemPages(ns: Netns): Promise<number> {
 }
 
 /** Waits (≤ 10 s) until no connection in `ns` is still closing, so one figure's teardown does not load the next. */
+let settleMs = 10_000;
 async function settle(ns: Netns): Promise<string | undefined> {
-  const end = Date.now() + 10_000;
+  const end = Date.now() + settleMs;
   let n = 0;
   while (Date.now() < end) {
     const r = await ns.run([
@@ -259,7 +260,10 @@ async function settle(ns: Netns): Promise<string | undefined> {
     if (n === 0) return undefined;
     await Bun.sleep(100);
   }
-  return `${n} connections still closing after 10 s`;
+  const msg = `${n} connections still closing after ${settleMs / 1000} s`;
+  // Once is enough to wait long: a stalled stack would otherwise add 10 s to every figure.
+  settleMs = 2000;
+  return msg;
 }
 
 /** Opens `opts.idle` idle connections from `ns` to host:port and returns them held open (stop() closes). */
@@ -422,16 +426,12 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
   await ns.sh(["sysctl", "-qw", "net.ipv4.ip_local_port_range=10000 65000"]);
   const ip = uniqueSubnet24();
   const tun = uniqueName("tbs");
+  // One start and at most three restarts (after crashes) per run; after two failed starts, give up:
+  // the remaining figures of this run stay empty.
+  let starts = 0;
+  let failedStarts = 0;
   const start = async (): Promise<StackRun | undefined> => {
-    // Two failed starts are enough: the remaining figures of this run are left empty.
-    if (
-      ++starts > 3 ||
-      observations.filter(
-        (o) =>
-          o.startsWith(`${tag}: netstack serve`) || o.includes("before ready") || o.includes("no ping reply"),
-      ).length >= 2
-    )
-      return undefined;
+    if (++starts > 4 || failedStarts >= 2) return undefined;
     const s = await startStack(ns, cmd, {
       tun,
       addr: ip(2),
@@ -440,24 +440,41 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
       ...(opts.pin ? { cpu: SERVER_CPU } : {}),
     });
     if (s.failure) {
+      failedStarts++;
       observe(`${tag}: ${s.failure}`);
       return undefined;
     }
     return s;
   };
-  let starts = 0;
   let stack = await start();
   // Before each figure: a stack that died in the previous one is reported and started again.
+  const running = () =>
+    stack !== undefined && stack.child.proc.exitCode === null && stack.child.proc.signalCode === null;
+  let dead = 0;
   const alive = async (what: string): Promise<StackRun | undefined> => {
-    const unsettled = await settle(ns);
-    if (unsettled) observe(`${tag}: before "${what}": ${unsettled}`);
-    if (stack && stack.child.proc.exitCode === null && stack.child.proc.signalCode === null) return stack;
-    if (stack)
+    if (running()) {
+      const unsettled = await settle(ns);
+      if (unsettled) observe(`${tag}: before "${what}": ${unsettled}`);
+      if (running()) return stack;
+    }
+    if (stack && dead++ === 0)
       observe(
         `${tag}: netstack serve exited (${stack.child.proc.exitCode ?? stack.child.proc.signalCode}) before "${what}": ${tail(stack.child.stderr())}`,
       );
     stack = await start();
+    dead = 0;
     return stack;
+  };
+  /** A figure measured while the stack died is no figure: drop it and say so. */
+  const keep = (f: Figure, what: string): boolean => {
+    if (running()) return true;
+    f.netstack = undefined;
+    f.notes.push(`${tag}: netstack serve died during this figure; figure dropped`);
+    observe(
+      `${tag}: netstack serve exited (${stack?.child.proc.exitCode ?? stack?.child.proc.signalCode}) during "${what}": ${tail(stack?.child.stderr() ?? "")}`,
+    );
+    dead++;
+    return false;
   };
   const host = ip(2);
   const pick = (plain: Figure, off: Figure) => (offload ? off : plain);
@@ -474,6 +491,7 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
         const rss1 = await rssBytes(s.child.pid);
         const slab1 = await slabBytes();
         await idle.child.stop();
+        if (!keep(fMem, "memory")) idle.open = 0;
         const unsettled = await settle(ns);
         if (unsettled) observe(`netstack memory: ${unsettled} (closing the idle connections)`);
         if (idle.open > 0 && Number.isFinite(rss0 + rss1)) {
@@ -507,6 +525,7 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
       const c1 = await tunCounters(ns, tun);
       const k1 = await tcpCounters(ns);
       f.netstack = rate(r, true);
+      keep(f, kind);
       // On the kernel side of the TUN: tx = towards the stack, rx = from the stack.
       let seg = "TUN counters unavailable (device gone?)";
       if (c0 && c1 && c1.txP >= c0.txP && c1.rxP >= c0.rxP) {
@@ -533,7 +552,10 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
         const r = await client(ns, "rr", host, ECHO, opts.rrCount, opts.rrLimitMs);
         f.netstack = rate(r, false);
         f.detail[tag] = r;
-        console.error(`  rr: ${fmt(f.netstack)}/s (${describe(r)}, p50 ${r.p50us} µs, p99 ${r.p99us} µs)`);
+        keep(f, "rr");
+        console.error(
+          `  rr: ${fmt(f.netstack)}/s (${describe(r)}, p50 ${r.p50us ?? "—"} µs, p99 ${r.p99us ?? "—"} µs)`,
+        );
         if (r.error || r.failure) observe(`${tag} rr: ${describe(r)}`);
       }
     }
@@ -543,6 +565,7 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
         const r = await client(ns, "cps", host, ECHO, opts.cpsCount, opts.cpsLimitMs);
         f.netstack = rate(r, false);
         f.detail[tag] = r;
+        keep(f, "cps");
         console.error(`  cps: ${fmt(f.netstack)}/s (${describe(r)})`);
         if (r.error || r.failure) observe(`${tag} cps: ${describe(r)}`);
       }
@@ -553,6 +576,7 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
         const p = await ping(ns, host);
         f.netstack = p.median;
         f.detail[tag] = p.detail;
+        keep(f, "ping");
         console.error(`  ping: ${p.detail}`);
       }
     }

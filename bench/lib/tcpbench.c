@@ -85,7 +85,8 @@ static int dial(struct sockaddr_in *a, double timeout_s, int nodelay) {
   }
   set_timeouts(fd, timeout_s);
   if (connect(fd, (struct sockaddr *)a, sizeof *a) < 0) {
-    int e = errno;
+    /* A connect cut short by SO_SNDTIMEO reports EINPROGRESS: say what it means. */
+    int e = errno == EINPROGRESS ? ETIMEDOUT : errno;
     close(fd);
     errno = e;
     return -1;
