@@ -77,17 +77,17 @@ interface Running {
 async function serve(
   opts: { keepAliveTimeoutMs?: number; requestTimeoutMs?: number; idleMs?: number } = {},
 ): Promise<Running> {
-  const fetchServer = serveFetch((req) => app().fetch(req), opts);
+  const fetchServer = serveFetch(
+    (req) => app().fetch(req),
+    opts.idleMs ? { keepAliveTimeoutMs: opts.idleMs } : {},
+  );
   const r: Running = { port: 0, fetchServer, server: undefined as unknown as Server, connections: 0 };
   r.server = createServer(stack, { allowHalfOpen: true }, (s) => {
     r.connections++;
     // As services.ts does: a peer's reset must not become an unhandled 'error'.
     s.on("error", () => {});
-    // Measured on Bun 1.4.4: node:http applies none of its timeouts (keepAliveTimeout,
-    // headersTimeout, requestTimeout, server.setTimeout) to a socket handed over through the
-    // 'connection' event, and never calls socket.setTimeout. The socket's own idle timer
-    // closes idle connections instead.
-    if (opts.idleMs) s.setTimeout(opts.idleMs, () => s.destroy());
+    // serveFetch enforces the idle and request timeouts itself (Bun's node:http does not
+    // apply them to sockets handed over through 'connection').
     fetchServer.handle(s);
   });
   await new Promise<void>((res) => r.server.listen(0, HOST, res));

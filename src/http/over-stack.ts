@@ -22,11 +22,27 @@ export function serveFetch(
 ): FetchServer {
   // overrideGlobalObjects: false keeps the runtime's own Request/Response, which Bun.serve (the REST API) needs.
   const server = createServer(getRequestListener(fetch, { overrideGlobalObjects: false }));
-  server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? 5000;
-  server.requestTimeout = opts.requestTimeoutMs ?? 60_000;
+  const idleMs = opts.keepAliveTimeoutMs ?? 5000;
+  const requestMs = opts.requestTimeoutMs ?? 60_000;
+  server.keepAliveTimeout = idleMs;
+  server.requestTimeout = requestMs;
+  // Bun's node:http enforces none of its timeouts on sockets handed to it through
+  // `connection` (measured), so enforce them with the socket's own idle timer:
+  // `idleMs` between requests (what `Keep-Alive: timeout=5` promises), `requestMs`
+  // while a request is being read and answered.
+  server.on("request", (req, res) => {
+    const sock = req.socket as unknown as Socket;
+    sock.setTimeout(requestMs);
+    res.once("finish", () => {
+      if (!sock.destroyed) sock.setTimeout(idleMs);
+    });
+  });
   return {
     server,
     handle(socket: Socket) {
+      // A client reset is normal; it must not become an unhandled error.
+      socket.on("error", () => {});
+      socket.setTimeout(idleMs, () => socket.destroy());
       server.emit("connection", socket);
     },
     close() {
