@@ -20,6 +20,8 @@ export interface LinkOptions {
   mode?: "tun" | "tap";
   mtu?: number;
   offload?: boolean;
+  /** Loss, duplication and reordering inside the driver, between the device and the stack. */
+  impair?: { lossIn?: number; lossOut?: number; dupIn?: number; reorderIn?: number; seed?: number };
 }
 
 type Json = Record<string, unknown>;
@@ -154,6 +156,7 @@ export async function openLink(opts: LinkOptions = {}): Promise<Link> {
     addrs: [`${net4.host(2)}/24`, `${net6}2/64`],
     ...(opts.mtu ? { mtu: opts.mtu } : {}),
     ...(opts.offload ? { offload: true } : {}),
+    ...(opts.impair ? { impair: opts.impair } : {}),
   };
   const proc = Bun.spawn(ns.argv([BUN, join(DRIVERS, "stack-driver.ts"), JSON.stringify(config)]), {
     stdin: "pipe",

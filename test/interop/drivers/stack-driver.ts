@@ -7,7 +7,7 @@
  * each with one JSON line `{"id":N,...}` on stdout.
  *
  * CONFIG (JSON): {"mode":"tun"|"tap","name":DEV,"addrs":["198.18.x.2/24","fd00::2/64"],
- *                 "mtu"?:N,"offload"?:bool}
+ *                 "mtu"?:N,"offload"?:bool,"impair"?:{lossIn,lossOut,dupIn,reorderIn,seed}}
  *
  * Commands (`op`):
  * - service {kind,protocol,port}: a diagnostic service (src/services) on the stack.
@@ -41,6 +41,7 @@ import {
 } from "../../../src/tcpip/protocols.ts";
 import { parseAddressWithPrefix, Subnet } from "../../../src/tcpip/subnet.ts";
 import { EventIn, Queue, waitFor } from "../../../src/waiter/waiter.ts";
+import { type Impairment, impair } from "./impaired-link.ts";
 import { pattern } from "./pattern.ts";
 
 interface Config {
@@ -49,6 +50,8 @@ interface Config {
   addrs: string[];
   mtu?: number;
   offload?: boolean;
+  /** Loss, duplication and reordering between the device and the stack (impaired-link.ts). */
+  impair?: Impairment;
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as Config;
@@ -63,7 +66,8 @@ const dev = tunOpener.open(
   stack.clock,
   (e) => process.stderr.write(`link error: ${e}\n`),
 );
-stack.createNIC(1, dev.link, { name: dev.name });
+const impaired = config.impair ? impair(dev.link, config.impair) : undefined;
+stack.createNIC(1, impaired?.link ?? dev.link, { name: dev.name });
 for (const text of config.addrs) {
   const a = parseAddressWithPrefix(text);
   stack.addAddress(1, a.address.is4 ? IPV4_PROTOCOL_NUMBER : IPV6_PROTOCOL_NUMBER, a.address, a.prefixLen);
@@ -337,6 +341,7 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
         ip: stack.stats.ip,
         fragments: stack.stats.fragments,
         arp: stack.stats.arp,
+        ...(impaired ? { impaired: impaired.counts } : {}),
       };
     default:
       throw new Error(`unknown op ${cmd.op}`);
