@@ -217,7 +217,12 @@ export interface TransportProtocol {
   readonly number: TransportProtocolNumber;
   readonly name: string;
   readonly minimumPacketSize: number;
-  /** Reads source and destination ports; `undefined` if the packet is too short. */
+  /**
+   * Reads source and destination ports; `undefined` if the packet is too short.
+   * Callers read the result at once and keep nothing of it, so an
+   * implementation may return the same object every time (UDP and ping do:
+   * nothing allocated per packet).
+   */
   parsePorts(b: Uint8Array, off: number, len: number): { src: number; dst: number } | undefined;
   /**
    * Called when no endpoint matched. Returns whether the protocol handled it

@@ -74,7 +74,8 @@ export class Address {
   }
 
   get isUnspecified(): boolean {
-    for (const x of this.bytes) if (x !== 0) return false;
+    const b = this.bytes;
+    for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
     return true;
   }
 
@@ -90,7 +91,9 @@ export class Address {
 
   /** 255.255.255.255 (RFC 919 limited broadcast). */
   get isBroadcast(): boolean {
-    return this.is4 && this.bytes.every((x) => x === 255);
+    // Asked for every inbound datagram: no callback, no iterator.
+    const b = this.bytes;
+    return b.length === 4 && (b[0]! & b[1]! & b[2]! & b[3]!) === 255;
   }
 
   /** fe80::/10 for IPv6, 169.254.0.0/16 for IPv4 (RFC 3927). */

@@ -50,9 +50,8 @@ export class PingEndpoint extends DatagramEndpoint {
     if (v6) this.v6only = true;
   }
 
-  protected parseInbound(pkt: PacketBuffer, _info: TransportPacketInfo): [number, number] | undefined {
-    if (pkt.size < ICMP_HEADER_SIZE) return undefined;
-    return [pkt.head, pkt.size];
+  protected parseInbound(pkt: PacketBuffer, _info: TransportPacketInfo): number {
+    return pkt.size < ICMP_HEADER_SIZE ? -1 : 0;
   }
 
   protected buildPacket(route: Route, data: Uint8Array, _remotePort: number): PacketBuffer {
@@ -111,12 +110,23 @@ export class PingProtocol implements TransportProtocol, EndpointFactory {
     this.reply = v6 ? ECHO_REPLY_V6 : ECHO_REPLY_V4;
   }
 
+  /** One result object, reused: the stack reads it at once (see `TransportProtocol.parsePorts`). */
+  private readonly ports = { src: 0, dst: 0 };
+
   parsePorts(b: Uint8Array, off: number, len: number): { src: number; dst: number } | undefined {
     if (len < ICMP_HEADER_SIZE || off + ICMP_HEADER_SIZE > b.length) return undefined;
     const ident = (b[off + 4]! << 8) | b[off + 5]!;
     const type = b[off]!;
-    if (type === this.reply) return { src: 0, dst: ident };
-    if (type === this.echo) return { src: ident, dst: 0 };
+    if (type === this.reply) {
+      this.ports.src = 0;
+      this.ports.dst = ident;
+      return this.ports;
+    }
+    if (type === this.echo) {
+      this.ports.src = ident;
+      this.ports.dst = 0;
+      return this.ports;
+    }
     return undefined;
   }
 

@@ -110,8 +110,11 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
 
   // ---- what UDP and ping differ in ----
 
-  /** Validates an inbound packet; returns the bytes to queue as [offset, length], or undefined (counted). */
-  protected abstract parseInbound(pkt: PacketBuffer, info: TransportPacketInfo): [number, number] | undefined;
+  /**
+   * Validates an inbound packet (trimming it to its own length); returns how
+   * many bytes at `pkt.head` precede the data to queue, or -1 to drop it (counted).
+   */
+  protected abstract parseInbound(pkt: PacketBuffer, info: TransportPacketInfo): number;
   /** Builds the transport packet for `data` along `route`. */
   protected abstract buildPacket(route: Route, data: Uint8Array, remotePort: number): PacketBuffer;
   /** Largest payload this protocol can carry (before IP fragmentation limits). */
@@ -316,9 +319,10 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
 
   handlePacket(id: TransportEndpointId, pkt: PacketBuffer, info: TransportPacketInfo): void {
     if (this.state === "closed" || this.shut & ShutdownFlags.Read) return;
-    const r = this.parseInbound(pkt, info);
-    if (!r) return;
-    const [off, len] = r;
+    const skip = this.parseInbound(pkt, info);
+    if (skip < 0) return;
+    const off = pkt.head + skip;
+    const len = pkt.size - skip;
     // Like Linux's sk_rcvbuf check: a datagram is dropped when the queue already holds the buffer's worth.
     if (this.queue.full) {
       this.countReceiveBufferError();
@@ -379,7 +383,12 @@ export abstract class DatagramEndpoint implements Endpoint, TransportEndpoint {
     const control: ControlMessages = {};
     if (this.timestamps) control.timestamp = d.timestamp;
     if (truncated) control.truncated = true;
-    return { data: truncated ? d.data.subarray(0, maxBytes) : d.data, from: { ...d.from }, control };
+    // A shifted datagram is the caller's now; a peeked one stays queued, so its sender is copied.
+    return {
+      data: truncated ? d.data.subarray(0, maxBytes) : d.data,
+      from: peek ? { ...d.from } : d.from,
+      control,
+    };
   }
 
   private get queued(): number {

@@ -62,9 +62,8 @@ export class UdpEndpoint extends DatagramEndpoint {
     super(stack, netProto, UDP_PROTOCOL_NUMBER, waiterQueue);
   }
 
-  protected parseInbound(pkt: PacketBuffer, info: TransportPacketInfo): [number, number] | undefined {
-    if (!validate(pkt, info, this.stack.stats)) return undefined;
-    return [pkt.head + UDP_HEADER_SIZE, pkt.size - UDP_HEADER_SIZE];
+  protected parseInbound(pkt: PacketBuffer, info: TransportPacketInfo): number {
+    return validate(pkt, info, this.stack.stats) ? UDP_HEADER_SIZE : -1;
   }
 
   protected buildPacket(route: Route, data: Uint8Array, remotePort: number): PacketBuffer {
@@ -110,9 +109,14 @@ export class UdpProtocol implements TransportProtocol, EndpointFactory {
 
   constructor(readonly stack: StackContext) {}
 
+  /** One result object, reused: the stack reads it at once (see `TransportProtocol.parsePorts`). */
+  private readonly ports = { src: 0, dst: 0 };
+
   parsePorts(b: Uint8Array, off: number, len: number): { src: number; dst: number } | undefined {
     if (len < 4 || off + 4 > b.length) return undefined;
-    return { src: (b[off]! << 8) | b[off + 1]!, dst: (b[off + 2]! << 8) | b[off + 3]! };
+    this.ports.src = (b[off]! << 8) | b[off + 1]!;
+    this.ports.dst = (b[off + 2]! << 8) | b[off + 3]!;
+    return this.ports;
   }
 
   handleUnknownDestinationPacket(
