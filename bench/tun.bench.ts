@@ -3,14 +3,17 @@
  * the kernel alone over a veth pair measured in the same run, and the ratio.
  * Needs root (network namespaces, TUN); without it, it says so and exits 0.
  *
- *   bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--pin]
+ *   bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--repeat N] [--no-offload] [--pin]
  *                          [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]
  *
  * See bench/README.md for what each figure means. Figures: upload into
  * discard, download from chargen, 1-byte request/response on one connection,
  * sequential connect + 1-byte echo + close, ping RTT median, memory per idle
- * connection. Every figure is bounded by a count and a time limit; a figure
- * the stack fails (stall, crash) is reported as such and the run goes on.
+ * connection. The three sides (kernel over veth, netstack, netstack with
+ * --offload) are set up once and measured figure by figure, back to back;
+ * with --repeat N each figure is the median of N rounds. Every figure is
+ * bounded by a count and a time limit; a figure the stack fails (stall,
+ * crash) is reported as such and the run goes on.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -44,7 +47,7 @@ const args = process.argv.slice(2);
 function flag(name: string): boolean {
   return args.includes(name);
 }
-function value(name: string): string | undefined {
+function option(name: string): string | undefined {
   const i = args.indexOf(name);
   if (i >= 0) return args[i + 1];
   const eq = args.find((a) => a.startsWith(`${name}=`));
@@ -52,64 +55,81 @@ function value(name: string): string | undefined {
 }
 if (flag("--help")) {
   console.log(
-    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--pin] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
+    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--pin] [--repeat N] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
   );
   process.exit(0);
 }
 const quick = flag("--quick");
 const opts = {
-  bytes: parseBytes(value("--bytes") ?? (quick ? "32MiB" : "256MiB")),
-  bulkLimitMs: Number(value("--bulk-limit-ms") ?? (quick ? 5000 : 15_000)),
+  bytes: parseBytes(option("--bytes") ?? (quick ? "32MiB" : "256MiB")),
+  bulkLimitMs: Number(option("--bulk-limit-ms") ?? (quick ? 5000 : 15_000)),
   rrCount: quick ? 5000 : 50_000,
   rrLimitMs: quick ? 2000 : 5000,
   cpsCount: quick ? 2000 : 20_000,
   cpsLimitMs: quick ? 2000 : 5000,
   pingCount: quick ? 50 : 200,
-  idle: Number(value("--idle") ?? 1000),
+  idle: Number(option("--idle") ?? 1000),
   offload: !flag("--no-offload"),
   pin: flag("--pin"),
-  client: value("--client") ?? "native",
-  out: resolve(value("--out") ?? join(import.meta.dir, "results/latest.json")),
+  client: option("--client") ?? "native",
+  out: resolve(option("--out") ?? join(import.meta.dir, "results/latest.json")),
   write: !flag("--no-write"),
+  repeat: Math.max(1, Number(option("--repeat") ?? 1)),
 };
 
 // ------------------------------------------------------------------ figures
 
 type Side = "kernel" | "netstack" | "netstack+offload";
-interface Figure {
-  key: string;
-  label: string;
-  unit: string;
-  higherIsBetter: boolean;
-  /** Target ratio netstack/kernel from issue 10, with its direction. */
-  target?: { op: ">=" | "<="; ratio: number };
-  kernel?: number | undefined;
-  netstack?: number | undefined;
-  ratio?: number | undefined;
-  notes: string[];
-  detail: Partial<Record<Side, unknown>>;
+type Kind = "upload" | "download" | "rr" | "cps" | "ping" | "memory";
+
+const KINDS: Record<Kind, { label: string; unit: string; higherIsBetter: boolean; target?: number }> = {
+  upload: { label: "upload into discard", unit: "Gbit/s", higherIsBetter: true, target: 0.2 },
+  download: { label: "download from chargen", unit: "Gbit/s", higherIsBetter: true, target: 0.2 },
+  rr: { label: "1-byte request/response", unit: "round trips/s", higherIsBetter: true, target: 0.4 },
+  cps: { label: "connect + 1-byte echo + close", unit: "connections/s", higherIsBetter: true, target: 0.5 },
+  ping: { label: "ping RTT median", unit: "ms", higherIsBetter: false, target: 2.5 },
+  memory: { label: "memory per idle connection", unit: "KiB", higherIsBetter: false },
+};
+/** Issue 10 asks ≥ 0.4 of the kernel for bulk transfers with IFF_VNET_HDR offload. */
+function targetOf(kind: Kind, side: Side): number | undefined {
+  if (side === "netstack+offload" && (kind === "upload" || kind === "download")) return 0.4;
+  return KINDS[kind].target;
 }
 
-const figures: Figure[] = [];
-function figure(
-  key: string,
-  label: string,
-  unit: string,
-  higherIsBetter: boolean,
-  target?: Figure["target"],
-): Figure {
-  const f: Figure = {
-    key,
-    label,
-    unit,
-    higherIsBetter,
-    notes: [],
-    detail: {},
-    ...(target ? { target } : {}),
-  };
-  figures.push(f);
-  return f;
+interface Sample {
+  value?: number | undefined;
+  detail: unknown;
 }
+/** samples[kind][side]: one entry per round (undefined value = the figure failed that round). */
+const samples: Record<Kind, Partial<Record<Side, Sample[]>>> = {
+  upload: {},
+  download: {},
+  rr: {},
+  cps: {},
+  ping: {},
+  memory: {},
+};
+const notes: string[] = [];
+function record(kind: Kind, side: Side, value: number | undefined, detail: unknown): void {
+  let list = samples[kind][side];
+  if (!list) {
+    list = [];
+    samples[kind][side] = list;
+  }
+  list.push({ value, detail });
+}
+function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
+}
+function figureOf(kind: Kind, side: Side): { v?: number | undefined; n: number; of: number } {
+  const list = samples[kind][side] ?? [];
+  const ok = list.map((x) => x.value).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return { v: median(ok), n: ok.length, of: list.length };
+}
+
 const observations: string[] = [];
 function observe(s: string): void {
   observations.push(s);
@@ -238,34 +258,6 @@ async function tcpMemPages(ns: Netns): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-/** Waits (≤ 10 s) until no connection in `ns` is still closing, so one figure's teardown does not load the next. */
-let settleMs = 10_000;
-async function settle(ns: Netns): Promise<string | undefined> {
-  const end = Date.now() + settleMs;
-  let n = 0;
-  while (Date.now() < end) {
-    const r = await ns.run([
-      "ss",
-      "-Htan",
-      "state",
-      "fin-wait-1",
-      "state",
-      "closing",
-      "state",
-      "last-ack",
-      "state",
-      "syn-sent",
-    ]);
-    n = r.stdout.trim() ? r.stdout.trim().split("\n").length : 0;
-    if (n === 0) return undefined;
-    await Bun.sleep(100);
-  }
-  const msg = `${n} connections still closing after ${settleMs / 1000} s`;
-  // Once is enough to wait long: a stalled stack would otherwise add 10 s to every figure.
-  settleMs = 2000;
-  return msg;
-}
-
 /** Opens `opts.idle` idle connections from `ns` to host:port and returns them held open (stop() closes). */
 async function openIdle(
   ns: Netns,
@@ -285,45 +277,58 @@ async function openIdle(
   }
 }
 
-// ------------------------------------------------------------------ runs
-
-const fUp = figure("upload", "upload into discard", "Gbit/s", true, { op: ">=", ratio: 0.2 });
-const fDown = figure("download", "download from chargen", "Gbit/s", true, { op: ">=", ratio: 0.2 });
-const fRr = figure("rr", "1-byte request/response", "round trips/s", true, { op: ">=", ratio: 0.4 });
-const fCps = figure("cps", "connect + 1-byte echo + close", "connections/s", true, { op: ">=", ratio: 0.5 });
-const fPing = figure("ping", "ping RTT median", "ms", false, { op: "<=", ratio: 2.5 });
-const fMem = figure("memory", "memory per idle connection", "KiB", false);
-const fUpO = figure("upload+offload", "upload into discard, --offload", "Gbit/s", true, {
-  op: ">=",
-  ratio: 0.4,
-});
-const fDownO = figure("download+offload", "download from chargen, --offload", "Gbit/s", true, {
-  op: ">=",
-  ratio: 0.4,
-});
-const fRrO = figure("rr+offload", "1-byte request/response, --offload", "round trips/s", true, {
-  op: ">=",
-  ratio: 0.4,
-});
-const fCpsO = figure("cps+offload", "connect + echo + close, --offload", "connections/s", true, {
-  op: ">=",
-  ratio: 0.5,
-});
-const fPingO = figure("ping+offload", "ping RTT median, --offload", "ms", false, { op: "<=", ratio: 2.5 });
-if (!opts.offload) for (const f of [fUpO, fDownO, fRrO, fCpsO, fPingO]) figures.splice(figures.indexOf(f), 1);
+// ------------------------------------------------------------------ environments
 
 const DISCARD = 9;
 const CHARGEN = 19;
 const ECHO = 7;
 
-async function kernelRun(): Promise<void> {
-  console.error("kernel over veth:");
+/** Where one side runs: the client's namespace and the address it talks to. */
+interface Env {
+  side: Side;
+  ns: Netns;
+  host: string;
+  tun?: string;
+  /** Before a figure: waits for the previous figure's connections to close; restarts a dead stack. */
+  ready(what: string): Promise<boolean>;
+  /** After a figure: false when the server died during it (the figure is then dropped). */
+  survived(what: string): boolean;
+  pid(): number | undefined;
+  close(): Promise<void>;
+}
+
+/** Waits until no connection in `ns` is still closing (at most `ms`); returns how many still are. */
+async function settle(ns: Netns, ms: number): Promise<number> {
+  const end = Date.now() + ms;
+  let n = 0;
+  do {
+    const r = await ns.run(["ss", "-Htan", "state", "fin-wait-1", "state", "closing", "state", "last-ack"]);
+    n = r.stdout.trim() ? r.stdout.trim().split("\n").length : 0;
+    if (n === 0) return 0;
+    await Bun.sleep(100);
+  } while (Date.now() < end);
+  return n;
+}
+
+/** Waits for the previous figure's connections to finish closing; a stalled peer costs 10 s once, then 2 s. */
+function settler(ns: Netns, side: Side): (what: string) => Promise<void> {
+  let ms = 10_000;
+  return async (what) => {
+    const n = await settle(ns, ms);
+    if (n > 0) {
+      observe(`${side}: before "${what}": ${n} connections still closing after ${ms / 1000} s`);
+      ms = 2000;
+    }
+  };
+}
+
+async function kernelEnv(): Promise<Env> {
   const a = await Netns.create("nbk");
   const b = await Netns.create("nbk");
   const ip = uniqueSubnet24();
   const va = uniqueName("vbk");
   const vb = uniqueName("vbk");
-  await run([
+  const link = [
     "ip",
     "link",
     "add",
@@ -337,97 +342,60 @@ async function kernelRun(): Promise<void> {
     vb,
     "netns",
     b.name,
-  ]).then((r) => {
-    if (r.code !== 0) throw new Error(`veth: ${r.stderr}`);
-  });
+  ];
+  const r = await run(link);
+  if (r.code !== 0) throw new Error(`${link.join(" ")}: ${r.stderr.trim()}`);
   await a.sh(["ip", "addr", "add", `${ip(1)}/24`, "dev", va]);
   await b.sh(["ip", "addr", "add", `${ip(2)}/24`, "dev", vb]);
   await a.sh(["ip", "link", "set", va, "up"]);
   await b.sh(["ip", "link", "set", vb, "up"]);
   await a.sh(["sysctl", "-qw", "net.ipv4.ip_local_port_range=10000 65000"]);
   const pin = opts.pin ? ["taskset", "-c", SERVER_CPU] : [];
+  const ports = [String(DISCARD), String(CHARGEN), String(ECHO)];
   const server = spawn(
     b.argv(
       native
-        ? [...pin, native, "server", "0.0.0.0", String(DISCARD), String(CHARGEN), String(ECHO)]
-        : [
-            ...pin,
-            process.execPath,
-            kernelServerTs,
-            "0.0.0.0",
-            String(DISCARD),
-            String(CHARGEN),
-            String(ECHO),
-          ],
+        ? [...pin, native, "server", "0.0.0.0", ...ports]
+        : [...pin, process.execPath, kernelServerTs, "0.0.0.0", ...ports],
     ),
   );
   const end = Date.now() + 10_000;
   while (!server.stdout().includes("ready")) {
     if (server.proc.exitCode !== null || Date.now() > end)
-      throw new Error(`kernel server: ${tail(server.stderr())}`);
+      throw new Error(`kernel server did not start: ${tail(server.stderr())}`);
     await Bun.sleep(20);
   }
-  const host = ip(2);
-  try {
-    const up = await client(a, "upload", host, DISCARD, opts.bytes, opts.bulkLimitMs);
-    fUp.kernel = rate(up, true);
-    fUp.detail.kernel = up;
-    console.error(`  upload: ${fmt(fUp.kernel)} Gbit/s (${describe(up)})`);
-    const down = await client(a, "download", host, CHARGEN, opts.bytes, opts.bulkLimitMs);
-    fDown.kernel = rate(down, true);
-    fDown.detail.kernel = down;
-    console.error(`  download: ${fmt(fDown.kernel)} Gbit/s (${describe(down)})`);
-    const rr = await client(a, "rr", host, ECHO, opts.rrCount, opts.rrLimitMs);
-    fRr.kernel = rate(rr, false);
-    fRr.detail.kernel = rr;
-    console.error(`  rr: ${fmt(fRr.kernel)}/s (${describe(rr)}, p50 ${rr.p50us} µs, p99 ${rr.p99us} µs)`);
-    const cps = await client(a, "cps", host, ECHO, opts.cpsCount, opts.cpsLimitMs);
-    fCps.kernel = rate(cps, false);
-    fCps.detail.kernel = cps;
-    console.error(`  cps: ${fmt(fCps.kernel)}/s (${describe(cps)})`);
-    const p = await ping(a, host);
-    fPing.kernel = p.median;
-    fPing.detail.kernel = p.detail;
-    console.error(`  ping: ${p.detail}`);
-    // Memory: both ends are kernel sockets here, so the slab growth is shared by 2 × open sockets.
-    await Bun.sleep(300);
-    const slab0 = await slabBytes();
-    const mem0 = await tcpMemPages(a);
-    const idle = await openIdle(a, host, ECHO);
-    await Bun.sleep(1000);
-    const slab1 = await slabBytes();
-    const mem1 = await tcpMemPages(a);
-    await idle.child.stop();
-    await settle(a);
-    if (idle.open > 0) {
-      const per = (slab1 - slab0 + (mem1 - mem0) * 4096) / (2 * idle.open);
-      fMem.kernel = per / 1024;
-      fMem.detail.kernel = {
-        open: idle.open,
-        slabDeltaBytes: slab1 - slab0,
-        tcpMemDeltaPages: mem1 - mem0,
-        method: "(Δ Slab in /proc/meminfo + Δ TCP mem pages in /proc/net/sockstat) / (2 × open sockets)",
-      };
-      console.error(
-        `  memory: ${fmt(fMem.kernel)} KiB per socket (${idle.open} connections, 2 sockets each)`,
-      );
-    } else fMem.notes.push(`kernel: ${idle.why}`);
-  } finally {
-    await server.stop();
-    await a.delete();
-    await b.delete();
-  }
+  const up = () => server.proc.exitCode === null && server.proc.signalCode === null;
+  const wait = settler(a, "kernel");
+  return {
+    side: "kernel",
+    ns: a,
+    host: ip(2),
+    ready: async (what) => {
+      await wait(what);
+      return up();
+    },
+    survived: (what) => {
+      if (!up()) observe(`kernel: the baseline server exited during "${what}": ${tail(server.stderr())}`);
+      return up();
+    },
+    pid: () => server.pid,
+    close: async () => {
+      await server.stop();
+      await a.delete();
+      await b.delete();
+    },
+  };
 }
 
-async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
-  const tag: Side = offload ? "netstack+offload" : "netstack";
-  console.error(`netstack over TUN${offload ? " with --offload (IFF_VNET_HDR)" : ""}:`);
+async function stackEnv(offload: boolean, cmd: string[]): Promise<Env> {
+  const side: Side = offload ? "netstack+offload" : "netstack";
   const ns = await Netns.create("nbs");
   await ns.sh(["sysctl", "-qw", "net.ipv4.ip_local_port_range=10000 65000"]);
   const ip = uniqueSubnet24();
   const tun = uniqueName("tbs");
-  // One start and at most three restarts (after crashes) per run; after two failed starts, give up:
-  // the remaining figures of this run stay empty.
+  // One start and at most three restarts after crashes; after two failed starts the side gives up
+  // and its remaining figures stay empty.
   let starts = 0;
   let failedStarts = 0;
   const start = async (): Promise<StackRun | undefined> => {
@@ -441,155 +409,170 @@ async function stackRun(offload: boolean, cmd: string[]): Promise<void> {
     });
     if (s.failure) {
       failedStarts++;
-      observe(`${tag}: ${s.failure}`);
+      observe(`${side}: ${s.failure}`);
       return undefined;
     }
     return s;
   };
   let stack = await start();
-  // Before each figure: a stack that died in the previous one is reported and started again.
   const running = () =>
     stack !== undefined && stack.child.proc.exitCode === null && stack.child.proc.signalCode === null;
-  let dead = 0;
-  const alive = async (what: string): Promise<StackRun | undefined> => {
-    if (running()) {
-      const unsettled = await settle(ns);
-      if (unsettled) observe(`${tag}: before "${what}": ${unsettled}`);
-      if (running()) return stack;
-    }
-    if (stack && dead++ === 0)
+  const exit = () => stack?.child.proc.exitCode ?? stack?.child.proc.signalCode;
+  let reported = false;
+  const wait = settler(ns, side);
+  return {
+    side,
+    ns,
+    host: ip(2),
+    tun,
+    ready: async (what) => {
+      if (running()) {
+        await wait(what);
+        if (running()) return true;
+      }
+      if (stack && !reported)
+        observe(`${side}: netstack serve exited (${exit()}) before "${what}": ${tail(stack.child.stderr())}`);
+      if (stack === undefined && starts > 0 && (starts > 4 || failedStarts >= 2)) return false;
+      stack = await start();
+      reported = false;
+      return stack !== undefined;
+    },
+    survived: (what) => {
+      if (running()) return true;
       observe(
-        `${tag}: netstack serve exited (${stack.child.proc.exitCode ?? stack.child.proc.signalCode}) before "${what}": ${tail(stack.child.stderr())}`,
+        `${side}: netstack serve exited (${exit()}) during "${what}": ${tail(stack?.child.stderr() ?? "")}`,
       );
-    stack = await start();
-    dead = 0;
-    return stack;
+      reported = true;
+      return false;
+    },
+    pid: () => (running() ? stack?.child.pid : undefined),
+    close: async () => {
+      if (stack) {
+        const code = await stack.child.stop(3000);
+        if (code !== 0 && code !== 143 && !reported)
+          observe(`${side}: netstack serve exited ${code} on SIGTERM: ${tail(stack.child.stderr())}`);
+      }
+      await ns.delete();
+    },
   };
-  /** A figure measured while the stack died is no figure: drop it and say so. */
-  const keep = (f: Figure, what: string): boolean => {
-    if (running()) return true;
-    f.netstack = undefined;
-    f.notes.push(`${tag}: netstack serve died during this figure; figure dropped`);
-    observe(
-      `${tag}: netstack serve exited (${stack?.child.proc.exitCode ?? stack?.child.proc.signalCode}) during "${what}": ${tail(stack?.child.stderr() ?? "")}`,
-    );
-    dead++;
-    return false;
-  };
-  const host = ip(2);
-  const pick = (plain: Figure, off: Figure) => (offload ? off : plain);
-  try {
-    // Memory first, on a fresh process: later figures grow the JS heap, whose free room would hide the cost.
-    if (!offload) {
-      const s = await alive("memory");
-      if (s) {
-        await Bun.sleep(500);
-        const rss0 = await rssBytes(s.child.pid);
-        const slab0 = await slabBytes();
-        const idle = await openIdle(ns, host, ECHO);
-        await Bun.sleep(1000);
-        const rss1 = await rssBytes(s.child.pid);
-        const slab1 = await slabBytes();
-        await idle.child.stop();
-        if (!keep(fMem, "memory")) idle.open = 0;
-        const unsettled = await settle(ns);
-        if (unsettled) observe(`netstack memory: ${unsettled} (closing the idle connections)`);
-        if (idle.open > 0 && Number.isFinite(rss0 + rss1)) {
-          fMem.netstack = (rss1 - rss0) / idle.open / 1024;
-          fMem.detail.netstack = {
-            open: idle.open,
-            rssBeforeBytes: rss0,
-            rssAfterBytes: rss1,
-            clientSlabDeltaBytes: slab1 - slab0,
-            method: "Δ VmRSS of the netstack serve process (/proc/PID/status) / open connections",
-          };
-          fMem.notes.push(
-            `netstack: VmRSS ${(rss0 / 2 ** 20).toFixed(1)} → ${(rss1 / 2 ** 20).toFixed(1)} MiB for ${idle.open} connections; the kernel client sockets of the same run grew Slab by ${fmt((slab1 - slab0) / idle.open / 1024)} KiB each (cross-check of the kernel figure)`,
-          );
-          console.error(`  memory: ${fmt(fMem.netstack)} KiB per connection (${idle.open} connections)`);
-        } else {
-          fMem.notes.push(`netstack: ${idle.why ?? "RSS unreadable"}`);
-          observe(`netstack memory: ${idle.why ?? "RSS unreadable"}`);
-        }
-      }
-    }
-    for (const [kind, port, f] of [
-      ["upload", DISCARD, pick(fUp, fUpO)],
-      ["download", CHARGEN, pick(fDown, fDownO)],
-    ] as const) {
-      const s = await alive(kind);
-      if (!s) continue;
-      const c0 = await tunCounters(ns, tun);
-      const k0 = await tcpCounters(ns);
-      const r = await client(ns, kind, host, port, opts.bytes, opts.bulkLimitMs);
-      const c1 = await tunCounters(ns, tun);
-      const k1 = await tcpCounters(ns);
-      f.netstack = rate(r, true);
-      keep(f, kind);
-      // On the kernel side of the TUN: tx = towards the stack, rx = from the stack.
-      let seg = "TUN counters unavailable (device gone?)";
-      if (c0 && c1 && c1.txP >= c0.txP && c1.rxP >= c0.rxP) {
-        const toStack = {
-          packets: c1.txP - c0.txP,
-          avgBytes: Math.round((c1.txB - c0.txB) / Math.max(1, c1.txP - c0.txP)),
-        };
-        const fromStack = {
-          packets: c1.rxP - c0.rxP,
-          avgBytes: Math.round((c1.rxB - c0.rxB) / Math.max(1, c1.rxP - c0.rxP)),
-        };
-        f.detail[tag] = { ...r, tun: { toStack, fromStack, droppedToStack: c1.txDrop - c0.txDrop } };
-        const dropped = c1.txDrop - c0.txDrop;
-        seg = `TUN: ${toStack.packets} packets to the stack (avg ${toStack.avgBytes} B, ${dropped} dropped at the full TUN queue), ${fromStack.packets} from it (avg ${fromStack.avgBytes} B)`;
-      } else f.detail[tag] = r;
-      seg += `; kernel-side TCP events: ${delta(k0, k1)}`;
-      f.notes.push(`${tag}: ${seg}`);
-      console.error(`  ${kind}: ${fmt(f.netstack)} Gbit/s (${describe(r)}); ${seg}`);
-      if (r.error || r.failure) observe(`${tag} ${kind}: ${describe(r)}`);
-    }
-    {
-      const f = pick(fRr, fRrO);
-      if (await alive("rr")) {
-        const r = await client(ns, "rr", host, ECHO, opts.rrCount, opts.rrLimitMs);
-        f.netstack = rate(r, false);
-        f.detail[tag] = r;
-        keep(f, "rr");
-        console.error(
-          `  rr: ${fmt(f.netstack)}/s (${describe(r)}, p50 ${r.p50us ?? "—"} µs, p99 ${r.p99us ?? "—"} µs)`,
-        );
-        if (r.error || r.failure) observe(`${tag} rr: ${describe(r)}`);
-      }
-    }
-    {
-      const f = pick(fCps, fCpsO);
-      if (await alive("cps")) {
-        const r = await client(ns, "cps", host, ECHO, opts.cpsCount, opts.cpsLimitMs);
-        f.netstack = rate(r, false);
-        f.detail[tag] = r;
-        keep(f, "cps");
-        console.error(`  cps: ${fmt(f.netstack)}/s (${describe(r)})`);
-        if (r.error || r.failure) observe(`${tag} cps: ${describe(r)}`);
-      }
-    }
-    {
-      const f = pick(fPing, fPingO);
-      if (await alive("ping")) {
-        const p = await ping(ns, host);
-        f.netstack = p.median;
-        f.detail[tag] = p.detail;
-        keep(f, "ping");
-        console.error(`  ping: ${p.detail}`);
-      }
-    }
-    if (stack && stack.child.proc.exitCode !== null)
-      observe(`${tag}: netstack serve exited at the end: ${tail(stack.child.stderr())}`);
-  } finally {
-    if (stack) {
-      const code = await stack.child.stop(3000);
-      if (code !== 0 && code !== 143 && code !== null)
-        observe(`${tag}: netstack serve exited ${code} on SIGTERM: ${tail(stack.child.stderr())}`);
-    }
-    await ns.delete();
+}
+
+// ------------------------------------------------------------------ measurements
+
+async function measure(kind: Exclude<Kind, "memory">, env: Env): Promise<void> {
+  const side = env.side;
+  if (!(await env.ready(kind))) {
+    record(kind, side, undefined, "server not running");
+    return;
   }
+  if (kind === "ping") {
+    const p = await ping(env.ns, env.host);
+    const ok = env.survived(kind);
+    record(kind, side, ok ? p.median : undefined, p.detail);
+    console.error(`  ${side} ping: ${p.detail}`);
+    return;
+  }
+  if (kind === "rr" || kind === "cps") {
+    const r =
+      kind === "rr"
+        ? await client(env.ns, "rr", env.host, ECHO, opts.rrCount, opts.rrLimitMs)
+        : await client(env.ns, "cps", env.host, ECHO, opts.cpsCount, opts.cpsLimitMs);
+    const v = env.survived(kind) ? rate(r, false) : undefined;
+    record(kind, side, v, r);
+    const lat = kind === "rr" ? `, p50 ${r.p50us ?? "—"} µs, p99 ${r.p99us ?? "—"} µs` : "";
+    console.error(`  ${side} ${kind}: ${fmt(v)}/s (${describe(r)}${lat})`);
+    if (r.error || r.failure) observe(`${side} ${kind}: ${describe(r)}`);
+    return;
+  }
+  const port = kind === "upload" ? DISCARD : CHARGEN;
+  const c0 = env.tun ? await tunCounters(env.ns, env.tun) : undefined;
+  const k0 = await tcpCounters(env.ns);
+  const r = await client(env.ns, kind, env.host, port, opts.bytes, opts.bulkLimitMs);
+  const c1 = env.tun ? await tunCounters(env.ns, env.tun) : undefined;
+  const k1 = await tcpCounters(env.ns);
+  const v = env.survived(kind) ? rate(r, true) : undefined;
+  let seg = "";
+  let tun: unknown;
+  if (env.tun) {
+    seg = "TUN counters unavailable (device gone?); ";
+    // On the kernel side of the TUN: tx = towards the stack, rx = from the stack.
+    if (c0 && c1 && c1.txP >= c0.txP && c1.rxP >= c0.rxP) {
+      const toP = c1.txP - c0.txP;
+      const fromP = c1.rxP - c0.rxP;
+      tun = {
+        toStack: { packets: toP, avgBytes: Math.round((c1.txB - c0.txB) / Math.max(1, toP)) },
+        fromStack: { packets: fromP, avgBytes: Math.round((c1.rxB - c0.rxB) / Math.max(1, fromP)) },
+        droppedToStack: c1.txDrop - c0.txDrop,
+      };
+      seg = `TUN: ${toP} packets to the stack (avg ${Math.round((c1.txB - c0.txB) / Math.max(1, toP))} B, ${c1.txDrop - c0.txDrop} dropped at the full TUN queue), ${fromP} from it (avg ${Math.round((c1.rxB - c0.rxB) / Math.max(1, fromP))} B); `;
+    }
+  }
+  const events = delta(k0, k1);
+  record(kind, side, v, { ...r, ...(tun ? { tun } : {}), clientTcpEvents: events });
+  const line = `${seg}kernel client TCP events: ${events}`;
+  if (env.tun) notes.push(`${side} ${kind}: ${line}`);
+  console.error(`  ${side} ${kind}: ${fmt(v)} Gbit/s (${describe(r)}); ${line}`);
+  if (r.error || r.failure) observe(`${side} ${kind}: ${describe(r)}`);
+}
+
+/**
+ * Kernel: both ends of each connection are kernel sockets over the veth, so the growth of
+ * Slab (plus TCP buffer pages) is shared by 2 × open sockets: the figure is per socket.
+ */
+async function memoryKernel(env: Env): Promise<void> {
+  if (!(await env.ready("memory"))) return;
+  await Bun.sleep(300);
+  const slab0 = await slabBytes();
+  const mem0 = await tcpMemPages(env.ns);
+  const idle = await openIdle(env.ns, env.host, ECHO);
+  await Bun.sleep(1000);
+  const slab1 = await slabBytes();
+  const mem1 = await tcpMemPages(env.ns);
+  await idle.child.stop();
+  if (idle.open === 0) {
+    observe(`kernel memory: ${idle.why}`);
+    return;
+  }
+  const v = (slab1 - slab0 + (mem1 - mem0) * 4096) / (2 * idle.open) / 1024;
+  record("memory", "kernel", v, {
+    open: idle.open,
+    slabDeltaBytes: slab1 - slab0,
+    tcpMemDeltaPages: mem1 - mem0,
+    method: "(Δ Slab in /proc/meminfo + Δ TCP mem pages in /proc/net/sockstat) / (2 × open sockets)",
+  });
+  console.error(`  kernel memory: ${fmt(v)} KiB per socket (${idle.open} connections, 2 sockets each)`);
+}
+
+/** netstack: growth of the serve process's VmRSS, measured first, on a fresh process. */
+async function memoryStack(env: Env): Promise<void> {
+  if (!(await env.ready("memory"))) return;
+  await Bun.sleep(500);
+  const pid = env.pid();
+  if (pid === undefined) return;
+  const rss0 = await rssBytes(pid);
+  const slab0 = await slabBytes();
+  const idle = await openIdle(env.ns, env.host, ECHO);
+  await Bun.sleep(1000);
+  const rss1 = await rssBytes(pid);
+  const slab1 = await slabBytes();
+  await idle.child.stop();
+  const ok = env.survived("memory");
+  if (!ok || idle.open === 0 || !Number.isFinite(rss0 + rss1)) {
+    observe(`${env.side} memory: ${idle.why ?? "the stack's RSS could not be read"}`);
+    return;
+  }
+  const v = (rss1 - rss0) / idle.open / 1024;
+  record("memory", env.side, v, {
+    open: idle.open,
+    rssBeforeBytes: rss0,
+    rssAfterBytes: rss1,
+    clientSlabDeltaBytes: slab1 - slab0,
+    method: "Δ VmRSS of the netstack serve process (/proc/PID/status) / open connections",
+  });
+  notes.push(
+    `${env.side} memory: VmRSS ${(rss0 / 2 ** 20).toFixed(1)} → ${(rss1 / 2 ** 20).toFixed(1)} MiB for ${idle.open} connections; the kernel client sockets of the same run grew Slab by ${fmt((slab1 - slab0) / idle.open / 1024)} KiB each (cross-check of the kernel figure)`,
+  );
+  console.error(`  ${env.side} memory: ${fmt(v)} KiB per connection (${idle.open} connections)`);
 }
 
 // ------------------------------------------------------------------ output
@@ -602,31 +585,72 @@ function fmt(v: number | undefined): string {
   return v.toFixed(v >= 1 ? 2 : 3);
 }
 
-function table(): string {
-  const rows = [["figure", "unit", "kernel", "netstack", "ratio", "target", ""]];
-  for (const f of figures) {
-    f.ratio = f.kernel && f.netstack !== undefined ? f.netstack / f.kernel : undefined;
-    const tgt = f.target ? `${f.target.op} ${f.target.ratio}` : "—";
-    let ok = "";
-    if (f.target && f.ratio !== undefined)
-      ok = (f.target.op === ">=" ? f.ratio >= f.target.ratio : f.ratio <= f.target.ratio) ? "met" : "MISSED";
-    else if (f.target) ok = "no figure";
-    rows.push([
-      f.label,
-      f.unit,
-      fmt(f.kernel),
-      fmt(f.netstack),
-      f.ratio === undefined ? "—" : f.ratio.toFixed(2),
-      tgt,
-      ok,
-    ]);
-  }
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+interface Row {
+  key: string;
+  kind: Kind;
+  side: Side;
+  label: string;
+  unit: string;
+  higherIsBetter: boolean;
+  kernel?: number | undefined;
+  netstack?: number | undefined;
+  ratio?: number | undefined;
+  target?: string | undefined;
+  met?: boolean | undefined;
+  runs: string;
+}
+
+function rows(): Row[] {
+  const out: Row[] = [];
+  const sides: Side[] = opts.offload ? ["netstack", "netstack+offload"] : ["netstack"];
+  for (const side of sides)
+    for (const kind of Object.keys(KINDS) as Kind[]) {
+      if (side === "netstack+offload" && kind === "memory") continue;
+      const k = figureOf(kind, "kernel");
+      const s = figureOf(kind, side);
+      const ratio = k.v && s.v !== undefined ? s.v / k.v : undefined;
+      const t = targetOf(kind, side);
+      const info = KINDS[kind];
+      out.push({
+        key: side === "netstack" ? kind : `${kind}+offload`,
+        kind,
+        side,
+        label: side === "netstack" ? info.label : `${info.label}, --offload`,
+        unit: info.unit,
+        higherIsBetter: info.higherIsBetter,
+        kernel: k.v,
+        netstack: s.v,
+        ratio,
+        target: t === undefined ? undefined : `${info.higherIsBetter ? ">=" : "<="} ${t}`,
+        met:
+          t === undefined || ratio === undefined ? undefined : info.higherIsBetter ? ratio >= t : ratio <= t,
+        runs: `${k.n}/${k.of}, ${s.n}/${s.of}`,
+      });
+    }
+  return out;
+}
+
+function table(rs: Row[]): string {
+  const head = ["figure", "unit", "kernel", "netstack", "ratio", "target", ""];
+  if (opts.repeat > 1) head.push("runs ok (kernel, netstack)");
+  const body = rs.map((r) => {
+    const cells = [
+      r.label,
+      r.unit,
+      fmt(r.kernel),
+      fmt(r.netstack),
+      r.ratio === undefined ? "—" : r.ratio.toFixed(2),
+      r.target ?? "—",
+      r.met === undefined ? (r.target ? "no figure" : "") : r.met ? "met" : "MISSED",
+    ];
+    if (opts.repeat > 1) cells.push(r.runs);
+    return cells;
+  });
+  const all = [head, ...body];
+  const w = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     `| ${r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join(" | ")} |`;
-  return [line(rows[0]!), `|${w.map((n) => "-".repeat(n + 2)).join("|")}|`, ...rows.slice(1).map(line)].join(
-    "\n",
-  );
+  return [line(head), `|${w.map((n) => "-".repeat(n + 2)).join("|")}|`, ...body.map(line)].join("\n");
 }
 
 async function machine(): Promise<Record<string, unknown>> {
@@ -646,14 +670,16 @@ async function machine(): Promise<Record<string, unknown>> {
 
 // ------------------------------------------------------------------ main
 
-if (!isRoot || !existsSync("/dev/net/tun") || !Bun.which("ip") || !Bun.which("ping")) {
-  console.log("tun.bench: skipped (needs root, /dev/net/tun, ip and ping; see bench/README.md)");
+if (!isRoot || !existsSync("/dev/net/tun") || !Bun.which("ip") || !Bun.which("ping") || !Bun.which("ss")) {
+  console.log("tun.bench: skipped (needs root, /dev/net/tun, ip, ping and ss; see bench/README.md)");
   process.exit(0);
 }
 installCleanupHandlers();
 const t0 = performance.now();
 const mach = await machine();
 let exitCode = 0;
+let what = "";
+const envs: Env[] = [];
 try {
   if (opts.client === "native") {
     const b = await buildTcpbench();
@@ -662,36 +688,40 @@ try {
       observe(`native client unavailable (${b.why}); using the Bun clients in bench/lib/client.ts`);
   }
   const cmd = await netstackCommand({
-    ...(value("--bin") ? { bin: value("--bin")! } : {}),
+    ...(option("--bin") ? { bin: option("--bin")! } : {}),
     source: flag("--source"),
   });
+  what = cmd.what;
   console.error(`netstack: ${cmd.what}`);
   console.error(
-    `client: ${native ? "native (bench/lib/tcpbench.c)" : "Bun (bench/lib/client.ts)"}; ${opts.bytes} bytes per bulk figure; load average ${(mach.loadavgAtStart as number[]).join(" ")}`,
+    `client: ${native ? "native (bench/lib/tcpbench.c)" : "Bun (bench/lib/client.ts)"}; ${opts.bytes} bytes per bulk figure; ${opts.repeat} round(s); load average ${(mach.loadavgAtStart as number[]).join(" ")}`,
   );
-  await kernelRun();
-  // The offload rows compare against the same kernel figures.
-  for (const [plain, off] of [
-    [fUp, fUpO],
-    [fDown, fDownO],
-    [fRr, fRrO],
-    [fCps, fCpsO],
-    [fPing, fPingO],
-  ] as const) {
-    if (plain.kernel !== undefined) off.kernel = plain.kernel;
-    if (plain.detail.kernel !== undefined) off.detail.kernel = plain.detail.kernel;
+  const kernel = await kernelEnv();
+  envs.push(kernel);
+  const stack = await stackEnv(false, cmd.argv);
+  envs.push(stack);
+  // Memory first, on a fresh stack process: later figures grow the JS heap, whose free room would hide the cost.
+  await memoryKernel(kernel);
+  await memoryStack(stack);
+  if (opts.offload) envs.push(await stackEnv(true, cmd.argv));
+  // Interleaved: each figure is measured on every side back to back, so a burst of load from
+  // other work on the machine hits the sides of one ratio alike as far as possible.
+  for (let round = 1; round <= opts.repeat; round++) {
+    if (opts.repeat > 1) console.error(`round ${round}/${opts.repeat}:`);
+    for (const kind of ["upload", "download", "rr", "cps", "ping"] as const)
+      for (const env of envs) await measure(kind, env);
   }
-  await stackRun(false, cmd.argv);
-  if (opts.offload) await stackRun(true, cmd.argv);
 } catch (e) {
   observe(`run aborted: ${e instanceof Error ? e.message : String(e)}`);
   exitCode = 1;
 } finally {
+  for (const env of envs) await env.close();
   await cleanupAll();
 }
 
-console.log(table());
-for (const f of figures) for (const n of f.notes) console.log(`  ${f.label}: ${n}`);
+const rs = rows();
+console.log(table(rs));
+for (const n of notes) console.log(`  ${n}`);
 if (observations.length) {
   console.log("observations:");
   for (const o of observations) console.log(`  - ${o}`);
@@ -706,6 +736,7 @@ console.log(
 
 if (opts.write) {
   mkdirSync(dirname(opts.out), { recursive: true });
+  const { out: _out, ...options } = opts;
   writeFileSync(
     opts.out,
     `${JSON.stringify(
@@ -714,19 +745,18 @@ if (opts.write) {
         date: new Date().toISOString(),
         seconds: Math.round(seconds),
         machine: mach,
-        options: { ...opts, out: undefined, client: native ? "native" : "bun" },
-        figures: figures.map((f) => ({
-          key: f.key,
-          label: f.label,
-          unit: f.unit,
-          higherIsBetter: f.higherIsBetter,
-          kernel: f.kernel ?? null,
-          netstack: f.netstack ?? null,
-          ratio: f.ratio ?? null,
-          target: f.target ? `${f.target.op} ${f.target.ratio}` : null,
-          notes: f.notes,
-          detail: f.detail,
+        netstack: what,
+        options: { ...options, client: native ? "native" : "bun" },
+        figures: rs.map((r) => ({
+          ...r,
+          kernel: r.kernel ?? null,
+          netstack: r.netstack ?? null,
+          ratio: r.ratio ?? null,
+          target: r.target ?? null,
+          met: r.met ?? null,
+          samples: { kernel: samples[r.kind].kernel ?? [], [r.side]: samples[r.kind][r.side] ?? [] },
         })),
+        notes,
         observations,
       },
       null,
