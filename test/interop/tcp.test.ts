@@ -3,7 +3,10 @@
  * IPv4 and IPv6: the kernel's nc against the stack's echo service (RFC 862),
  * half-close both ways, 1,000 concurrent kernel connections each echoed on its
  * own, the stack connecting to kernel listeners (socat), and a reset from the
- * kernel reaching the stack's socket as ECONNRESET (RFC 9293 §3.10.7.4).
+ * kernel reaching the stack's socket as ECONNRESET (RFC 9293 §3.10.7.4),
+ * zero windows both ways, 1,000 concurrent connections from the stack, and a
+ * kernel without the RFC 7323 / RFC 2018 options that asks for ECN (RFC 3168
+ * §6.1.1: a peer that does not answer ECN-setup gets a plain connection).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { pattern, sha256 } from "./drivers/pattern.ts";
@@ -157,4 +160,51 @@ print(n, h.hexdigest())
     const res = JSON.parse(r.stdout.trim() || "{}") as { ok?: number; bad?: number; examples?: string[] };
     expect(res).toEqual({ ok: 1000, bad: 0, examples: [] });
   }, 90_000);
+
+  test("the stack opens 1,000 concurrent connections to a kernel echo listener, each gets its own echo", async () => {
+    const echo = link.spawn([BUN, KERNEL_TOOL, "tcp-echo", link.kernel4, "7007"]);
+    for (let i = 0; i < 200 && !echo.stdout().includes("listening"); i++) await Bun.sleep(25);
+    const r = await link.driver.cmd("manyConnect", { host: link.kernel4, port: 7007, n: 1000 }, 120_000);
+    expect(r).toEqual({ ok: 1000, bad: 0, examples: [] });
+    echo.proc.kill();
+  }, 120_000);
 });
+
+describe.skipIf(!canNetns)(
+  "TCP with a kernel that offers no timestamps, SACK or window scaling, and asks for ECN",
+  () => {
+    let link: Link;
+    beforeAll(async () => {
+      link = await openLink({ mode: "tun" });
+      // Per-namespace sysctls: only this namespace's kernel changes.
+      for (const s of ["tcp_timestamps=0", "tcp_sack=0", "tcp_window_scaling=0", "tcp_ecn=1"])
+        await link.ns.sh(["sysctl", "-q", "-w", `net.ipv4.${s}`]);
+      await link.driver.cmd("sink", { port: 9009 });
+      await link.driver.cmd("source", { port: 1919, bytes: 2 << 20, seed: 31 });
+    }, 40_000);
+    afterAll(() => closeAll());
+
+    test("2 MB each way, and the stack's own connection to the kernel (IPv4)", async () => {
+      const size = 2 << 20;
+      const expected = sha256(pattern(size, 31));
+      const up = await link.run([BUN, KERNEL_TOOL, "send", link.stack4, "9009", String(size), "31"], {
+        timeoutMs: 60_000,
+      });
+      expect(JSON.parse(up.stdout.trim() || "{}")).toMatchObject({ reply: `${size} ${expected}\n` });
+      const down = await link.run(["sh", "-c", `socat -u TCP4:${link.stack4}:1919 STDOUT | sha256sum`], {
+        timeoutMs: 60_000,
+      });
+      expect(down.stdout.split(" ")[0]).toBe(expected);
+      const echo = link.spawn([BUN, KERNEL_TOOL, "tcp-echo", link.kernel4, "7007"]);
+      for (let i = 0; i < 200 && !echo.stdout().includes("listening"); i++) await Bun.sleep(25);
+      const r = await link.driver.cmd<ConnectResult>("connect", {
+        host: link.kernel4,
+        port: 7007,
+        bytes: size,
+        seed: 31,
+      });
+      expect(r).toMatchObject({ bytes: size, sha256: expected });
+      echo.proc.kill();
+    }, 60_000);
+  },
+);

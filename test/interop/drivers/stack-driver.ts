@@ -17,6 +17,8 @@
  * - source {port,bytes,seed}: TCP listener; sends `bytes` of the seeded pattern, then FIN.
  * - connect {host,port,bytes,seed}: connects to a kernel listener, sends the pattern,
  *   half-closes, and reports what came back (bytes, sha256) and the send rate.
+ * - manyConnect {host,port,n}: n connections at once to a kernel echo listener; each sends its
+ *   own line, half-closes, and must get exactly that line back.
  * - reset {host,port}: connects, sends a line, and reports the error the socket sees.
  * - ping {to,count,size,timeoutMs}: ICMP / ICMPv6 echo through ping endpoints.
  * - udp {to,port,text}: a connected UDP endpoint sends `text` and waits for one reply.
@@ -275,6 +277,36 @@ async function tcpConnect(c: { host: string; port: number; bytes: number; seed?:
   return { ...r, sentMs, ...(textBytes <= 4096 ? { text: text.join("") } : {}) };
 }
 
+async function manyConnect(c: { host: string; port: number; n: number }) {
+  let ok = 0;
+  const bad: string[] = [];
+  await Promise.all(
+    Array.from(
+      { length: c.n },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const msg = `connection ${i} from user space ${"y".repeat(i % 89)}\n`;
+          let got = "";
+          const s = connect(stack, { port: c.port, host: c.host }, () => s.end(msg));
+          s.setEncoding("utf8");
+          s.on("data", (d: string) => {
+            got += d;
+          });
+          s.on("end", () => {
+            if (got === msg) ok++;
+            else bad.push(`${i}: got ${JSON.stringify(got.slice(0, 40))}`);
+            resolve();
+          });
+          s.on("error", (e) => {
+            bad.push(`${i}: ${errCode(e)}`);
+            resolve();
+          });
+        }),
+    ),
+  );
+  return { ok, bad: bad.length, examples: bad.slice(0, 5) };
+}
+
 async function tcpReset(c: { host: string; port: number }) {
   const s = connect(stack, { port: c.port, host: c.host });
   return await new Promise<{ code: string; connected: boolean }>((resolve) => {
@@ -327,6 +359,8 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
       return {};
     case "connect":
       return await withTimeout(tcpConnect(cmd as never), (cmd.timeoutMs as number) ?? 60_000, "connect");
+    case "manyConnect":
+      return await withTimeout(manyConnect(cmd as never), 120_000, "manyConnect");
     case "reset":
       return await withTimeout(tcpReset(cmd as never), 10_000, "reset");
     case "ping":
