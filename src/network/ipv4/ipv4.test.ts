@@ -495,6 +495,34 @@ describe("fragment edge cases", () => {
     expect(h.s.stats.ip.malformedFragmentsReceived).toBe(1);
   });
 
+  test("a datagram that would reassemble to more than 65535 octets is dropped (RFC 791 §3.1 Total Length)", () => {
+    const h = ipHost();
+    const sock = endpoint(h.s, UDP_PROTOCOL_NUMBER);
+    sock.ep.bind({ port: 9 });
+    // A 65515-byte UDP datagram fits a 20-byte header exactly; with 4 bytes of options in the first
+    // fragment the datagram would be 65539 octets, which Total Length cannot express.
+    const udp = udpDatagram(h.peer, h.local, 5, 9, new Uint8Array(65535 - 20 - 8).fill(7));
+    const chunk = 32_768;
+    for (let o = 0; o < udp.length; o += chunk) {
+      const last = o + chunk >= udp.length;
+      h.inject(
+        ipPacket({
+          src: h.peer,
+          dst: h.local,
+          protocol: 17,
+          id: 9,
+          payload: udp.subarray(o, Math.min(o + chunk, udp.length)),
+          fragmentOffset: o,
+          flags: last ? 0 : IPV4_FLAG_MORE_FRAGMENTS,
+          ...(o === 0 ? { options: Uint8Array.of(1, 1, 1, 1) } : {}),
+        }),
+      );
+    }
+    expect(() => sock.ep.read()).toThrow(ErrWouldBlock);
+    expect(h.s.stats.ip.malformedFragmentsReceived).toBe(1);
+    expect(h.s.stats.fragments.dropped).toBe(1);
+  });
+
   test("later fragments carry only the options with the copied flag (RFC 791 §3.1)", () => {
     const b = ipPacket({
       src: addr("198.18.0.1"),

@@ -430,13 +430,20 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     const fh = new Ipv4Header(head, 0);
     const fhlen = fh.headerLength;
     const size = r.payload.size;
+    // RFC 791 §3.1: Total Length, header included, is at most 65535 octets. The reassembler bounds the
+    // payload for a 20-byte header; options in the first fragment leave less room (Linux: "Oversized IP packet").
+    if (fhlen + size > 0xffff) {
+      this.stats.ip.malformedFragmentsReceived++;
+      this.stats.fragments.dropped++;
+      return;
+    }
     const headroom = this.nic.linkHeaderLength ?? 0;
     const whole = PacketBuffer.alloc(headroom, fhlen + size);
     const wo = whole.head;
     whole.data.set(head.subarray(0, fhlen), wo);
     r.payload.copyTo(whole.data.subarray(wo + fhlen, wo + fhlen + size));
     const wh = new Ipv4Header(whole.data, wo);
-    wh.setTotalLength(Math.min(0xffff, fhlen + size));
+    wh.setTotalLength(fhlen + size);
     wh.setFlagsFragmentOffset(wh.flags & ~1, 0);
     wh.setChecksum(wh.computeChecksum());
     whole.nic = pkt.nic;
