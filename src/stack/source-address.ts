@@ -86,6 +86,9 @@ function better(a: CandidateAddress, b: CandidateAddress, dst: Address): boolean
   }
   // Rule 3: avoid deprecated addresses.
   if (!!a.deprecated !== !!b.deprecated) return !a.deprecated;
-  // Rule 8: use longest matching prefix.
-  return commonPrefixLength(a.address, dst) > commonPrefixLength(b.address, dst);
+  // Rule 8: use longest matching prefix. RFC 6724 §2.2 counts CommonPrefixLen(S, D) "up to the
+  // length of S's prefix (i.e., the portion of the address not including the interface ID)".
+  const pa = Math.min(commonPrefixLength(a.address, dst), a.prefixLen);
+  const pb = Math.min(commonPrefixLength(b.address, dst), b.prefixLen);
+  return pa > pb;
 }
