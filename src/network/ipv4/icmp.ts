@@ -336,6 +336,11 @@ export class Icmpv4 {
     const h = new Ipv4Header(b, off);
     const hlen = h.headerLength;
     if (hlen < IPV4_MIN_SIZE || hlen > len) return false;
+    // RFC 1122 §3.2.2: "An ICMP error message MUST NOT be sent as the result of receiving: an ICMP
+    // error message, or a datagram destined to an IP broadcast or IP multicast address, or a datagram
+    // sent as a link-layer broadcast, or a non-initial fragment, or a datagram whose source address
+    // does not define a single host -- e.g., a zero address, a loopback address, a broadcast address,
+    // a multicast address, or a Class E address." (Loopback sources never get here from a real link.)
     if (linkBroadcast) return false;
     if (ep.isBroadcastOrMulticast(h.dstNumber)) return false;
     if (h.fragmentOffset !== 0) return false;
