@@ -22,6 +22,8 @@ export interface LinkOptions {
   offload?: boolean;
   /** Loss, duplication and reordering inside the driver, between the device and the stack. */
   impair?: { lossIn?: number; lossOut?: number; dupIn?: number; reorderIn?: number; seed?: number };
+  /** Extra routes for the stack, "DEST/LEN,GATEWAY" (`{kernel4}` and `{kernel6}` stand for the kernel's addresses). */
+  routes?: string[];
 }
 
 type Json = Record<string, unknown>;
@@ -143,7 +145,9 @@ export async function openLink(opts: LinkOptions = {}): Promise<Link> {
   const mode = opts.mode ?? "tun";
   const ns = await Netns.create("nsi");
   const dev = uniqueName(mode === "tun" ? "nit" : "nip");
-  const net4 = uniqueSubnet24();
+  // A /24 of its own, not one the caller routes elsewhere.
+  let net4 = uniqueSubnet24();
+  while ((opts.routes ?? []).some((r) => r.startsWith(`${net4.base}.`))) net4 = uniqueSubnet24();
   const net6 = `fd00:${randomHex16()}:${randomHex16()}:${randomHex16()}::`;
   await ns.sh(["ip", "tuntap", "add", "dev", dev, "mode", mode]);
   if (opts.mtu) await ns.sh(["ip", "link", "set", "dev", dev, "mtu", String(opts.mtu)]);
@@ -157,6 +161,13 @@ export async function openLink(opts: LinkOptions = {}): Promise<Link> {
     ...(opts.mtu ? { mtu: opts.mtu } : {}),
     ...(opts.offload ? { offload: true } : {}),
     ...(opts.impair ? { impair: opts.impair } : {}),
+    ...(opts.routes
+      ? {
+          routes: opts.routes.map((r) =>
+            r.replace("{kernel4}", net4.host(1)).replace("{kernel6}", `${net6}1`),
+          ),
+        }
+      : {}),
   };
   const proc = Bun.spawn(ns.argv([BUN, join(DRIVERS, "stack-driver.ts"), JSON.stringify(config)]), {
     stdin: "pipe",

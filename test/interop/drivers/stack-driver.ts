@@ -7,7 +7,8 @@
  * each with one JSON line `{"id":N,...}` on stdout.
  *
  * CONFIG (JSON): {"mode":"tun"|"tap","name":DEV,"addrs":["198.18.x.2/24","fd00::2/64"],
- *                 "mtu"?:N,"offload"?:bool,"impair"?:{lossIn,lossOut,dupIn,reorderIn,seed}}
+ *                 "mtu"?:N,"offload"?:bool,"impair"?:{lossIn,lossOut,dupIn,reorderIn,seed},
+ *                 "routes"?:["DEST/LEN,GATEWAY"]}
  *
  * Commands (`op`):
  * - service {kind,protocol,port}: a diagnostic service (src/services) on the stack.
@@ -54,6 +55,8 @@ interface Config {
   offload?: boolean;
   /** Loss, duplication and reordering between the device and the stack (impaired-link.ts). */
   impair?: Impairment;
+  /** Extra routes: ["198.18.7.0/24,198.18.5.1", "fd00:1::/64,fd00::1"] (destination,gateway). */
+  routes?: string[];
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as Config;
@@ -74,6 +77,10 @@ for (const text of config.addrs) {
   const a = parseAddressWithPrefix(text);
   stack.addAddress(1, a.address.is4 ? IPV4_PROTOCOL_NUMBER : IPV6_PROTOCOL_NUMBER, a.address, a.prefixLen);
   stack.addRoute({ destination: Subnet.fromPrefix(a.address, a.prefixLen), nic: 1 });
+}
+for (const r of config.routes ?? []) {
+  const [dest = "", gw] = r.split(",");
+  stack.addRoute({ destination: Subnet.parse(dest), ...(gw ? { gateway: Address.parse(gw) } : {}), nic: 1 });
 }
 const services = new ServiceManager(stack);
 
@@ -375,6 +382,7 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
         ip: stack.stats.ip,
         fragments: stack.stats.fragments,
         arp: stack.stats.arp,
+        icmp: stack.stats.icmp,
         ...(impaired ? { impaired: impaired.counts } : {}),
       };
     default:
