@@ -11,6 +11,7 @@ import { interfaceIdFromMac, linkLocalFromMac, solicitedNodeAddress } from "../.
 import { Address } from "../../tcpip/address.ts";
 import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { a6, addGlobal, buildIpv6, inject, MAC_A, ping, sendUdp, twoHosts, udpPayload } from "./_harness.ts";
+import { MAX_PATH_MTU_ENTRIES } from "./protocol.ts";
 
 describe("addresses from the MAC", () => {
   test("modified EUI-64 (RFC 4291 App. A): ff:fe inserted, U/L bit inverted", () => {
@@ -230,5 +231,27 @@ describe("ICMPv6 errors", () => {
     lan.clock.advance(1000);
     sendUdp(lan.a, a6("fd00::b"), 9, new Uint8Array(4));
     expect(lan.icmp(ICMPV6_DST_UNREACHABLE, "b").length).toBe(51);
+  });
+});
+
+describe("path MTU cache (RFC 8201)", () => {
+  test("Packet Too Big about ever-new destinations keeps a bounded cache, oldest out first", () => {
+    const lan = twoHosts();
+    lan.run(3_000);
+    const proto = lan.a.ep.proto;
+    const dst = (i: number) => a6(`fd00:77::${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
+    const timersBefore = lan.clock.pendingTimers;
+    // Anyone on the path can forge a Packet Too Big quoting any destination we might have sent to.
+    for (let i = 0; i < MAX_PATH_MTU_ENTRIES + 100; i++) proto.updatePathMtu(dst(i), 1280, 1500);
+    expect(proto.pathMtu(dst(0))).toBeUndefined();
+    expect(proto.pathMtu(dst(99))).toBeUndefined();
+    expect(proto.pathMtu(dst(100))).toBe(1280);
+    expect(proto.pathMtu(dst(MAX_PATH_MTU_ENTRIES + 99))).toBe(1280);
+    expect(lan.clock.pendingTimers - timersBefore).toBe(MAX_PATH_MTU_ENTRIES);
+    // A refreshed entry is the newest again.
+    proto.updatePathMtu(dst(100), 1300, 1500);
+    proto.updatePathMtu(dst(MAX_PATH_MTU_ENTRIES + 100), 1280, 1500);
+    expect(proto.pathMtu(dst(100))).toBe(1280);
+    expect(proto.pathMtu(dst(101))).toBeUndefined();
   });
 });

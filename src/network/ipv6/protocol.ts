@@ -50,6 +50,14 @@ export interface FirstFragment {
 
 /** RFC 8201 §5.3: "an attempt to detect an increase ... should be done at less frequent intervals ... the recommended setting for this timer is twice its minimum value (10 minutes)". */
 export const PMTU_AGING_MS = 10 * 60_000;
+/**
+ * At most this many learnt path MTUs: a Packet Too Big can quote any
+ * destination, so an off-path sender could otherwise grow the cache (and its
+ * timers) without bound. The least recently updated entry goes first (RFC 8201
+ * §5.2 leaves the cache's management to the implementation; Linux bounds its
+ * route cache the same way).
+ */
+export const MAX_PATH_MTU_ENTRIES = 4096;
 
 export class Ipv6Protocol implements NetworkProtocol {
   readonly number = IPV6_PROTOCOL_NUMBER;
@@ -122,13 +130,21 @@ export class Ipv6Protocol implements NetworkProtocol {
    * minimum link MTU"); it ages out after `PMTU_AGING_MS`. Returns the new estimate.
    */
   updatePathMtu(dst: Address, mtu: number, linkMtu: number): number {
-    const cur = this.pmtu.get(dst.key);
+    const key = dst.key;
+    const cur = this.pmtu.get(key);
     const est = Math.max(IPV6_MINIMUM_MTU, Math.min(mtu, cur?.mtu ?? linkMtu));
     if (cur) {
       cur.mtu = est;
       cur.timer.reset(PMTU_AGING_MS);
+      // Map order is insertion order: move it to the newest end.
+      this.pmtu.delete(key);
+      this.pmtu.set(key, cur);
     } else {
-      const key = dst.key;
+      if (this.pmtu.size >= MAX_PATH_MTU_ENTRIES) {
+        const [oldestKey, oldest] = this.pmtu.entries().next().value!;
+        oldest.timer.stop();
+        this.pmtu.delete(oldestKey);
+      }
       const timer = this.stack.clock.afterFunc(PMTU_AGING_MS, () => this.pmtu.delete(key));
       this.pmtu.set(key, { mtu: est, timer });
     }
