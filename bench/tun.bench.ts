@@ -687,6 +687,10 @@ try {
     if (!native)
       observe(`native client unavailable (${b.why}); using the Bun clients in bench/lib/client.ts`);
   }
+  if (!native)
+    observe(
+      "Bun clients: the kernel baseline is bounded by the JavaScript client, so every ratio is inflated (bench/README.md)",
+    );
   const cmd = await netstackCommand({
     ...(option("--bin") ? { bin: option("--bin")! } : {}),
     source: flag("--source"),
