@@ -49,4 +49,5 @@ test("SIGKILL in a loop while changes are made: every committed change survives,
     st.close();
   }
   expect(committed.size).toBeGreaterThan(500);
-});
+  // Eight child processes each start Bun, SQLite and drizzle: seconds on a loaded CI box, not a 5 s default.
+}, 60_000);
