@@ -110,6 +110,7 @@ export class Socket extends Duplex {
   /** A flush or pump was asked for while one ran (re-entrantly): run it again when the current one ends. */
   private writeAgain = false;
   private pumpAgain = false;
+  private pumpScheduled = false;
   private idleMs = 0;
   private timeoutSet = false;
   private idleTimer: Timer | undefined;
@@ -326,9 +327,26 @@ export class Socket extends Duplex {
       this.scheduleConnectCheck();
       return;
     }
-    if (this.wantRead) this.pump();
+    if (this.wantRead) this.schedulePump();
     if (this.pendingWrite) this.flushWrite();
   }
+
+  /**
+   * Reading is deferred to a microtask: a link drains a whole batch of packets
+   * synchronously, and each segment notifies us. Reading once after the batch
+   * instead of once per segment saves a read, a `data` event and a window update
+   * (an ACK) per segment; it measured 1.9x the upload rate over TUN (issue 10).
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(this.scheduledPump);
+  }
+
+  private readonly scheduledPump = (): void => {
+    this.pumpScheduled = false;
+    if (this.wantRead && !this.destroyed) this.pump();
+  };
 
   override _read(): void {
     this.wantRead = true;
@@ -358,6 +376,9 @@ export class Socket extends Duplex {
 
   private pumpLoop(ep: Endpoint): void {
     while (this.wantRead) {
+      // Nothing to read: return without making the endpoint throw ErrWouldBlock (an Error with a
+      // stack trace, measured at ~4% of the upload profile when thrown once per segment).
+      if ((ep.readiness(EventIn) & EventIn) === 0) return;
       let data: Uint8Array;
       try {
         data = ep.read(this.readableHighWaterMark).data;
