@@ -18,7 +18,7 @@ const SIZE = Number(process.env.INTEROP_BULK_MB ?? 100) * MB;
 const SEED = 0x5eed1234;
 const expected = sha256(pattern(SIZE, SEED));
 /** The IPv6 transfers are smaller: the 100 MB ones already measure the path. */
-const SIZE6 = 8 * MB;
+const SIZE6 = 2 * MB;
 const expected6 = sha256(pattern(SIZE6, SEED));
 
 const rates: string[] = [];
@@ -121,7 +121,7 @@ describe.skipIf(!canNetns)("bulk TCP, kernel and user-space stack over TUN", () 
 describe.skipIf(!canNetns)("TCP over TAP (Ethernet frames, ARP/NDP), kernel and user-space stack", () => {
   afterAll(() => closeAll());
   /** Smaller than the TUN transfers: the TUN matrix measures the path; this checks the framing. */
-  const TAP_SIZE = 8 * MB;
+  const TAP_SIZE = 4 * MB;
   const tapExpected = sha256(pattern(TAP_SIZE, SEED));
 
   for (const offload of [false, true]) {

@@ -11,8 +11,8 @@ import { pattern, sha256 } from "./drivers/pattern.ts";
 import { BUN, canNetns, closeAll, KERNEL_TOOL, openLink, reachable } from "./harness.ts";
 
 const MB = 1 << 20;
-/** Per direction: 4 MB over IPv4, 1 MB over IPv6 (recovery from RTOs is slow; the folder has a time budget). */
-const SIZES = { v4: 4 * MB, v6: 1 * MB };
+/** Per direction: 2 MB over IPv4, 1 MB over IPv6 (recovery from RTOs is slow; the folder has a time budget). */
+const SIZES = { v4: 2 * MB, v6: 1 * MB };
 const SEED = 77;
 const expected = { v4: sha256(pattern(SIZES.v4, SEED)), v6: sha256(pattern(SIZES.v6, SEED)) };
 

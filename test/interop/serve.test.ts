@@ -18,7 +18,7 @@ import { BUN, canNetns, KERNEL_TOOL } from "./harness.ts";
 
 const MB = 1 << 20;
 /** Bytes read from chargen and written into discard per configuration. */
-const SIZE = 20 * MB;
+const SIZE = 8 * MB;
 const API = "http://127.0.0.1:7070";
 
 function chargenPrefix(size: number): string {
