@@ -292,6 +292,34 @@ describe("FdEndpoint, IP framing", () => {
     // A resource bound, not a timing assert: a spinning loop would burn ~1000 ms here.
     expect((used.user + used.system) / 1000).toBeLessThan(200);
   });
+
+  test("by default it spins briefly after traffic, then sleeps: the next packet after a pause wakes the worker", async () => {
+    const { ep, peer } = setup({ framing: "ip" });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(1);
+    await Bun.sleep(50); // far longer than the default spin
+    const wakeups = ep.stats.rxWakeups;
+    const before = process.cpuUsage();
+    await Bun.sleep(500);
+    const used = process.cpuUsage(before);
+    expect((used.user + used.system) / 1000).toBeLessThan(200);
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(2);
+    expect(ep.stats.rxWakeups).toBe(wakeups + 1);
+  });
+
+  test("spinMs 0: every drain re-arms the worker", async () => {
+    const { ep, peer } = setup({ framing: "ip", spinMs: 0 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(1);
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(2);
+    expect(ep.stats.rxWakeups).toBe(2);
+  });
 });
 
 describe("FdEndpoint, Ethernet framing", () => {
