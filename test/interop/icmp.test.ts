@@ -31,6 +31,16 @@ describe.skipIf(!canNetns)("ping over TUN", () => {
   }, 40_000);
   afterAll(() => closeAll());
 
+  test("IP options: the stack records its route and timestamps in the kernel's echo (RFC 791 §3.1)", async () => {
+    const rr = await link.run(["ping", "-R", "-c", "1", "-W", "2", link.stack4]);
+    expect(rr.stdout).toContain("1 received");
+    // RR: the kernel on the way out, the stack, then the kernel again on the way back.
+    expect(rr.stdout).toMatch(new RegExp(`RR:\\s+${link.kernel4}\\s+${link.stack4}\\s+${link.kernel4}`));
+    const ts = await link.run(["ping", "-T", "tsonly", "-c", "1", "-W", "2", link.stack4]);
+    expect(ts.stdout).toContain("1 received");
+    expect(ts.stdout).toMatch(/TS:\s+\d+ absolute\s+-?\d+/);
+  });
+
   for (const family of ["IPv4", "IPv6"] as const) {
     const stack = () => (family === "IPv4" ? link.stack4 : link.stack6);
     const kernel = () => (family === "IPv4" ? link.kernel4 : link.kernel6);
@@ -122,6 +132,20 @@ describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
       expect(line).toContain(`lladdr ${mac}`);
       expect(line).toMatch(/reachable|stale|delay|probe/);
     }
+  });
+
+  test("the stack answers the kernel's ping to all-nodes ff02::1 (RFC 4443 §4.2)", async () => {
+    const m = mac.split(":").map((x) => Number.parseInt(x, 16));
+    const eui = [m[0]! ^ 2, m[1]!, m[2]!, 0xff, 0xfe, m[3]!, m[4]!, m[5]!];
+    const hex = (a: number, b: number) => ((a << 8) | b).toString(16);
+    const ll = `fe80::${hex(eui[0]!, eui[1]!)}:${hex(eui[2]!, eui[3]!)}:${hex(eui[4]!, eui[5]!)}:${hex(eui[6]!, eui[7]!)}`;
+    const r = await link.run(["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", `ff02::1%${link.dev}`]);
+    // The source follows the request's (RFC 6724): the link-local address, or the global one when the
+    // kernel asked from its global address.
+    const lines = r.stdout.split("\n").filter((l) => l.includes("bytes from"));
+    expect(
+      lines.some((l) => l.includes(`from ${ll}%${link.dev}:`) || l.includes(`from ${link.stack6}:`)),
+    ).toBe(true);
   });
 
   for (const family of ["IPv4", "IPv6"] as const) {

@@ -111,6 +111,12 @@ c.close()
       await server.proc.exited;
     });
 
+    test(`the kernel connecting to a closed stack port is refused by a RST (${family})`, async () => {
+      const r = await link.run(["nc", "-z", "-v", "-w", "3", stack(), "4444"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("Connection refused");
+    });
+
     test(`connecting to a closed kernel port is refused (${family})`, async () => {
       await expect(
         link.driver.cmd("connect", { host: kernel(), port: nextPort(), bytes: 1 }),

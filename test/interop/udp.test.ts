@@ -66,6 +66,27 @@ describe.skipIf(!canNetns)("UDP, kernel and user-space stack over TUN", () => {
       echo.proc.kill();
     });
 
+    test(`the kernel's connected socket gets ECONNREFUSED from the stack's port unreachable (${family})`, async () => {
+      // RFC 1122 §4.1.3.1 / RFC 4443 §3.1: a datagram to a port nobody listens on draws a port unreachable.
+      const py = `
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 4444))
+s.settimeout(3)
+s.send(b"anyone there?")
+try:
+    s.recv(100)
+    print("data")
+except ConnectionRefusedError:
+    print("ECONNREFUSED")
+except socket.timeout:
+    print("timeout")
+`;
+      const r = await link.run(["python3", "-c", py, stack()]);
+      expect(r.stdout.trim()).toBe("ECONNREFUSED");
+    });
+
     test(`a datagram to a closed kernel port: the next call throws ErrConnectionRefused (${family})`, async () => {
       const r = await link.driver.cmd("udpRefused", { to: kernel(), port: 5999 });
       expect(r).toEqual({ first: "ok", next: "ErrConnectionRefused", after: "ok" });
