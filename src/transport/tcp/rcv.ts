@@ -108,11 +108,20 @@ export class ReceiveState {
     return field;
   }
 
-  /** Whether reading opened the window enough for an update (RFC 1122 §4.2.3.3, RFC 9293 §3.8.6.2.2). */
+  /**
+   * Whether reading opened the window enough to send a window update now.
+   * RFC 1122 §4.2.3.3 / RFC 9293 §3.8.6.2.2 say the window may only grow in
+   * steps of at least min(RCV.BUFF/2, MSS). An ACK just for that is only worth
+   * sending when the window the peer sees has shrunk to half the buffer or less
+   * (as Linux's tcp_cleanup_rbuf does): otherwise the next regular or delayed
+   * ACK carries the larger window, and a reader that keeps up does not turn
+   * every data segment into an ACK (measured: one ACK per segment capped bulk
+   * upload through TUN near 0.15 Gbit/s).
+   */
   windowUpdateDue(): boolean {
     const cur = this.window;
     const free = Math.max(0, this.bufSize - this.queue.size);
-    return free - cur >= Math.min(this.bufSize >> 1, this.mss);
+    return cur * 2 <= this.bufSize && free - cur >= Math.min(this.bufSize >> 1, this.mss);
   }
 
   /**
