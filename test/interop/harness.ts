@@ -188,7 +188,7 @@ export async function openLink(opts: LinkOptions = {}): Promise<Link> {
     run: (cmd, o) => ns.run(cmd, o),
     spawn(cmd) {
       let text = "";
-      const p = Bun.spawn(ns.argv(cmd), { stdout: "pipe", stderr: "inherit" });
+      const p = Bun.spawn(ns.argv(cmd), { stdout: "pipe", stderr: "ignore" });
       spawned.add(p);
       void (async () => {
         const dec = new TextDecoder();

@@ -4,7 +4,8 @@
  * seeded). The kernel's TCP recovers what the stack lost (the stack's
  * duplicate ACKs and SACK blocks, RFC 2018, must be right for that), and the
  * stack recovers what the kernel never saw (RFC 6675 / RFC 8985); the bytes
- * still arrive exactly, checked by SHA-256.
+ * still arrive exactly, checked by SHA-256. And IP reassembly (RFC 791 §3.2,
+ * RFC 8200 §4.5) with fragments that arrive out of order and twice.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { pattern, sha256 } from "./drivers/pattern.ts";
@@ -62,4 +63,32 @@ describe.skipIf(!canNetns)("TCP over an impaired path (loss, duplication, reorde
       }
     }, 180_000);
   }
+});
+
+describe.skipIf(!canNetns)("IP reassembly with fragments reordered and duplicated on the way in", () => {
+  afterAll(() => closeAll());
+
+  test("8000-byte pings from the kernel come back, both families (RFC 815 holes; duplicates are dropped)", async () => {
+    const link = await openLink({ mode: "tun", impair: { dupIn: 0.3, reorderIn: 0.3, seed: 5 } });
+    try {
+      await reachable(link, link.stack4);
+      await reachable(link, link.stack6);
+      for (const [flag, stack] of [
+        ["-4", link.stack4],
+        ["-6", link.stack6],
+      ] as const) {
+        const r = await link.run(["ping", flag, "-s", "8000", "-c", "10", "-i", "0.1", "-W", "2", stack]);
+        expect(r.stdout).toContain("10 received");
+      }
+      const st = await link.driver.cmd<{
+        fragments: { reassembled: number };
+        impaired: { duplicatedIn: number; reorderedIn: number };
+      }>("stats");
+      expect(st.fragments.reassembled).toBeGreaterThanOrEqual(20);
+      expect(st.impaired.duplicatedIn).toBeGreaterThan(0);
+      expect(st.impaired.reorderedIn).toBeGreaterThan(0);
+    } finally {
+      await link.close();
+    }
+  }, 60_000);
 });

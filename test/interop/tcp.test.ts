@@ -214,3 +214,59 @@ describe.skipIf(!canNetns)(
     }, 60_000);
   },
 );
+
+describe.skipIf(!canNetns)("TCP with a kernel that advertises MSS 536", () => {
+  afterAll(() => closeAll());
+
+  test("the stack's segments respect the peer's MSS (RFC 9293 §3.7.1)", async () => {
+    const link = await openLink({ mode: "tun" });
+    try {
+      // advmss on the kernel's route to the stack: its SYN offers 536.
+      await link.ns.sh([
+        "ip",
+        "route",
+        "change",
+        link.kernel4.replace(/\.\d+$/, ".0/24"),
+        "dev",
+        link.dev,
+        "advmss",
+        "536",
+        "proto",
+        "kernel",
+        "scope",
+        "link",
+        "src",
+        link.kernel4,
+      ]);
+      const size = 200_000;
+      await link.driver.cmd("source", { port: 1919, bytes: size, seed: 3 });
+      const cap = link.spawn([
+        "timeout",
+        "10",
+        "tcpdump",
+        "-l",
+        "-nn",
+        "-c",
+        "12",
+        "-i",
+        link.dev,
+        "src",
+        link.stack4,
+      ]);
+      await Bun.sleep(500);
+      const r = await link.run(["sh", "-c", `socat -u TCP4:${link.stack4}:1919 STDOUT | sha256sum`]);
+      expect(r.stdout.split(" ")[0]).toBe(sha256(pattern(size, 3)));
+      await cap.proc.exited;
+      const lengths = cap
+        .stdout()
+        .split("\n")
+        .map((l) => Number(/ length (\d+)$/.exec(l)?.[1] ?? Number.NaN))
+        .filter((n) => n > 0);
+      expect(lengths.length).toBeGreaterThan(0);
+      // 536 bytes of segment, 12 of them the timestamps option.
+      for (const n of lengths) expect(n).toBeLessThanOrEqual(536 - 12);
+    } finally {
+      await link.close();
+    }
+  }, 60_000);
+});
