@@ -148,6 +148,19 @@ describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
     ).toBe(true);
   });
 
+  test("DAD: an IPv6 address the kernel already holds is found duplicate and not taken (RFC 4862 §5.4.5)", async () => {
+    const dup = link.stack6.replace(/::2$/, "::5");
+    await link.ns.sh(["ip", "-6", "addr", "add", `${dup}/64`, "dev", link.dev, "nodad"]);
+    await link.driver.cmd("addAddress", { address: `${dup}/64` });
+    await until(
+      async () => !(await link.driver.cmd<{ has: boolean }>("hasAddress", { address: dup })).has,
+      "the duplicate address to be given up",
+      10_000,
+    );
+    const st = await link.driver.cmd<{ icmp: { v6: { dadConflicts: number } } }>("stats");
+    expect(st.icmp.v6.dadConflicts).toBe(1);
+  });
+
   for (const family of ["IPv4", "IPv6"] as const) {
     test(`8000-byte pings over TAP both ways (${family})`, async () => {
       const [flag, stack, kernel] =

@@ -24,6 +24,8 @@
  * - ping {to,count,size,timeoutMs}: ICMP / ICMPv6 echo through ping endpoints.
  * - udp {to,port,text}: a connected UDP endpoint sends `text` and waits for one reply.
  * - udpRefused {to,port}: sends to a closed port, then reports what the next calls throw.
+ * - addAddress {address}: adds "ADDR/LEN" to the NIC (IPv6: after DAD, RFC 4862 §5.4).
+ * - hasAddress {address}: whether the NIC holds the address (a duplicate found by DAD is removed).
  * - stats: a few stack counters.
  */
 import { createHash } from "node:crypto";
@@ -376,6 +378,18 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
       return await udp(cmd as never);
     case "udpRefused":
       return await udpRefused(cmd as never);
+    case "addAddress": {
+      const a = parseAddressWithPrefix(cmd.address as string);
+      stack.addAddress(
+        1,
+        a.address.is4 ? IPV4_PROTOCOL_NUMBER : IPV6_PROTOCOL_NUMBER,
+        a.address,
+        a.prefixLen,
+      );
+      return {};
+    }
+    case "hasAddress":
+      return { has: stack.hasAddress(1, Address.parse(cmd.address as string)) };
     case "stats":
       return {
         tcp: stack.stats.tcp,
