@@ -6,7 +6,7 @@
  */
 import type { Address } from "../../tcpip/address.ts";
 import type { Random } from "../../tcpip/random.ts";
-import { halfSipHash } from "./halfsiphash.ts";
+import { halfSipHash } from "../../ports/halfsiphash.ts";
 
 /** Packs an address and two ports into 32-bit words for hashing. */
 export function tupleWords(

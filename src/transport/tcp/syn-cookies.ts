@@ -12,7 +12,7 @@
  */
 import type { Address } from "../../tcpip/address.ts";
 import type { Random } from "../../tcpip/random.ts";
-import { halfSipHash } from "./halfsiphash.ts";
+import { halfSipHash } from "../../ports/halfsiphash.ts";
 import { tupleWords } from "./isn.ts";
 
 /** MSS values a cookie can carry (3 bits). */
