@@ -4,9 +4,10 @@
  *  where M is the 4 microsecond timer, and F() is a pseudorandom function
  *  (PRF) of the connection-id." F is HalfSipHash keyed with a per-stack secret.
  */
+
+import { halfSipHash } from "../../ports/halfsiphash.ts";
 import type { Address } from "../../tcpip/address.ts";
 import type { Random } from "../../tcpip/random.ts";
-import { halfSipHash } from "../../ports/halfsiphash.ts";
 
 /** Packs an address and two ports into 32-bit words for hashing. */
 export function tupleWords(

@@ -10,9 +10,10 @@
  * and SACK-permitted ride in the low 6 bits of our TSval (as Linux does), so
  * the ACK's TSecr brings them back.
  */
+
+import { halfSipHash } from "../../ports/halfsiphash.ts";
 import type { Address } from "../../tcpip/address.ts";
 import type { Random } from "../../tcpip/random.ts";
-import { halfSipHash } from "../../ports/halfsiphash.ts";
 import { tupleWords } from "./isn.ts";
 
 /** MSS values a cookie can carry (3 bits). */
