@@ -177,13 +177,20 @@ print(n, h.hexdigest())
 });
 
 describe.skipIf(!canNetns)(
-  "TCP with a kernel that offers no timestamps, SACK or window scaling, and asks for ECN",
+  "TCP with a kernel that offers no timestamps, SACK or window scaling, asks for ECN and sends data in its SYN",
   () => {
     let link: Link;
     beforeAll(async () => {
       link = await openLink({ mode: "tun" });
       // Per-namespace sysctls: only this namespace's kernel changes.
-      for (const s of ["tcp_timestamps=0", "tcp_sack=0", "tcp_window_scaling=0", "tcp_ecn=1"])
+      // tcp_fastopen=5: the kernel's clients put data in the SYN without a cookie (RFC 7413).
+      for (const s of [
+        "tcp_timestamps=0",
+        "tcp_sack=0",
+        "tcp_window_scaling=0",
+        "tcp_ecn=1",
+        "tcp_fastopen=5",
+      ])
         await link.ns.sh(["sysctl", "-q", "-w", `net.ipv4.${s}`]);
       await link.driver.cmd("sink", { port: 9009 });
       await link.driver.cmd("source", { port: 1919, bytes: 2 << 20, seed: 31 });
@@ -212,6 +219,31 @@ describe.skipIf(!canNetns)(
       expect(r).toMatchObject({ bytes: size, sha256: expected });
       echo.proc.kill();
     }, 60_000);
+
+    test("data in the kernel's SYN (TCP Fast Open, no cookie) still reaches the echo service", async () => {
+      await link.driver.cmd("service", { kind: "echo", protocol: "tcp", port: 7 });
+      // We do not do TFO: the SYN-ACK acknowledges only the SYN and the kernel sends the data again
+      // (RFC 7413 §4.2.2); either way each line comes back.
+      const py = `
+import socket, sys
+out = []
+for i in range(3):
+    s = socket.socket()
+    s.settimeout(5)
+    s.sendto(b"fast open %d\\n" % i, 0x20000000, (sys.argv[1], 7))  # MSG_FASTOPEN
+    data = b""
+    while not data.endswith(b"\\n"):
+        d = s.recv(100)
+        if not d:
+            break
+        data += d
+    out.append(data.decode())
+    s.close()
+print("".join(out), end="")
+`;
+      const r = await link.run(["python3", "-c", py, link.stack4], { timeoutMs: 30_000 });
+      expect(r.stdout).toBe("fast open 0\nfast open 1\nfast open 2\n");
+    }, 40_000);
   },
 );
 
