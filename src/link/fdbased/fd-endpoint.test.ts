@@ -510,6 +510,54 @@ describe("FdEndpoint, virtio-net header", () => {
     expect(ep.stats.txBytes).toBe(6020);
   });
 
+  /** An IPv4 TCP segment (ACK, 20-byte header) of `len` payload bytes at `seq`; checksums left zero. */
+  function tcpSegment(seq: number, len: number): PacketBuffer {
+    const b = new Uint8Array(40 + len);
+    const dv = new DataView(b.buffer);
+    b[0] = 0x45;
+    dv.setUint16(2, b.length);
+    b[8] = 64;
+    b[9] = 6;
+    b.set([198, 18, 0, 1, 198, 18, 0, 2], 12);
+    dv.setUint16(20, 7);
+    dv.setUint16(22, 40000);
+    dv.setUint32(24, seq);
+    dv.setUint32(28, 1);
+    b[32] = 5 << 4;
+    b[33] = 0x10;
+    dv.setUint16(34, 1000);
+    b.fill(seq & 0xff, 40);
+    return PacketBuffer.withPayload(32, b);
+  }
+
+  test("outbound: TCP segments written in one turn leave as one GSO super-packet, after what came first", async () => {
+    const { ep, peer } = setup({ framing: "ip", vnetHdr: true });
+    const before = PacketBuffer.withPayload(0, ipv4Packet(20, 9)); // UDP: written at once
+    expect(ep.writePackets([before])).toBe(1);
+    expect(ep.writePackets([tcpSegment(100, 1000), tcpSegment(1100, 1000)])).toBe(2);
+    expect(ep.writePackets([tcpSegment(2100, 500)])).toBe(1);
+    expect(readPeer(peer)).toEqual(vnet({}, ipv4Packet(20, 9)));
+    expect(readFd(peer, new Uint8Array(70000))).toBe(-ERRNO.EAGAIN); // the run waits for the end of the turn...
+    await Promise.resolve();
+    const got = readPeer(peer); // ...then goes out as one write
+    expect(got.length).toBe(VIRTIO_NET_HDR_SIZE + 40 + 2500);
+    expect(got[1]).toBe(1); // gso_type TCPV4
+    expect(new DataView(got.buffer, got.byteOffset).getUint16(4, true)).toBe(1000); // gso_size
+    expect(ep.stats.txPackets).toBe(4);
+    expect(ep.stats.txGsoPackets).toBe(1);
+    // A packet that is not TCP flushes the open run first, so the order on the wire holds.
+    ep.writePackets([tcpSegment(2600, 1000), PacketBuffer.withPayload(0, ipv4Packet(20, 3))]);
+    expect(readPeer(peer).length).toBe(VIRTIO_NET_HDR_SIZE + 1040);
+    expect(readPeer(peer)).toEqual(vnet({}, ipv4Packet(20, 3)));
+  });
+
+  test("outbound: txCoalesce false writes every segment at once", () => {
+    const { ep, peer } = setup({ framing: "ip", vnetHdr: true, txCoalesce: false });
+    ep.writePackets([tcpSegment(100, 1000), tcpSegment(1100, 1000)]);
+    expect(readPeer(peer).length).toBe(VIRTIO_NET_HDR_SIZE + 1040);
+    expect(readPeer(peer).length).toBe(VIRTIO_NET_HDR_SIZE + 1040);
+  });
+
   test("outbound in Ethernet framing counts the 14 header bytes into csum_start and hdr_len", () => {
     const { ep, peer } = setup({ framing: "ethernet", linkAddress: OUR_MAC, vnetHdr: true });
     const body = ipv4Packet(100, 1);

@@ -38,6 +38,7 @@ import {
   type PollWorkerStart,
 } from "./poll-protocol.ts";
 import { pollWorkerUrl } from "./poll-worker-url.ts";
+import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
 
 export const ETHERNET_HEADER_SIZE = 14;
 const ETH_DST = 0;
@@ -93,6 +94,12 @@ export interface FdEndpointOptions {
   txChecksumOffload?: boolean;
   /** With `vnetHdr`: largest super-segment accepted (default 65535). */
   gsoMaxSize?: number;
+  /**
+   * With `vnetHdr` and `ip` framing: merge consecutive TCP segments of one flow
+   * written in the same event-loop turn into one GSO super-packet per write()
+   * (see tcp-gso-coalescer.ts). Default true.
+   */
+  txCoalesce?: boolean;
   /** Close the fd in `close()` (default false: the opener, e.g. a `TunDevice`, owns it). */
   ownsFd?: boolean;
   /** Called once after `close()`, when the poll worker no longer uses the fd (e.g. to close the device). */
@@ -233,6 +240,8 @@ export class FdEndpoint implements LinkEndpoint {
   private readonly txHeader = new Uint8Array(VIRTIO_NET_HDR_SIZE);
   private readonly txHeaderAddress: number;
   private readonly iov = new IovecArray(2);
+  private readonly coalescer: TcpGsoCoalescer | undefined;
+  private flushQueued = false;
   private closed = false;
 
   constructor(opts: FdEndpointOptions) {
@@ -269,6 +278,9 @@ export class FdEndpoint implements LinkEndpoint {
     this.capabilities = caps;
     this.gsoMaxSize = this.vnetHdr ? Math.min(opts.gsoMaxSize ?? FD_GSO_MAX_SIZE, FD_GSO_MAX_SIZE) : 0;
     this.txHeaderAddress = ptr(this.txHeader);
+    if (this.vnetHdr && opts.framing === "ip" && opts.txCoalesce !== false) {
+      this.coalescer = new TcpGsoCoalescer(this.writeCoalesced, this.gsoMaxSize);
+    }
   }
 
   attach(dispatcher: NetworkDispatcher | undefined): void {
@@ -291,6 +303,7 @@ export class FdEndpoint implements LinkEndpoint {
   /** Stops the poll worker; closes the fd if the endpoint owns it. Idempotent. */
   close(): void {
     if (this.closed) return;
+    this.coalescer?.flush();
     this.closed = true;
     this.dispatcher = undefined;
     this.rxStopped = true;
@@ -600,6 +613,19 @@ export class FdEndpoint implements LinkEndpoint {
       this.stats.txErrors++;
       return false;
     }
+    const c = this.coalescer;
+    if (c) {
+      // A fully checksummed TCP segment (no gso request of its own) joins the open run.
+      if (pkt.gso === undefined && c.add(pkt.data, pkt.head, size)) {
+        if (c.pending && !this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(this.flushCoalesced);
+        }
+        return true;
+      }
+      // Anything else goes out after the run, in order.
+      c.flush();
+    }
     let n: number;
     if (!this.vnetHdr) {
       n = writeAddress(this.fd, ptr(pkt.data, pkt.head), size);
@@ -630,6 +656,24 @@ export class FdEndpoint implements LinkEndpoint {
     this.stats.txBytes += size;
     return true;
   }
+
+  private readonly flushCoalesced = (): void => {
+    this.flushQueued = false;
+    if (!this.closed) this.coalescer?.flush();
+  };
+
+  /** Writes a packet the coalescer built (a virtio header first); counts it like `writeOne`. */
+  private readonly writeCoalesced = (buf: Uint8Array, len: number, segments: number): void => {
+    const n = writeAddress(this.fd, ptr(buf), len);
+    if (n < 0) {
+      if (n === -ERRNO.EAGAIN) this.stats.txDroppedEagain += segments;
+      else this.stats.txErrors += segments;
+      return;
+    }
+    this.stats.txPackets += segments;
+    this.stats.txBytes += len - VIRTIO_NET_HDR_SIZE;
+    if (segments > 1) this.stats.txGsoPackets++;
+  };
 
   private fillVirtio(b: Uint8Array, at: number, pkt: PacketBuffer): void {
     const g = pkt.gso;
