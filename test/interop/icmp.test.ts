@@ -17,6 +17,14 @@ interface PingResult {
   errors: string[];
 }
 
+/** The EUI-64 link-local address of a MAC (RFC 4291 Appendix A). */
+function linkLocal(mac: string): string {
+  const m = mac.split(":").map((x) => Number.parseInt(x, 16));
+  const b = [m[0]! ^ 2, m[1]!, m[2]!, 0xff, 0xfe, m[3]!, m[4]!, m[5]!];
+  const g = (i: number) => ((b[i]! << 8) | b[i + 1]!).toString(16);
+  return `fe80::${g(0)}:${g(2)}:${g(4)}:${g(6)}`;
+}
+
 interface Stats {
   fragments: { reassembled: number; fragmentsSent: number };
   arp: { requestsSent: number; repliesReceived: number };
@@ -135,10 +143,7 @@ describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
   });
 
   test("the stack answers the kernel's ping to all-nodes ff02::1 (RFC 4443 §4.2)", async () => {
-    const m = mac.split(":").map((x) => Number.parseInt(x, 16));
-    const eui = [m[0]! ^ 2, m[1]!, m[2]!, 0xff, 0xfe, m[3]!, m[4]!, m[5]!];
-    const hex = (a: number, b: number) => ((a << 8) | b).toString(16);
-    const ll = `fe80::${hex(eui[0]!, eui[1]!)}:${hex(eui[2]!, eui[3]!)}:${hex(eui[4]!, eui[5]!)}:${hex(eui[6]!, eui[7]!)}`;
+    const ll = linkLocal(mac);
     const r = await link.run(["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", `ff02::1%${link.dev}`]);
     // The source follows the request's (RFC 6724): the link-local address, or the global one when the
     // kernel asked from its global address.
@@ -146,6 +151,21 @@ describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
     expect(
       lines.some((l) => l.includes(`from ${ll}%${link.dev}:`) || l.includes(`from ${link.stack6}:`)),
     ).toBe(true);
+  });
+
+  test("link-local addresses (RFC 4291 §2.5.6): kernel ping and TCP echo to the stack's, the stack's ping to the kernel's", async () => {
+    const ll = `${linkLocal(mac)}%${link.dev}`;
+    const p = await link.run(["ping", "-6", "-c", "1", "-W", "2", ll]);
+    expect(p.stdout).toContain("1 received");
+    await link.driver.cmd("service", { kind: "echo", protocol: "tcp", port: 7 });
+    const t = await link.run(["nc", "-6", "-q", "1", "-w", "3", ll, "7"], { stdin: "over link-local\n" });
+    expect(t.stdout).toBe("over link-local\n");
+    const kernelLl = (await link.ns.sh(["ip", "-6", "addr", "show", "dev", link.dev, "scope", "link"])).match(
+      /fe80::[0-9a-f:]+/,
+    )?.[0];
+    expect(kernelLl).toBeDefined();
+    const s = await link.driver.cmd<PingResult>("ping", { to: kernelLl, count: 1 });
+    expect(s).toEqual({ transmitted: 1, received: 1, replyBytes: 64, errors: [] });
   });
 
   test("DAD: an IPv6 address the kernel already holds is found duplicate and not taken (RFC 4862 §5.4.5)", async () => {

@@ -24,6 +24,8 @@
  * - ping {to,count,size,timeoutMs}: ICMP / ICMPv6 echo through ping endpoints.
  * - udp {to,port,text}: a connected UDP endpoint sends `text` and waits for one reply.
  * - udpRefused {to,port}: sends to a closed port, then reports what the next calls throw.
+ * - udpEchoScoped {port}: a UDP echo that replies through the NIC the datagram came in on
+ *   (link-local peers need that; compare the echo service of src/services).
  * - addAddress {address}: adds "ADDR/LEN" to the NIC (IPv6: after DAD, RFC 4862 §5.4).
  * - hasAddress {address}: whether the NIC holds the address (a duplicate found by DAD is removed).
  * - stats: a few stack counters.
@@ -142,6 +144,34 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
+/** Link-local destinations need the NIC, as a scope id (`%dev`) does on Linux. */
+function scope(addr: Address): { nic?: number } {
+  return addr.is6 && addr.bytes[0] === 0xfe && (addr.bytes[1]! & 0xc0) === 0x80 ? { nic: 1 } : {};
+}
+
+/** A UDP echo on the stack that answers through the NIC the datagram came in on (`from.nic`). */
+function udpEchoScoped(port: number): void {
+  const wq = new Queue();
+  const ep = stack.newEndpoint(UDP_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, wq);
+  ep.bind({ port });
+  const drain = () => {
+    for (;;) {
+      let r: ReturnType<Endpoint["read"]>;
+      try {
+        r = ep.read();
+      } catch {
+        return;
+      }
+      const from = r.from;
+      if (from?.addr)
+        ep.write(r.data, {
+          to: { addr: from.addr, port: from.port, ...(from.nic !== undefined ? { nic: from.nic } : {}) },
+        });
+    }
+  };
+  wq.register({ callback: drain }, EventIn);
+}
+
 async function ping(c: { to: string; count?: number; size?: number; timeoutMs?: number }) {
   const addr = Address.parse(c.to);
   const v6 = addr.is6;
@@ -165,7 +195,7 @@ async function ping(c: { to: string; count?: number; size?: number; timeoutMs?: 
       msg[7] = seq & 255;
       for (let i = 8; i < msg.length; i++) msg[i] = i & 255;
       try {
-        ep.write(msg, { to: { addr, port: 0 } });
+        ep.write(msg, { to: { addr, port: 0, ...scope(addr) } });
       } catch (e) {
         errors.push(errCode(e));
       }
@@ -221,7 +251,7 @@ function udpEndpoint(to: string): { ep: Endpoint; wq: Queue; addr: Address } {
 async function udp(c: { to: string; port: number; text: string; timeoutMs?: number }) {
   const { ep, wq, addr } = udpEndpoint(c.to);
   try {
-    ep.connect({ addr, port: c.port });
+    ep.connect({ addr, port: c.port, ...scope(addr) });
     ep.write(new TextEncoder().encode(c.text));
     const ac = new AbortController();
     const t = setTimeout(() => ac.abort(), c.timeoutMs ?? 3000);
@@ -248,7 +278,7 @@ async function udpRefused(c: { to: string; port: number }) {
     }
   };
   try {
-    ep.connect({ addr, port: c.port });
+    ep.connect({ addr, port: c.port, ...scope(addr) });
     const first = attempt(() => ep.write(new TextEncoder().encode("anyone?")));
     // The kernel's port unreachable comes back within a round trip; wait for it.
     await Bun.sleep(300);
@@ -378,6 +408,9 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
       return await udp(cmd as never);
     case "udpRefused":
       return await udpRefused(cmd as never);
+    case "udpEchoScoped":
+      udpEchoScoped(cmd.port as number);
+      return {};
     case "addAddress": {
       const a = parseAddressWithPrefix(cmd.address as string);
       stack.addAddress(
