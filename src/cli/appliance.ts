@@ -347,6 +347,12 @@ export class Appliance implements Controller {
   }
 
   createNic(spec: NicSpec): NicView {
+    if (this.config.noRuntimeNics)
+      throw new ApiError(
+        403,
+        "this server runs with --no-runtime-nics: it dropped CAP_NET_ADMIN and cannot open new devices; restart it without that flag to add NICs over REST",
+        "name",
+      );
     if (this.nics.has(spec.name)) throw new ApiError(409, `a NIC named ${spec.name} exists`, "name");
     if (spec.mac !== undefined) {
       if (spec.kind !== "tap") throw new ApiError(400, "mac applies to tap NICs only", "mac");

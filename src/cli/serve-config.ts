@@ -72,6 +72,17 @@ export const SERVE_FLAGS: FlagSpec[] = [
     value: "MS",
     help: "periodic conntrack snapshot interval (default 60000; 0 disables)",
   },
+  {
+    name: "user",
+    kind: "string",
+    value: "NAME|UID[:GID]",
+    help: "after setup, switch to this user (and group); keeps only CAP_NET_ADMIN",
+  },
+  {
+    name: "no-runtime-nics",
+    kind: "bool",
+    help: "keep no capability after setup; POST /v1/nics answers 403",
+  },
   { name: "log-level", kind: "string", value: "LEVEL", help: "debug, info, warn or error (default info)" },
   { name: "config", kind: "string", value: "FILE", help: "read flags from a JSON file" },
   { name: "help", kind: "bool", help: "show this help" },
@@ -110,6 +121,10 @@ export interface ServeConfig {
   statsRetentionMs: number;
   conntrackIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** --user: switch to this user after setup (src/cli/privileges.ts). */
+  user?: string;
+  /** --no-runtime-nics: drop CAP_NET_ADMIN too; POST /v1/nics answers 403. */
+  noRuntimeNics?: boolean;
 }
 
 const DEFAULT_PORTS: Record<ServiceKind, number> = { echo: 7, discard: 9, chargen: 19, http: 80 };
@@ -215,6 +230,9 @@ export function serveConfig(f: ParsedFlags): ServeConfig {
   };
   if (mac !== undefined) cfg.mac = mac;
   if (mtu !== undefined) cfg.mtu = mtu;
+  const user = str(f, "user");
+  if (user !== undefined) cfg.user = user;
+  if (bool(f, "no-runtime-nics")) cfg.noRuntimeNics = true;
   const pcap = str(f, "pcap");
   if (pcap !== undefined) cfg.pcap = pcap;
   const seen = new Set<string>();

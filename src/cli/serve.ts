@@ -4,6 +4,14 @@ import { Store } from "../store/store.ts";
 import { Appliance } from "./appliance.ts";
 import { FlagError, helpText, parseFlags } from "./flags.ts";
 import { createLogger } from "./logger.ts";
+import {
+  databaseFiles,
+  dropPrivileges,
+  lookupUser,
+  runtimeNicNote,
+  summarizeThreads,
+  threadCreds,
+} from "./privileges.ts";
 import { SERVE_FLAGS, serveConfig } from "./serve-config.ts";
 import { loadOrCreateToken } from "./token.ts";
 import { VERSION } from "./version.ts";
@@ -18,6 +26,8 @@ export async function serveCommand(argv: string[], env: Record<string, string | 
     throw new FlagError(flags.positionals[0]!, "unexpected argument (serve takes only flags)");
   const config = serveConfig(flags);
   const log = createLogger(config.logLevel);
+  // Resolved before anything opens, so an unknown user is a flag error (exit 2).
+  const user = config.user !== undefined ? lookupUser(config.user) : undefined;
 
   const { token, created } = loadOrCreateToken(config.tokenFile);
   const store = Store.open(config.db);
@@ -25,6 +35,18 @@ export async function serveCommand(argv: string[], env: Record<string, string | 
   try {
     await app.start();
     app.listen();
+    // Everything that needs privileges is open: drop the rest (src/cli/privileges.ts says what each thread keeps).
+    const dropped = dropPrivileges({
+      runtimeNics: !config.noRuntimeNics,
+      ...(user ? { user } : {}),
+      files: [...databaseFiles(config.db), config.tokenFile],
+    });
+    log.info("privileges dropped", {
+      ...dropped,
+      threads: summarizeThreads(threadCreds(), process.pid),
+    });
+    const note = config.noRuntimeNics ? undefined : runtimeNicNote(user);
+    if (note) log.warn(note);
   } catch (e) {
     try {
       await app.stop();

@@ -1,0 +1,59 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { capBsetRead, capGet, getNoNewPrivs } from "./privileges.ts";
+
+function statusField(name: string): string {
+  const line = readFileSync("/proc/thread-self/status", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${name}:`));
+  return (line ?? "").slice(name.length + 1).trim();
+}
+
+const isRoot = process.getuid?.() === 0;
+
+describe("capabilities through bun:ffi", () => {
+  test("capget agrees with /proc/thread-self/status", () => {
+    const s = capGet();
+    expect(s.effective).toBe(BigInt(`0x${statusField("CapEff")}`));
+    expect(s.permitted).toBe(BigInt(`0x${statusField("CapPrm")}`));
+    expect(s.inheritable).toBe(BigInt(`0x${statusField("CapInh")}`));
+  });
+
+  test("the bounding set read one capability at a time agrees with CapBnd", () => {
+    const bnd = BigInt(`0x${statusField("CapBnd")}`);
+    let m = 0n;
+    for (let c = 0; c < 64; c++) {
+      const r = capBsetRead(c);
+      if (r === undefined) break;
+      if (r) m |= 1n << BigInt(c);
+    }
+    expect(m).toBe(bnd);
+    expect(getNoNewPrivs()).toBe(statusField("NoNewPrivs") === "1");
+  });
+
+  // The drop itself changes the calling thread for good: run it in a child process.
+  test.skipIf(!isRoot)(
+    "capset, bounding drop and no_new_privs in a child keep only CAP_NET_ADMIN",
+    async () => {
+      const mod = join(import.meta.dir, "privileges.ts");
+      const script = `
+      const p = await import(${JSON.stringify(mod)});
+      for (let c = 0; c < 64; c++) { const r = p.capBsetRead(c); if (r === undefined) break; if (r && c !== 12) p.capBsetDrop(c); }
+      p.capAmbientClearAll();
+      p.capSet({ effective: 1n << 12n, permitted: 1n << 12n, inheritable: 0n });
+      p.setNoNewPrivs();
+      const s = p.capGet();
+      console.log(JSON.stringify({ eff: s.effective.toString(16), prm: s.permitted.toString(16), nnp: p.getNoNewPrivs(),
+        status: require("node:fs").readFileSync("/proc/thread-self/status", "utf8") }));
+    `;
+      const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+      const out = await new Response(child.stdout).text();
+      expect(await child.exited).toBe(0);
+      const r = JSON.parse(out) as { eff: string; prm: string; nnp: boolean; status: string };
+      expect(r).toMatchObject({ eff: "1000", prm: "1000", nnp: true });
+      expect(r.status).toMatch(/CapBnd:\s+0000000000001000/);
+      expect(r.status).toMatch(/NoNewPrivs:\s+1/);
+    },
+  );
+});
