@@ -1,7 +1,8 @@
 /**
  * One end of the sharedmem interop test, in its own process: maps the memfd
  * region passed as fd 3 (memfd.ts), opens side 0 or 1 of it, builds the
- * appliance's stack over it (IP mode, no link header) and either
+ * appliance's stack over it (IP packets, or Ethernet frames with ARP when the
+ * region was made with `frames`) and either
  *
  *   server SIDE ADDR PORT              hashes one TCP connection's bytes until the
  *                                      peer's FIN, answers "<bytes> <sha256>\n"
@@ -9,13 +10,17 @@
  *                                      and reads the answer
  *
  * then prints one JSON line and exits 0 (1 on an error, 2 if nothing happened for 60 s).
+ * Knobs for measuring: SHM_SPIN_MS (the endpoint's spinMs), SHM_WAIT=poll (poll instead of futex).
  */
 import { createHash } from "node:crypto";
 import { connect, createServer } from "../../../src/adapters/net/server.ts";
 import type { Socket } from "../../../src/adapters/net/socket.ts";
 import { buildStack } from "../../../src/cli/build-stack.ts";
+import { EthernetEndpoint } from "../../../src/link/ethernet/ethernet.ts";
 import { openMemfdRegion } from "../../../src/link/sharedmem/memfd.ts";
+import { readSharedMemRegion } from "../../../src/link/sharedmem/region.ts";
 import { SharedMemEndpoint } from "../../../src/link/sharedmem/sharedmem.ts";
+import { parseMACAddress } from "../../../src/tcpip/link-address.ts";
 import { IPV4_PROTOCOL_NUMBER } from "../../../src/tcpip/protocols.ts";
 import { parseAddressWithPrefix, Subnet } from "../../../src/tcpip/subnet.ts";
 import { pattern } from "./pattern.ts";
@@ -24,9 +29,17 @@ const [role, sideText, addrText = "", ...rest] = process.argv.slice(2);
 const side = Number(sideText) as 0 | 1;
 const out = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 
-const link = new SharedMemEndpoint(openMemfdRegion(3), { side });
+const region = openMemfdRegion(3);
+const frames = readSharedMemRegion(region).frames;
+// Frame mode: each side has its own MAC and an EthernetEndpoint on top (ARP resolves the peer).
+const link = new SharedMemEndpoint(region, {
+  side,
+  ...(process.env.SHM_SPIN_MS ? { spinMs: Number(process.env.SHM_SPIN_MS) } : {}),
+  ...(process.env.SHM_WAIT === "poll" ? { crossProcessWait: "poll" as const, pollMs: 1 } : {}),
+  ...(frames ? { linkAddress: parseMACAddress(`02:00:00:00:00:0${side + 1}`) } : {}),
+});
 const stack = buildStack();
-stack.createNIC(1, link, { name: `shm${side}` });
+stack.createNIC(1, frames ? new EthernetEndpoint(link) : link, { name: `shm${side}` });
 const a = parseAddressWithPrefix(addrText);
 stack.addAddress(1, IPV4_PROTOCOL_NUMBER, a.address, a.prefixLen);
 stack.addRoute({ destination: Subnet.fromPrefix(a.address, a.prefixLen), nic: 1 });
