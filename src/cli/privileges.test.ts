@@ -14,6 +14,7 @@ import {
   parseStatus,
   parseUserSpec,
   planDrop,
+  privilegeNotes,
   resolveUser,
   summarizeThreads,
 } from "./privileges.ts";
@@ -114,6 +115,32 @@ describe("/proc status", () => {
         noNewPrivs: false,
       },
     ]);
+  });
+});
+
+describe("notes after the drop", () => {
+  const t = (tid: number, capEff: bigint) => ({
+    tid,
+    name: "x",
+    uid: [0, 0, 0, 0],
+    gid: [0, 0, 0, 0],
+    capInh: 0n,
+    capPrm: capEff,
+    capEff,
+    capBnd: ALL,
+    capAmb: 0n,
+    noNewPrivs: false,
+  });
+
+  test("threads other than the main one that kept capabilities are named in a warning", () => {
+    const notes = privilegeNotes([t(1, 0x1000n), t(2, ALL), t(3, ALL), t(4, 0n)], 1, undefined, true);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toContain("2 of 4 threads");
+    expect(notes[0]).toContain("--user");
+  });
+
+  test("no warning when only the main thread holds a capability", () => {
+    expect(privilegeNotes([t(1, 0x1000n), t(2, 0n)], 1, undefined, true)).toEqual([]);
   });
 });
 

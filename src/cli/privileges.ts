@@ -363,6 +363,12 @@ export interface ThreadGroup {
   noNewPrivs: boolean;
 }
 
+/** Names of a short mask; `["40 caps"]` for a long one (a log line, not a dump). */
+export function capSummary(mask: bigint): string[] {
+  const n = capsIn(mask).length;
+  return n > 8 ? [`${n} caps`] : capNames(mask);
+}
+
 /** Threads grouped by identical credentials, for one log line; the group holding `mainTid` first. */
 export function summarizeThreads(threads: ThreadCreds[], mainTid: number): ThreadGroup[] {
   const groups = new Map<string, ThreadGroup & { hasMain: boolean }>();
@@ -374,14 +380,9 @@ export function summarizeThreads(threads: ThreadCreds[], mainTid: number): Threa
         threads: 0,
         names: [],
         uid: t.uid[1] ?? t.uid[0] ?? -1,
-        capEff: capNames(t.capEff),
-        capPrm: capNames(t.capPrm),
-        capBnd:
-          t.capBnd === 0n
-            ? []
-            : capsIn(t.capBnd).length > 8
-              ? [`${capsIn(t.capBnd).length} caps`]
-              : capNames(t.capBnd),
+        capEff: capSummary(t.capEff),
+        capPrm: capSummary(t.capPrm),
+        capBnd: capSummary(t.capBnd),
         noNewPrivs: t.noNewPrivs,
         hasMain: false,
       };
@@ -405,6 +406,24 @@ export function summarizeThreads(threads: ThreadCreds[], mainTid: number): Threa
 export function canOpenDevice(user: ResolvedUser, st: { uid: number; gid: number; mode: number }): boolean {
   const bits = st.uid === user.uid ? st.mode >> 6 : st.gid === user.gid ? st.mode >> 3 : st.mode;
   return (bits & 0o6) === 0o6;
+}
+
+/** Warnings for the log after the drop: threads that kept capabilities, a /dev/net/tun the user cannot open. */
+export function privilegeNotes(
+  threads: ThreadCreds[],
+  mainTid: number,
+  user: ResolvedUser | undefined,
+  runtimeNics: boolean,
+): string[] {
+  const notes: string[] = [];
+  const kept = threads.filter((t) => t.tid !== mainTid && t.capEff !== 0n);
+  if (kept.length > 0)
+    notes.push(
+      `${kept.length} of ${threads.length} threads (Bun's own helper threads and Workers, started before the drop) keep their capabilities: the kernel changes capabilities per thread; run with --user to clear them in every thread`,
+    );
+  const nic = runtimeNics ? runtimeNicNote(user) : undefined;
+  if (nic) notes.push(nic);
+  return notes;
 }
 
 /** A note for the log when runtime NICs are on but the user cannot open /dev/net/tun. */

@@ -8,7 +8,7 @@ import {
   databaseFiles,
   dropPrivileges,
   lookupUser,
-  runtimeNicNote,
+  privilegeNotes,
   summarizeThreads,
   threadCreds,
 } from "./privileges.ts";
@@ -41,12 +41,9 @@ export async function serveCommand(argv: string[], env: Record<string, string | 
       ...(user ? { user } : {}),
       files: [...databaseFiles(config.db), config.tokenFile],
     });
-    log.info("privileges dropped", {
-      ...dropped,
-      threads: summarizeThreads(threadCreds(), process.pid),
-    });
-    const note = config.noRuntimeNics ? undefined : runtimeNicNote(user);
-    if (note) log.warn(note);
+    const threads = threadCreds();
+    log.info("privileges dropped", { ...dropped, threads: summarizeThreads(threads, process.pid) });
+    for (const note of privilegeNotes(threads, process.pid, user, !config.noRuntimeNics)) log.warn(note);
   } catch (e) {
     try {
       await app.stop();
