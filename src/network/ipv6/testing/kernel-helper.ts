@@ -92,7 +92,8 @@ async function main(): Promise<void> {
     stdout: "pipe",
     stderr: "pipe",
   });
-  await Bun.sleep(300);
+  // Wait until socat is bound (a fixed sleep lost the datagram on a loaded machine).
+  for (let i = 0; i < 100 && !sh("ss", "-Huln", "sport = :9999").includes("9999"); i++) await Bun.sleep(50);
   const udp = stack.newEndpoint(UDP_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, new Queue());
   const payload = new Uint8Array(4000).fill(0x61);
   udp.write(payload, { to: { addr: Address.parse("fd00:6::1"), port: 9999 } });
