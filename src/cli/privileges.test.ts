@@ -248,6 +248,16 @@ describe("dropPrivileges order", () => {
     expect(r.kept).toEqual([]);
   });
 
+  test("a refused user switch says which user and what it needs", () => {
+    const f = fakeSys({ effective: 0n, permitted: 0n, inheritable: 0n });
+    f.sys.setGroups = () => {
+      throw new Error("setgroups: operation not permitted (EPERM)");
+    };
+    expect(() =>
+      dropPrivileges({ runtimeNics: true, user: { uid: 65534, gid: 65534, name: "nobody" } }, f.sys),
+    ).toThrow(/cannot switch to user nobody \(65534:65534\): setgroups: operation not permitted.*CAP_SETUID/);
+  });
+
   test("without CAP_SETPCAP the bounding set stays and is reported", () => {
     const has = capMask([CAP_NET_ADMIN, 13]);
     const f = fakeSys({ effective: has, permitted: has, inheritable: 0n });

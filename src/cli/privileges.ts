@@ -320,11 +320,17 @@ export function dropPrivileges(o: DropOptions, sys: PrivilegeSys = linuxPrivileg
       sys.chown(f, o.user.uid, o.user.gid);
       chowned.push(f);
     }
-    if (plan.final.permitted !== 0n) sys.setKeepCaps(true);
-    sys.setGroups([o.user.gid]);
-    sys.setAllGids(o.user.gid);
-    sys.setAllUids(o.user.uid);
-    if (plan.final.permitted !== 0n) sys.setKeepCaps(false);
+    try {
+      if (plan.final.permitted !== 0n) sys.setKeepCaps(true);
+      sys.setGroups([o.user.gid]);
+      sys.setAllGids(o.user.gid);
+      sys.setAllUids(o.user.uid);
+      if (plan.final.permitted !== 0n) sys.setKeepCaps(false);
+    } catch (e) {
+      throw new Error(
+        `cannot switch to user ${o.user.name} (${o.user.uid}:${o.user.gid}): ${(e as Error).message}; --user needs root or CAP_SETUID and CAP_SETGID`,
+      );
+    }
   }
   sys.capSet(plan.final);
   sys.setNoNewPrivs();
