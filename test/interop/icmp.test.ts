@@ -155,17 +155,20 @@ describe.skipIf(!canNetns)("ARP and NDP over TAP", () => {
 
   test("link-local addresses (RFC 4291 §2.5.6): kernel ping and TCP echo to the stack's, the stack's ping to the kernel's", async () => {
     const ll = `${linkLocal(mac)}%${link.dev}`;
-    const p = await link.run(["ping", "-6", "-c", "1", "-W", "2", ll]);
-    expect(p.stdout).toContain("1 received");
+    // The first echo waits for neighbour discovery of a new address on a busy host: allow 3 tries.
+    const p = await link.run(["ping", "-6", "-c", "3", "-i", "0.3", "-W", "2", ll]);
+    expect(p.stdout).toMatch(/ [123] received/);
     await link.driver.cmd("service", { kind: "echo", protocol: "tcp", port: 7 });
-    const t = await link.run(["nc", "-6", "-q", "1", "-w", "3", ll, "7"], { stdin: "over link-local\n" });
+    const t = await link.run(["nc", "-6", "-q", "2", "-w", "5", ll, "7"], { stdin: "over link-local\n" });
     expect(t.stdout).toBe("over link-local\n");
     const kernelLl = (await link.ns.sh(["ip", "-6", "addr", "show", "dev", link.dev, "scope", "link"])).match(
       /fe80::[0-9a-f:]+/,
     )?.[0];
     expect(kernelLl).toBeDefined();
-    const s = await link.driver.cmd<PingResult>("ping", { to: kernelLl, count: 1 });
-    expect(s).toEqual({ transmitted: 1, received: 1, replyBytes: 64, errors: [] });
+    const s = await link.driver.cmd<PingResult>("ping", { to: kernelLl, count: 3, timeoutMs: 2000 });
+    expect(s.received).toBeGreaterThanOrEqual(1);
+    expect(s.replyBytes).toBe(64);
+    expect(s.errors).toEqual([]);
   });
 
   test("DAD: an IPv6 address the kernel already holds is found duplicate and not taken (RFC 4862 §5.4.5)", async () => {
