@@ -33,7 +33,7 @@ describe.skipIf(!canNetns)("UDP, kernel and user-space stack over TUN", () => {
     const kernel = () => (family === "IPv4" ? link.kernel4 : link.kernel6);
 
     test(`the kernel's socat gets its datagram back from the stack's echo service (${family})`, async () => {
-      const r = await link.run(["socat", "-t", "1", "-", socatAddr("UDP", stack(), 7)], {
+      const r = await link.run(["socat", "-t", "2", "-", socatAddr("UDP", stack(), 7)], {
         stdin: `datagram over ${family}\n`,
       });
       expect(r.stdout).toBe(`datagram over ${family}\n`);
@@ -54,7 +54,7 @@ describe.skipIf(!canNetns)("UDP, kernel and user-space stack over TUN", () => {
 
     test(`8000-byte datagrams (fragmented at MTU 1500) both ways (${family})`, async () => {
       const big = `${"0123456789".repeat(800)}`;
-      const k = await link.run(["socat", "-t", "1", "-b", "65536", "-", socatAddr("UDP", stack(), 7)], {
+      const k = await link.run(["socat", "-t", "2", "-b", "65536", "-", socatAddr("UDP", stack(), 7)], {
         stdin: big,
       });
       expect(k.stdout).toBe(big);
