@@ -82,10 +82,10 @@ export class Pair {
     const verdict = this.filter?.(seg, from, n);
     const t = Math.round(this.clock.now());
     if (verdict === "drop") {
-      this.trace.push(`${t} ${from} DROP ${describe(seg)}`);
+      this.trace.push(`${t} ${from} ${seg.srcPort}>${seg.dstPort} DROP ${describe(seg)}`);
       return;
     }
-    this.trace.push(`${t} ${from} ${describe(seg)}`);
+    this.trace.push(`${t} ${from} ${seg.srcPort}>${seg.dstPort} ${describe(seg)}`);
     const delays = typeof verdict === "number" ? [verdict] : Array.isArray(verdict) ? verdict : [this.delay];
     for (const d of delays) this.clock.afterFunc(d, () => to.deliver(bytes, src, dst, np));
   }
