@@ -310,6 +310,27 @@ describe("FdEndpoint, IP framing", () => {
     expect(ep.stats.rxWakeups).toBe(wakeups + 1);
   });
 
+  test("sparse traffic stops spinning after a window that caught nothing; close packets start it again", async () => {
+    const { ep, peer } = setup({ framing: "ip", spinMs: 40 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(1);
+    await Bun.sleep(150); // the 40 ms window ends without a packet
+    const spun = ep.stats.rxSpinDrains;
+    expect(spun).toBeGreaterThan(0);
+    writeFd(peer, ipv4Packet(20)); // long after going to sleep: no spin after it
+    await rec.until(2);
+    await Bun.sleep(150);
+    expect(ep.stats.rxSpinDrains).toBe(spun);
+    writeFd(peer, ipv4Packet(20)); // this one wakes the worker...
+    await rec.until(3);
+    writeFd(peer, ipv4Packet(20)); // ...and this one comes well within 40 ms of its going to sleep
+    await rec.until(4);
+    await Bun.sleep(150);
+    expect(ep.stats.rxSpinDrains).toBeGreaterThan(spun);
+  });
+
   test("spinMs 0: every drain re-arms the worker", async () => {
     const { ep, peer } = setup({ framing: "ip", spinMs: 0 });
     const rec = new Recorder();
