@@ -175,7 +175,9 @@ export class ServiceManager {
         e.connections++;
         if (spec.kind === "echo" && from?.addr) {
           try {
-            e.bytesOut += ep.write(data, { to: { addr: from.addr, port: from.port } });
+            e.bytesOut += ep.write(data, {
+              to: { addr: from.addr, port: from.port, ...(from.nic ? { nic: from.nic } : {}) },
+            });
           } catch {
             // RFC 862 is best effort: a reply that cannot be sent (no route, buffer full) is dropped.
           }
