@@ -21,7 +21,7 @@ import type { Notifier } from "./events.ts";
 import { IsnGenerator } from "./isn.ts";
 import { defaultTcpStackOptions, type TcpStackOptions } from "./protocol-options.ts";
 import { replyWithReset } from "./rst.ts";
-import { parseSegment, releaseSegment } from "./segment.ts";
+import { parseSegment, releaseSegment, type Segment } from "./segment.ts";
 import { SynCookies } from "./syn-cookies.ts";
 
 export class TcpProtocol implements TransportProtocol, EndpointFactory {
@@ -72,6 +72,13 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
     return { src: (b[off]! << 8) | b[off + 1]!, dst: (b[off + 2]! << 8) | b[off + 3]! };
   }
 
+  private forwarder: ((seg: Segment, info: TransportPacketInfo) => boolean) | undefined;
+
+  /** Sees segments that match no endpoint before the RST; true = it took them (forwarder.ts). */
+  setForwarder(fn: ((seg: Segment, info: TransportPacketInfo) => boolean) | undefined): void {
+    this.forwarder = fn;
+  }
+
   handleUnknownDestinationPacket(
     _id: TransportEndpointId,
     pkt: PacketBuffer,
@@ -81,7 +88,7 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
     const seg = parseSegment(pkt, info, stack.stats);
     // Malformed: counted by parseSegment; say handled so no ICMP goes out for garbage.
     if (!seg) return true;
-    replyWithReset(stack, info, seg);
+    if (!this.forwarder?.(seg, info)) replyWithReset(stack, info, seg);
     releaseSegment(seg);
     return true;
   }
