@@ -205,6 +205,10 @@ function fakeSys(start: CapSets = { effective: ALL, permitted: ALL, inheritable:
     setAllGids: (g) => calls.push(`setgid ${g}`),
     setAllUids: (u) => calls.push(`setuid ${u}`),
     chown: (p, u, g) => calls.push(`chown ${p} ${u}:${g}`),
+    otherThreads: () => [2, 3],
+    dropOnThreads: (tids, keep, drop) =>
+      calls.push(`threads ${tids} ${keep.toString(16)} ${capsIn(drop).length}`),
+    waitThreads: () => [],
   };
   return { sys, calls, bounding, sets: () => sets };
 }
@@ -214,8 +218,13 @@ describe("dropPrivileges order", () => {
     const f = fakeSys();
     const r = dropPrivileges({ runtimeNics: true }, f.sys);
     expect([...f.bounding]).toEqual([CAP_NET_ADMIN]);
-    expect(f.calls).toEqual(["ambient-clear", "capset 1000/1000/0", "nnp"]);
-    expect(r).toEqual({ kept: ["CAP_NET_ADMIN"], bsetKept: [], chowned: [] });
+    expect(f.calls).toEqual(["ambient-clear", "threads 2,3 1000 40", "capset 1000/1000/0", "nnp"]);
+    expect(r).toEqual({
+      kept: ["CAP_NET_ADMIN"],
+      bsetKept: [],
+      otherThreads: { signalled: 2, unanswered: [] },
+      chowned: [],
+    });
   });
 
   test("with a user: chown, KEEPCAPS around the uid change, then capset", () => {
@@ -233,6 +242,7 @@ describe("dropPrivileges order", () => {
       "setgid 65534",
       "setuid 65534",
       "keepcaps false",
+      "threads 2,3 0 40",
       "capset 1000/1000/0",
       "nnp",
     ]);

@@ -11,26 +11,27 @@
  *
  * Threads. Capabilities, securebits, the bounding set and no_new_privs belong
  * to each thread; capset/prctl change only the caller. Bun already runs other
- * threads when this runs (JSC's GC and JIT helpers, Bun's I/O and work pools,
- * the fdbased poll Worker), so:
- * - with --user, glibc runs setresuid on every thread (its setxid broadcast),
- *   and the kernel clears the permitted and effective sets of each thread
- *   whose uids all leave 0 unless that thread has KEEPCAPS. Only the main
- *   thread sets KEEPCAPS, so every other thread ends with CapPrm = CapEff = 0
- *   and uid = the user; the main thread ends with CAP_NET_ADMIN (or nothing).
- *   The other threads keep their old bounding set and no_new_privs = 0: both
- *   only matter at execve, which replaces the whole process and which netstack
- *   does from the main thread only (Bun.spawn), and a thread with no permitted
- *   capabilities and a non-root uid cannot raise anything without an execve.
- * - without --user (still uid 0), the other threads keep root's full
- *   capabilities: the kernel offers no way to change another thread's sets,
- *   and glibc broadcasts only the set*id calls. That matters when one of those
- *   threads does something on the process's behalf (Bun's pool threads run
- *   asynchronous file calls, for example, which would bypass file permissions),
- *   and uid 0 still owns root's files even with no capabilities. So --user is
- *   the real drop; without it the log says which threads kept what. A full fix
- *   would run capset on each thread (libcap's psx signals every thread to do
- *   it), which needs native code inside a signal handler.
+ * threads when this runs (JSC's GC and JIT helpers, Bun's pools, mimalloc's
+ * purge thread, the fdbased poll Worker), so:
+ * - the main thread drops itself with capset/prctl;
+ * - every other thread is sent a signal whose handler (compiled at run time,
+ *   src/link/rawfile/thread-caps.ts, the way libcap's psx works) makes the same
+ *   calls on that thread: effective = permitted = what is kept, the bounding
+ *   set trimmed, no_new_privs. A thread that blocks the signal keeps what it
+ *   had: in Bun 1.4.4 that is mimalloc's "mi-scavenger" (it blocks nearly every
+ *   signal; it only returns memory to the kernel). The log names such threads;
+ * - with --user, glibc runs setgroups/setresgid/setresuid on every thread (its
+ *   setxid broadcast, which no thread can block), and the kernel clears the
+ *   permitted and effective sets of each thread whose uids all leave 0 unless
+ *   that thread has KEEPCAPS. Only the main thread sets KEEPCAPS, so every
+ *   other thread, mi-scavenger included, ends with no capability and the
+ *   user's uid. The signal pass then runs after the switch (the broadcast
+ *   needs CAP_SETUID/CAP_SETGID on every thread), so the other threads get
+ *   no_new_privs but keep their old bounding set (only consulted at execve,
+ *   which no_new_privs already stops from granting anything);
+ * - without --user the process stays uid 0: even with no capability, uid 0
+ *   owns root's files, and mi-scavenger keeps root's capabilities. --user is
+ *   the complete drop.
  * Threads created after the drop copy the creating thread's state.
  */
 import { chownSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -47,6 +48,7 @@ import {
   setKeepCaps,
   setNoNewPrivs,
 } from "../link/rawfile/privileges.ts";
+import { dropOnThreads } from "../link/rawfile/thread-caps.ts";
 import { FlagError } from "./flags.ts";
 
 export const CAP_NET_ADMIN = 12;
@@ -256,6 +258,20 @@ export interface PrivilegeSys {
   setAllGids(gid: number): void;
   setAllUids(uid: number): void;
   chown(path: string, uid: number, gid: number): void;
+  /** Thread ids of this process other than the calling (main) thread. */
+  otherThreads(): number[];
+  /** Signals those threads to drop to `keep` themselves (src/link/rawfile/thread-caps.ts). */
+  dropOnThreads(tids: number[], keep: bigint, bsetDrop: bigint): void;
+  /** Waits (at most `ms`) until each thread shows no_new_privs; returns the names of those that did not. */
+  waitThreads(tids: number[], ms: number): string[];
+}
+
+function taskStatus(tid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/self/task/${tid}/status`, "utf8");
+  } catch {
+    return undefined; // exited
+  }
 }
 
 export const linuxPrivilegeSys: PrivilegeSys = {
@@ -270,6 +286,24 @@ export const linuxPrivilegeSys: PrivilegeSys = {
   setAllGids,
   setAllUids,
   chown: (p, u, g) => chownSync(p, u, g),
+  otherThreads: () =>
+    readdirSync("/proc/self/task")
+      .map(Number)
+      .filter((t) => t !== process.pid),
+  dropOnThreads,
+  waitThreads(tids, ms) {
+    const end = Date.now() + ms;
+    let left = tids;
+    for (;;) {
+      left = left.filter((t) => {
+        const st = taskStatus(t);
+        return st !== undefined && !/NoNewPrivs:\s+1/.test(st);
+      });
+      if (left.length === 0 || Date.now() >= end) break;
+      Bun.sleepSync(2);
+    }
+    return left.map((t) => parseStatus(taskStatus(t) ?? "", t).name || String(t));
+  },
 };
 
 export interface DropOptions {
@@ -286,6 +320,8 @@ export interface DropResult {
   kept: string[];
   /** Bounding-set entries that could not be dropped (no CAP_SETPCAP: not root and not given it). */
   bsetKept: string[];
+  /** Other threads signalled to drop the same way, and those that did not (they block the signal). */
+  otherThreads: { signalled: number; unanswered: string[]; error?: string };
   uid?: number;
   gid?: number;
   chowned: string[];
@@ -313,7 +349,6 @@ export function dropPrivileges(o: DropOptions, sys: PrivilegeSys = linuxPrivileg
   if (canSetpcap) for (const c of plan.bsetDrop) sys.capBsetDrop(c);
   else bsetLeft = capMask(plan.bsetDrop);
   sys.capAmbientClearAll();
-
   const chowned: string[] = [];
   if (o.user) {
     for (const f of o.files ?? []) {
@@ -332,11 +367,29 @@ export function dropPrivileges(o: DropOptions, sys: PrivilegeSys = linuxPrivileg
       );
     }
   }
+  // The other threads drop the same way, in a signal handler each (src/link/rawfile/thread-caps.ts).
+  // After --user: not before, since glibc's set*id broadcast needs CAP_SETUID/CAP_SETGID on
+  // every thread (a thread that refuses hangs or aborts the process). They then have no
+  // capability left; the handler still sets no_new_privs, and their bounding-set drop fails
+  // for want of CAP_SETPCAP (it only matters at execve, which no_new_privs already defuses).
+  const others: DropResult["otherThreads"] = { signalled: 0, unanswered: [] };
+  if (canSetpcap) {
+    const tids = sys.otherThreads();
+    try {
+      if (tids.length > 0)
+        sys.dropOnThreads(tids, o.user ? 0n : plan.final.permitted, capMask(plan.bsetDrop));
+      others.signalled = tids.length;
+      others.unanswered = sys.waitThreads(tids, 250);
+    } catch (e) {
+      others.error = (e as Error).message;
+    }
+  }
   sys.capSet(plan.final);
   sys.setNoNewPrivs();
   return {
     kept: capNames(plan.final.effective),
     bsetKept: capNames(bsetLeft),
+    otherThreads: others,
     ...(o.user ? { uid: o.user.uid, gid: o.user.gid } : {}),
     chowned,
   };
@@ -425,7 +478,7 @@ export function privilegeNotes(
   const kept = threads.filter((t) => t.tid !== mainTid && t.capEff !== 0n);
   if (kept.length > 0)
     notes.push(
-      `${kept.length} of ${threads.length} threads (Bun's own helper threads and Workers, started before the drop) keep their capabilities: the kernel changes capabilities per thread; run with --user to clear them in every thread`,
+      `${kept.length} of ${threads.length} threads (${[...new Set(kept.map((t) => t.name))].join(", ")}) keep their capabilities: they block the signal that makes a thread drop its own; run with --user to clear them in every thread`,
     );
   const nic = runtimeNics ? runtimeNicNote(user) : undefined;
   if (nic) notes.push(nic);

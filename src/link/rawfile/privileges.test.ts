@@ -57,3 +57,39 @@ describe("capabilities through bun:ffi", () => {
     },
   );
 });
+
+describe("dropOnThreads (signal handler per thread)", () => {
+  // Changes threads for good: run it in a child process with a Worker.
+  test.skipIf(!isRoot)("every other thread that takes the signal ends with only CAP_NET_ADMIN", async () => {
+    const mod = join(import.meta.dir, "thread-caps.ts");
+    const script = `
+      const { dropOnThreads } = await import(${JSON.stringify(mod)});
+      const fs = require("node:fs");
+      new Worker(URL.createObjectURL(new Blob(["setInterval(() => {}, 1000)"])));
+      await Bun.sleep(200);
+      const tids = fs.readdirSync("/proc/self/task").map(Number).filter((t) => t !== process.pid);
+      let drop = 0n; for (let c = 0; c <= 40; c++) if (c !== 12) drop |= 1n << BigInt(c);
+      dropOnThreads(tids, 1n << 12n, drop);
+      await Bun.sleep(200);
+      const out = tids.map((t) => { try { return fs.readFileSync("/proc/self/task/" + t + "/status", "utf8"); } catch { return ""; } }).filter(Boolean);
+      console.log(JSON.stringify({ main: fs.readFileSync("/proc/thread-self/status", "utf8"), out }));
+      process.exit(0);
+    `;
+    const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const text = await new Response(child.stdout).text();
+    expect(await child.exited).toBe(0);
+    const r = JSON.parse(text) as { main: string; out: string[] };
+    const field = (st: string, k: string) => new RegExp(`${k}:\\s+(\\S+)`).exec(st)?.[1];
+    // The caller is untouched; the Worker (JS thread) and JSC's helpers dropped.
+    expect(field(r.main, "CapEff")).not.toBe("0000000000001000");
+    const answered = r.out.filter((st) => field(st, "NoNewPrivs") === "1");
+    expect(answered.map((st) => field(st, "Name"))).toContain("Worker");
+    for (const st of answered) {
+      expect([field(st, "CapEff"), field(st, "CapPrm"), field(st, "CapBnd")]).toEqual([
+        "0000000000001000",
+        "0000000000001000",
+        "0000000000001000",
+      ]);
+    }
+  });
+});
