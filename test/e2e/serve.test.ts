@@ -141,6 +141,51 @@ describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", (
     expect(big.stdout).toBe("3000000");
   });
 
+  test("HTTP over the user-space stack: keep-alive, 100 MB download and a chunked upload checked by sha256, 10,000 requests from ab", async () => {
+    // Keep-alive: two requests in one curl reuse one connection.
+    const two = await ns.run([
+      "curl",
+      "-sv",
+      "-m",
+      "10",
+      "-o",
+      "/dev/null",
+      `http://${STACK}/status.json`,
+      "-o",
+      "/dev/null",
+      `http://${STACK}/status.json`,
+    ]);
+    expect(two.stderr).toContain("Re-using existing connection");
+    // 100 MB download (the status app streams 'a' bytes), hashed by the kernel side.
+    const n = 100 * 1024 * 1024;
+    const want = new Bun.CryptoHasher("sha256").update(new Uint8Array(n).fill(0x61)).digest("hex");
+    const down = await ns.sh(["sh", "-c", `curl -s -m 120 http://${STACK}/bytes/${n} | sha256sum`], {
+      timeoutMs: 130_000,
+    });
+    expect(down.split(" ")[0]).toBe(want);
+    // Chunked upload of 8 MB echoed back.
+    const up = join(dir, "upload.bin");
+    const body = new Uint8Array(8 << 20);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 11)) & 255;
+    await Bun.write(up, body);
+    const upHash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+    const echoed = await ns.sh(
+      [
+        "sh",
+        "-c",
+        `curl -s -m 60 -H "Transfer-Encoding: chunked" --data-binary @${up} http://${STACK}/echo | sha256sum`,
+      ],
+      { timeoutMs: 70_000 },
+    );
+    expect(echoed.split(" ")[0]).toBe(upHash);
+    // 10,000 requests, 10 at a time, keep-alive, from ApacheBench.
+    const ab = await ns.run(["ab", "-k", "-n", "10000", "-c", "10", `http://${STACK}/bytes/1000`], {
+      timeoutMs: 120_000,
+    });
+    expect(ab.stdout).toContain("Complete requests:      10000");
+    expect(ab.stdout).toContain("Failed requests:        0");
+  }, 240_000);
+
   test("nc talks to the echo service over TCP and UDP (RFC 862)", async () => {
     const tcp = await ns.run(["nc", "-q", "1", "-w", "3", STACK, "7"], { stdin: "hello over tcp\n" });
     expect(tcp.stdout).toBe("hello over tcp\n");
