@@ -198,7 +198,10 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       ip.outgoingPacketErrors++;
       throw new ErrMessageTooLong();
     }
-    const mtu = route.mtu + IPV4_MIN_SIZE;
+    // A GSO super-packet (HardwareGSO link, issue 8) may exceed the MTU: the link cuts it into segments
+    // and fixes each one's total length and ID, so its limit is the link's gsoMaxSize.
+    const gso = pkt.gso !== undefined && pkt.gso.type !== 0 && route.gsoMaxSize > 0;
+    const mtu = gso ? Math.max(route.gsoMaxSize, route.mtu + IPV4_MIN_SIZE) : route.mtu + IPV4_MIN_SIZE;
     const df = params.dontFragment === true;
     if (total > mtu && df) {
       // Local path MTU discovery (RFC 1191 §3): the sender learns at once that DF packets this size cannot go.

@@ -515,7 +515,10 @@ export class Ipv6Endpoint implements NetworkEndpoint {
   writePacket(route: RouteInfo, pkt: PacketBuffer, params: NetworkHeaderParams): void {
     // Packets to our own addresses never meet a link: the stack gives such routes a 64 KiB MTU.
     const loopback = (route as { loopback?: boolean }).loopback === true;
-    const mtu = loopback ? route.mtu + IPV6_HEADER_SIZE : this.mtuTo(route.remoteAddress);
+    let mtu = loopback ? route.mtu + IPV6_HEADER_SIZE : this.mtuTo(route.remoteAddress);
+    // A GSO super-packet (HardwareGSO link, issue 8): the link cuts it into segments and fixes each one's
+    // payload length, so its limit is the link's gsoMaxSize, not the MTU.
+    if (pkt.gso !== undefined && pkt.gso.type !== 0 && route.gsoMaxSize > mtu) mtu = route.gsoMaxSize;
     this.writeDatagram(route.localAddress, route.remoteAddress, route.nextHop, pkt, params, mtu);
   }
 

@@ -10,6 +10,7 @@
  */
 import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { TCP_ACK, TCP_RST, TCP_SYN } from "../../header/tcp.ts";
+import { LinkCapability } from "../../link/link-endpoint.ts";
 import { seqAdd, seqSize, seqSub } from "../../seqnum/seqnum.ts";
 import type {
   ControlType,
@@ -527,6 +528,20 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     return Math.max(m, 1);
   }
 
+  /**
+   * The largest payload of one GSO super-segment, in whole `maxPayload()` parts, when the route's
+   * link segments them (LinkCapability.HardwareGSO, issue 8); 0 when it does not or no two parts fit.
+   */
+  gsoPayload(): number {
+    const r = this.route;
+    if (!r || (r.capabilities & LinkCapability.HardwareGSO) === 0 || r.gsoMaxSize <= 0) return 0;
+    const mp = this.maxPayload();
+    // IP header (TCP sends no IP options) plus the largest TCP header, so any options fit.
+    const headers = (r.localAddress.is4 ? 20 : 40) + 60;
+    const parts = Math.floor((Math.min(r.gsoMaxSize, 0xffff) - headers) / mp);
+    return parts >= 2 ? parts * mp : 0;
+  }
+
   /** The MSS we advertise: the route MTU less the TCP header (RFC 9293 §3.7.1, RFC 879). */
   advertisedMss(): number {
     const mtu = this.route?.mtu ?? 576;
@@ -600,6 +615,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       data: this.snd.buf,
       from,
       len,
+      gsoSize: this.maxPayload(),
     });
     this.afterAck();
   }

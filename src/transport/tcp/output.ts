@@ -24,9 +24,19 @@ export interface OutSegment {
   data?: VectorisedView | undefined;
   from?: number;
   len?: number;
+  /**
+   * Payload bytes per wire segment when `len` may exceed it: the packet then
+   * leaves as one GSO super-segment the link cuts into `gsoSize`-byte parts.
+   */
+  gsoSize?: number | undefined;
 }
 
 const scratch = new Uint8Array(40);
+/** GsoInfo.type values (VIRTIO_NET_HDR_GSO_TCPV4 / _TCPV6). */
+const GSO_TCPV4 = 1;
+const GSO_TCPV6 = 4;
+const IPV4_MIN_SIZE = 20;
+const IPV6_MIN_SIZE = 40;
 
 /** Encodes `s` and writes it along `route`; returns whether the route took it. */
 export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: number, stats: Stats): boolean {
@@ -48,16 +58,37 @@ export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: numb
   });
   if (len > 0) s.data!.copyTo(b.subarray(off + hdrLen, off + hdrLen + len), s.from ?? 0);
   const total = hdrLen + len;
-  // RFC 9293 §3.1: the checksum covers the pseudo-header, header and payload. We always fill it in
-  // completely, so the segment is right whatever the link does with offload.
-  const sum = checksum(b, off, total, route.pseudoHeaderChecksum(TCP_PROTOCOL_NUMBER, total));
-  const c = finishChecksum(sum);
-  b[off + 16] = c >>> 8;
-  b[off + 17] = c & 0xff;
+  const gsoSize = s.gsoSize ?? 0;
+  if (gsoSize > 0 && len > gsoSize) {
+    // A super-segment for a HardwareGSO link (virtio v1.2 §5.1.6.2 NEEDS_CSUM): the checksum field holds
+    // the pseudo-header sum over the whole TCP length, not inverted; the device (Linux tcp_gso_segment)
+    // adjusts it per part, completes it, repeats the header and clears FIN/PSH on all parts but the last.
+    // Offsets count from the IP header; TCP sends no IP options, so that header is 20 or 40 bytes.
+    const ipLen = route.localAddress.is4 ? IPV4_MIN_SIZE : IPV6_MIN_SIZE;
+    const c = route.pseudoHeaderChecksum(TCP_PROTOCOL_NUMBER, total);
+    b[off + 16] = c >>> 8;
+    b[off + 17] = c & 0xff;
+    pkt.gso = {
+      type: route.localAddress.is4 ? GSO_TCPV4 : GSO_TCPV6,
+      size: gsoSize,
+      headerLength: ipLen + hdrLen,
+      needsChecksum: true,
+      checksumStart: ipLen,
+      checksumOffset: 16,
+    };
+  } else {
+    // RFC 9293 §3.1: the checksum covers the pseudo-header, header and payload. We always fill it in
+    // completely, so the segment is right whatever the link does with offload.
+    const sum = checksum(b, off, total, route.pseudoHeaderChecksum(TCP_PROTOCOL_NUMBER, total));
+    const c = finishChecksum(sum);
+    b[off + 16] = c >>> 8;
+    b[off + 17] = c & 0xff;
+  }
   pkt.transportHeader = off;
   pkt.transportProtocol = TCP_PROTOCOL_NUMBER;
   try {
-    route.writePacket(pkt, { protocol: TCP_PROTOCOL_NUMBER, ttl, tos });
+    // RFC 1191 §3 / RFC 9293 §3.7.2: TCP does path MTU discovery, so its IPv4 datagrams carry DF.
+    route.writePacket(pkt, { protocol: TCP_PROTOCOL_NUMBER, ttl, tos, dontFragment: route.localAddress.is4 });
   } catch (e) {
     if (!(e instanceof TcpipError)) throw e;
     stats.tcp.segmentSendErrors++;

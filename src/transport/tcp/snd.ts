@@ -129,7 +129,11 @@ export function trySend(ep: TcpEndpoint): void {
     const maxPayload = ep.maxPayload();
     const limit = Math.min(s.wnd, s.cc.cwnd);
     const usable = Math.max(0, limit - flight);
-    let len = Math.min(avail, maxPayload, usable);
+    // A HardwareGSO link takes one super-segment of whole MSS parts (issue 8); only the queue's tail
+    // may end in a partial part, unless a cork or MSG_MORE holds it.
+    const gsoMax = ep.gsoPayload();
+    let len = Math.min(avail, gsoMax > maxPayload ? gsoMax : maxPayload, usable);
+    if (len > maxPayload && (len < avail || s.held || ep.cork)) len -= len % maxPayload;
     if (avail > 0 && len === 0) {
       // Window (or cwnd) closed: the persist timer probes a zero window (RFC 9293 §3.8.6.1).
       if (flight === 0) ep.armPersist();
@@ -178,7 +182,7 @@ export function trySend(ep: TcpEndpoint): void {
     // answer back while we are still inside `emit`.
     s.nxt = seqAdd(seq, len + (fin ? 1 : 0));
     s.max = seqMax(s.max, s.nxt);
-    if (len < maxPayload) s.smallEnd = s.nxt;
+    if (len < maxPayload || len % maxPayload !== 0) s.smallEnd = s.nxt;
     s.lastSendTime = now;
     if (ep.rtxMode !== "rto" || !ep.rtxTimer.pending) ep.armRto();
     ep.emit(flags, seq, seqSize(s.una, seq), len);
