@@ -19,6 +19,7 @@ import { ErrTimeout } from "../../tcpip/errors.ts";
 import type { CongestionControl } from "./congestion.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventOut } from "./events.ts";
+import { type SackRecovery, sackAfterAck, sackOnAck, sackOnTimeout, sackRecovering } from "./recovery.ts";
 import type { RttEstimator } from "./rtt.ts";
 import { sendRuns } from "./state.ts";
 
@@ -75,6 +76,8 @@ export class SendState {
   force = false;
   readonly rtt: RttEstimator;
   cc: CongestionControl;
+  /** RFC 6675 scoreboard and PRR (recovery.ts), once an ACK arrived on a connection that negotiated SACK. */
+  sack: SackRecovery | undefined = undefined;
   /** When a SYN or SYN-ACK was first sent, for the handshake RTT sample. */
   synTime = 0;
 
@@ -114,6 +117,8 @@ export class SendState {
  */
 export function trySend(ep: TcpEndpoint): void {
   if (!sendRuns(ep.state)) return;
+  // RFC 6675 fast recovery sends through the NextSeg loop within PRR's sndcnt (recovery.ts).
+  if (sackRecovering(ep)) return;
   const s = ep.snd;
   const now = ep.now();
   if (s.una === s.max && s.lastSendTime > 0 && now - s.lastSendTime > s.rtt.rto) {
@@ -219,6 +224,7 @@ export function processAck(
   hasData: boolean,
   synFin: boolean,
   tsEcr: number,
+  sackBlocks?: readonly number[],
 ): boolean {
   const s = ep.snd;
   // RFC 9293 §3.10.7.4: "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK,
@@ -247,13 +253,21 @@ export function processAck(
     s.wl2 = ack;
     if (w > s.maxWnd) s.maxWnd = w;
   }
-  if (seqGreaterThan(ack, s.una)) {
+  // RFC 6675 §4 Update() on every acceptable ACK of a SACK connection.
+  // The scoreboard is made when the first SACK block arrives (idle connections carry none).
+  const sackUpd =
+    ep.rcv.sackEnabled && (s.sack !== undefined || (sackBlocks !== undefined && sackBlocks.length > 0))
+      ? sackOnAck(ep, ack, sackBlocks ?? [])
+      : undefined;
+  const acked = seqGreaterThan(ack, s.una) ? seqSize(s.una, ack) : 0;
+  if (acked > 0) {
     newAck(ep, ack, tsEcr);
   } else if (ack === s.una && s.max !== s.una && !hasData && !synFin && !windowChanged) {
     // RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT": outstanding data, no data, no SYN/FIN, SEG.ACK = SND.UNA,
     // and an unchanged advertised window.
     onDupAck(ep);
   }
+  if (sackUpd !== undefined && sendRuns(ep.state)) sackAfterAck(ep, sackUpd, ack, acked);
   if (s.wnd > 0 && wndBefore === 0) {
     s.probes = 0;
     s.persistBackoff = 0;
@@ -287,7 +301,10 @@ function newAck(ep: TcpEndpoint, ack: number, tsEcr: number): void {
   s.backoff = 0;
   s.retries = 0;
   s.probes = 0;
-  if (s.cc.inRecovery) {
+  if (s.sack !== undefined) {
+    // SACK recovery (recovery.ts) owns the window in recovery; outside it the controller grows as usual.
+    if (!s.sack.active) s.cc.onAck(acked, now);
+  } else if (s.cc.inRecovery) {
     if (s.cc.onAckInRecovery(ack, acked, s.flight) === "partial") {
       // RFC 6582 §3.2 step 3: "retransmit the first unacknowledged segment".
       retransmitFirst(ep);
@@ -310,6 +327,8 @@ function newAck(ep: TcpEndpoint, ack: number, tsEcr: number): void {
 function onDupAck(ep: TcpEndpoint): void {
   const s = ep.snd;
   s.dupAcks++;
+  // With SACK the scoreboard decides (RFC 6675 §5), not the third duplicate ACK.
+  if (s.sack !== undefined) return;
   if (s.cc.inRecovery) {
     s.cc.onDupAckInRecovery();
     return;
@@ -351,6 +370,12 @@ export function onRetransmitTimeout(ep: TcpEndpoint): void {
   s.recover = s.max;
   s.dupAcks = 0;
   s.rttTiming = false;
+  if (s.sack !== undefined) {
+    // RFC 6675 §5.1: resend the holes the scoreboard knows, skipping SACKed data, within cwnd − pipe.
+    if (!sackOnTimeout(ep)) retransmitFirst(ep);
+    ep.armRto();
+    return;
+  }
   // Go back to SND.UNA: resend the first segment now, the rest as ACKs open the window.
   s.nxt = s.una;
   retransmitFirst(ep);

@@ -62,7 +62,12 @@ export function handleSynchronized(ep: TcpEndpoint, seg: Segment): void {
   if (r.tsEnabled && opt.timestamp && !seg.rst && seqLessThan(opt.tsVal, r.tsRecent)) {
     if (now - r.tsRecentTime < PAWS_IDLE_MS) {
       stats.pawsRejected++;
-      if (seg.payload.length > 0) r.setDsack(seg.seq, seqAdd(seg.seq, seg.payload.length));
+      // RFC 2883 §4: a D-SACK reports data received twice; only the part below RCV.NXT is known to be
+      // (Linux tcp_send_dupack likewise). The rest was not accepted and must not look SACKed.
+      if (seg.payload.length > 0 && seqLessThan(seg.seq, r.nxt)) {
+        const end = seqAdd(seg.seq, seg.payload.length);
+        r.setDsack(seg.seq, seqLessThan(end, r.nxt) ? end : r.nxt);
+      }
       ep.sendOutOfWindowAck(seg.seqLen === 0);
       return;
     }
@@ -119,6 +124,7 @@ export function handleSynchronized(ep: TcpEndpoint, seg: Segment): void {
       seg.payload.length > 0,
       seg.fin,
       opt.timestamp ? opt.tsEcr : 0,
+      opt.sackBlocks,
     )
   )
     return;
