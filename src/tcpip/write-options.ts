@@ -16,6 +16,8 @@ export interface ControlMessages {
   timestamp?: number;
   /** Whether this message was truncated to the read size. */
   truncated?: boolean;
+  /** The sender's credentials (SCM_CREDENTIALS), when the `Passcred` option is on (unix endpoints). */
+  credentials?: { pid: number; uid: number; gid: number };
 }
 
 /** The source of bytes for a write: a whole slice, or a callback that fills up to `n` bytes. */

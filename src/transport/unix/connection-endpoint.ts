@@ -26,7 +26,7 @@ import {
 import type { FullAddress } from "../../tcpip/full-address.ts";
 import { SockOpt, type SockOptName } from "../../tcpip/options.ts";
 import { ShutdownFlags } from "../../tcpip/protocols.ts";
-import { type Payload, payloadBytes } from "../../tcpip/write-options.ts";
+import { type ControlMessages, type Payload, payloadBytes } from "../../tcpip/write-options.ts";
 import { EventErr, EventHUp, EventIn, EventOut, Queue } from "../../waiter/waiter.ts";
 import { pathOf, UNIX_DEFAULT_BUFFER, UNIX_SEQPACKET, type UnixNamespace } from "./namespace.ts";
 
@@ -53,6 +53,9 @@ export class ConnectionEndpoint implements Endpoint {
   private pendingError: TcpipError | undefined;
   private backlog = 0;
   private readonly acceptQueue: { endpoint: ConnectionEndpoint; waiterQueue: Queue }[] = [];
+
+  /** unix(7) SO_PASSCRED: reads carry the sender's credentials. */
+  private passcred = false;
 
   constructor(
     private readonly ns: UnixNamespace,
@@ -185,7 +188,7 @@ export class ConnectionEndpoint implements Endpoint {
       return {
         data,
         from: { port: 0, path: this.peerName } as FullAddress,
-        control: truncated ? { truncated } : {},
+        control: this.control(truncated),
       };
     }
     if (this.reset) {
@@ -306,10 +309,20 @@ export class ConnectionEndpoint implements Endpoint {
         if (name === SockOpt.ReceiveBufferSize) this.rcvLimit = Math.floor(value);
         return;
       }
+      case SockOpt.Passcred:
+        if (typeof value !== "boolean") throw new ErrInvalidOptionValue();
+        this.passcred = value;
+        return;
       default:
-        // Passcred (credentials passing) is not supported: one process, one user.
         throw new ErrUnknownProtocolOption();
     }
+  }
+
+  /** Ancillary data of a read: truncation, and the sender's credentials with `Passcred` (unix(7) SO_PASSCRED). */
+  private control(truncated: boolean): ControlMessages {
+    const c: ControlMessages = truncated ? { truncated } : {};
+    if (this.passcred) c.credentials = { ...this.ns.credentials };
+    return c;
   }
 
   getSockOpt(name: SockOptName): unknown {
@@ -323,6 +336,8 @@ export class ConnectionEndpoint implements Endpoint {
       case SockOpt.SendQueueSize:
         // Bytes go straight into the peer's buffer.
         return 0;
+      case SockOpt.Passcred:
+        return this.passcred;
       case SockOpt.Error: {
         const e = this.pendingError;
         this.pendingError = undefined;

@@ -41,6 +41,9 @@ export class UnixDatagramEndpoint implements Endpoint {
   /** Senders that found our queue full and wait for room. */
   private readonly blocked = new Set<UnixDatagramEndpoint>();
 
+  /** unix(7) SO_PASSCRED: reads carry the sender's credentials. */
+  private passcred = false;
+
   constructor(
     private readonly ns: UnixNamespace,
     private readonly wq: WaiterQueueLike,
@@ -129,7 +132,11 @@ export class UnixDatagramEndpoint implements Endpoint {
     return {
       data: truncated ? m.data.subarray(0, maxBytes) : m.data,
       from: { port: 0, path: m.from } as FullAddress,
-      control: truncated ? { truncated } : {},
+      control: this.passcred
+        ? { ...(truncated ? { truncated } : {}), credentials: { ...this.ns.credentials } }
+        : truncated
+          ? { truncated }
+          : {},
     };
   }
 
@@ -169,6 +176,11 @@ export class UnixDatagramEndpoint implements Endpoint {
       return;
     }
     if (name === SockOpt.SendBufferSize) return;
+    if (name === SockOpt.Passcred) {
+      if (typeof value !== "boolean") throw new ErrInvalidOptionValue();
+      this.passcred = value;
+      return;
+    }
     throw new ErrUnknownProtocolOption();
   }
 
@@ -182,6 +194,8 @@ export class UnixDatagramEndpoint implements Endpoint {
         return 0;
       case SockOpt.Error:
         return undefined;
+      case SockOpt.Passcred:
+        return this.passcred;
       default:
         throw new ErrUnknownProtocolOption();
     }

@@ -54,9 +54,21 @@ export class UnixNamespace {
   private anon = 0;
   /** For the adapters' idle timeouts when no network stack is involved. */
   readonly clock: Clock;
+  /**
+   * The credentials every endpoint of this namespace sends (SCM_CREDENTIALS):
+   * one namespace lives in one process, so by default the process's own.
+   */
+  readonly credentials: { pid: number; uid: number; gid: number };
 
-  constructor(opts: { clock?: Clock } = {}) {
+  constructor(opts: { clock?: Clock; credentials?: { pid: number; uid: number; gid: number } } = {}) {
     this.clock = opts.clock ?? new RealClock();
+    const p = (globalThis as { process?: { pid?: number; getuid?: () => number; getgid?: () => number } })
+      .process;
+    this.credentials = opts.credentials ?? {
+      pid: p?.pid ?? 0,
+      uid: p?.getuid?.() ?? 0,
+      gid: p?.getgid?.() ?? 0,
+    };
   }
 
   /**

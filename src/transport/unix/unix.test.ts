@@ -7,11 +7,11 @@ import {
   ErrConnectionRefused,
   ErrConnectionReset,
   ErrDestinationRequired,
+  ErrInvalidOptionValue,
   ErrMessageTooLong,
   ErrNotConnected,
   ErrPortInUse,
   ErrUnknownProtocol,
-  ErrUnknownProtocolOption,
   ErrWouldBlock,
 } from "../../tcpip/errors.ts";
 import { SockOpt } from "../../tcpip/options.ts";
@@ -221,9 +221,27 @@ describe("stream", () => {
     expect(() => e.shutdown(ShutdownFlags.Write)).toThrow(ErrNotConnected);
   });
 
-  test("Passcred is not supported", () => {
-    const { c } = connected();
-    expect(() => c.setSockOpt(SockOpt.Passcred, true)).toThrow(ErrUnknownProtocolOption);
+  test("Passcred: reads carry the sender's credentials only while the option is on (unix(7) SO_PASSCRED)", () => {
+    const creds = { pid: 4242, uid: 1000, gid: 100 };
+    for (const type of [UNIX_STREAM, UNIX_SEQPACKET] as const) {
+      const n = new UnixNamespace({ clock: new ManualClock(), credentials: creds });
+      const [a, b] = n.socketPair(type);
+      expect(b.endpoint.getSockOpt(SockOpt.Passcred)).toBe(false);
+      a.endpoint.write(text("one"));
+      expect(b.endpoint.read().control.credentials).toBeUndefined();
+      b.endpoint.setSockOpt(SockOpt.Passcred, true);
+      expect(b.endpoint.getSockOpt(SockOpt.Passcred)).toBe(true);
+      a.endpoint.write(text("two"));
+      expect(b.endpoint.read().control.credentials).toEqual(creds);
+      expect(() => b.endpoint.setSockOpt(SockOpt.Passcred, 1)).toThrow(ErrInvalidOptionValue);
+    }
+    const n = new UnixNamespace({ clock: new ManualClock(), credentials: creds });
+    const [a, b] = n.socketPair(UNIX_DGRAM);
+    b.endpoint.setSockOpt(SockOpt.Passcred, true);
+    a.endpoint.write(text("dgram"));
+    expect(b.endpoint.read().control.credentials).toEqual(creds);
+    // By default a namespace speaks for this process.
+    expect(ns().credentials.pid).toBe(process.pid);
   });
 
   test("socketPair gives two connected, unnamed endpoints", () => {
