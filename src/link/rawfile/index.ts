@@ -2,3 +2,4 @@ export * from "./constants.ts";
 export * from "./errno.ts";
 export { lastErrno, libc } from "./libc.ts";
 export * from "./syscalls.ts";
+export * from "./mmsg.ts";

@@ -28,6 +28,8 @@ const lib = dlopen(libcPath(), {
   socketpair: { args: [T.i32, T.i32, T.i32, T.ptr], returns: T.i32 },
   bind: { args: [T.i32, T.ptr, T.u32], returns: T.i32 },
   eventfd: { args: [T.u32, T.i32], returns: T.i32 },
+  sendmmsg: { args: [T.i32, T.ptr, T.u32, T.i32], returns: T.i32 },
+  recvmmsg: { args: [T.i32, T.ptr, T.u32, T.i32, T.ptr], returns: T.i32 },
   __errno_location: { args: [], returns: T.ptr },
 });
 
