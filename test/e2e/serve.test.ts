@@ -101,7 +101,7 @@ describe.skipIf(!canNetns)("netstack serve against the Linux kernel over TUN", (
       "discard:7009",
     ]);
     await until(() => serve.stdout().includes("ready "), `ready line (stderr: ${serve.stderr()})`, 20_000);
-  });
+  }, 180_000);
 
   afterAll(async () => {
     if (serve && serve.proc.exitCode === null) serve.proc.kill("SIGKILL");
