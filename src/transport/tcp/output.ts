@@ -87,8 +87,10 @@ export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: numb
   pkt.transportHeader = off;
   pkt.transportProtocol = TCP_PROTOCOL_NUMBER;
   try {
-    // RFC 1191 §3 / RFC 9293 §3.7.2: TCP does path MTU discovery, so its IPv4 datagrams carry DF.
-    route.writePacket(pkt, { protocol: TCP_PROTOCOL_NUMBER, ttl, tos, dontFragment: route.localAddress.is4 });
+    // RFC 1191 §3 / RFC 9293 §3.7.2: TCP does path MTU discovery, so its IPv4 datagrams carry DF. A segment
+    // whose options outgrew the MSS budget (SACK blocks beyond the timestamp space) still leaves, fragmented.
+    const df = route.localAddress.is4 && (pkt.gso !== undefined || total <= route.mtu);
+    route.writePacket(pkt, { protocol: TCP_PROTOCOL_NUMBER, ttl, tos, dontFragment: df });
   } catch (e) {
     if (!(e instanceof TcpipError)) throw e;
     stats.tcp.segmentSendErrors++;

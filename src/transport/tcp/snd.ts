@@ -137,12 +137,17 @@ export function trySend(ep: TcpEndpoint): void {
     // A HardwareGSO link takes one super-segment of whole MSS parts (issue 8); only the queue's tail
     // may end in a partial part, unless a cork or MSG_MORE holds it.
     const gsoMax = ep.gsoPayload();
-    let len = Math.min(avail, gsoMax > maxPayload ? gsoMax : maxPayload, usable);
+    let len = Math.min(avail, Math.max(gsoMax, maxPayload), usable);
     if (len > maxPayload && (len < avail || s.held || ep.cork)) len -= len % maxPayload;
     if (avail > 0 && len === 0) {
       // Window (or cwnd) closed: the persist timer probes a zero window (RFC 9293 §3.8.6.1).
       if (flight === 0) ep.armPersist();
       break;
+    }
+    // GSO deferral (as Linux's tcp_tso_should_defer): with data in flight, more queued than the windows
+    // allow and under a third of the window free, the coming ACKs make room for a fuller super-segment.
+    if (gsoMax > 0 && flight > 0 && len < avail && len < gsoMax && usable < limit / 3 && !s.force) {
+      if (!seqLessThan(s.nxt, s.max)) break;
     }
     // Data sent before (go-back after a timeout or a smaller path MTU) is not held back again.
     if (avail > 0 && len < maxPayload && !s.force && !seqLessThan(s.nxt, s.max)) {
