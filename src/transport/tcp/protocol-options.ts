@@ -19,6 +19,8 @@ export interface TcpStackOptions {
   finTimeoutMs: number;
   /** Offer and accept SACK-permitted (RFC 2018). */
   sack: boolean;
+  /** Tail loss probes (RFC 8985 §7) on SACK connections; `false` leaves the tail to the RTO. */
+  rack: boolean;
   /** Offer and accept timestamps (RFC 7323 §3). */
   timestamps: boolean;
   /** Offer and accept window scaling (RFC 7323 §2). */
@@ -56,6 +58,7 @@ export function defaultTcpStackOptions(): TcpStackOptions {
     timeWaitMs: 60_000,
     finTimeoutMs: 60_000,
     sack: true,
+    rack: true,
     timestamps: true,
     windowScaling: true,
     synCookies: true,

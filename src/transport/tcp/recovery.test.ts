@@ -143,4 +143,43 @@ describe("SACK loss recovery (RFC 6675 + PRR) between two stacks", () => {
     expect(t.timeouts).toBe(0);
     expect(t.retransmits).toBe(3);
   });
+
+  test("a lost tail is repaired by a tail loss probe (RFC 8985 §7), not an RTO; with rack: false by the RTO", () => {
+    const run = (rack: boolean) => {
+      const pair = new Pair({ delay: 10, tcp: { rack } });
+      const { client, server } = pair.connect();
+      const data = bytes(40_000, 5);
+      let dropped = false;
+      pair.filter = (seg, from) => {
+        // The first transmission of the segment that ends the data.
+        if (
+          from === "a" &&
+          !dropped &&
+          seg.payload.length > 0 &&
+          seg.seq + seg.payload.length === (client.snd.iss + 1 + data.length) >>> 0
+        ) {
+          dropped = true;
+          return "drop";
+        }
+        return undefined;
+      };
+      let off = 0;
+      const chunks: Uint8Array[] = [];
+      for (let i = 0; i < 2000 && chunks.reduce((n, c) => n + c.length, 0) < data.length; i++) {
+        if (off < data.length) off += client.write(data.subarray(off));
+        pair.run(5);
+        chunks.push(drain(server));
+      }
+      expect(dropped).toBe(true);
+      expect(Buffer.compare(Buffer.concat(chunks), data)).toBe(0);
+      return pair.a.stats.tcp;
+    };
+    const tlp = run(true);
+    expect(tlp.tlpRetransmits).toBe(1);
+    expect(tlp.timeouts).toBe(0);
+    expect(tlp.retransmits).toBe(1);
+    const rto = run(false);
+    expect(rto.tlpRetransmits).toBe(0);
+    expect(rto.timeouts).toBe(1);
+  });
 });

@@ -16,6 +16,7 @@ import { TCP_ACK, TCP_FIN, TCP_PSH } from "../../header/tcp.ts";
 import { seqAdd, seqLessThan, seqMax, seqSize } from "../../seqnum/seqnum.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { Prr } from "./prr.ts";
+import { Tlp } from "./rack.ts";
 import { NextSegKind, SackScoreboard, type SackUpdate } from "./sack-scoreboard.ts";
 
 /** The SACK recovery state of one connection (created when the first ACK arrives on a SACK connection). */
@@ -24,6 +25,10 @@ export class SackRecovery {
   readonly prr: Prr;
   /** In RFC 6675 fast recovery (not the RTO recovery window). */
   active = false;
+  /** Tail loss probe state (RFC 8985 §7). */
+  readonly tlp = new Tlp();
+  /** The retransmission timer's deadline when it was armed as the PTO (0: armed as the RTO). */
+  ptoDeadline = 0;
 
   constructor(una: number, mss: number) {
     this.sb = new SackScoreboard(una, mss);
@@ -58,6 +63,12 @@ export function sackAfterAck(ep: TcpEndpoint, u: SackUpdate, ack: number, acked:
       rec.prr.onAck(u.delivered, sb.setPipe());
     }
   } else if (u.enterRecovery) {
+    rec.tlp.reset();
+    if (rec.ptoDeadline !== 0) {
+      // No probe in recovery (RFC 8985 §7.2): the timer goes back to the RTO.
+      rec.ptoDeadline = 0;
+      ep.armRto();
+    }
     // RFC 6675 §5 step 4: the reduction (4.2), RecoveryPoint and the first retransmission (4.1, 4.3), SetPipe (4.4).
     const stats = ep.stack.stats.tcp;
     stats.fastRetransmit++;
@@ -80,6 +91,7 @@ export function sackOnTimeout(ep: TcpEndpoint): boolean {
   const rec = ep.snd.sack!;
   rec.active = false;
   rec.prr.active = false;
+  rec.tlp.reset();
   rec.sb.onRetransmitTimeout();
   const before = ep.stack.stats.tcp.retransmits;
   sackSend(ep);
@@ -171,4 +183,70 @@ export function retransmitAt(ep: TcpEndpoint, seq: number, len: number): number 
   const psh = dataLen > 0 && from + dataLen === s.buf.size ? TCP_PSH : 0;
   ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | psh, seq, from, dataLen);
   return dataLen + (fin ? 1 : 0);
+}
+
+/**
+ * RFC 8985 §7.2: after an ACK of new data, with data in flight and no recovery under way, the
+ * retransmission timer (just armed as the RTO) is re-armed as the probe timeout, never later than the RTO.
+ */
+export function armPto(ep: TcpEndpoint): void {
+  const s = ep.snd;
+  const rec = s.sack;
+  if (rec === undefined || !ep.opts.rack) return;
+  rec.ptoDeadline = 0;
+  if (!rec.tlp.canSchedule(true, rec.active || rec.sb.rtoRecovery, s.flight)) return;
+  if (ep.rtxMode !== "rto" || !ep.rtxTimer.pending) return;
+  const now = ep.now();
+  const srtt = s.rtt.srtt > 0 ? s.rtt.srtt : undefined;
+  const pto = rec.tlp.pto(srtt, s.flight, ep.maxPayload(), now, ep.rtxTimer.deadline);
+  ep.rtxTimer.arm(pto);
+  rec.ptoDeadline = ep.rtxTimer.deadline;
+}
+
+/**
+ * The retransmission timer fired: if it was armed as the PTO, send the tail loss probe (RFC 8985 §7.3),
+ * re-arm the RTO and return true.
+ */
+export function onPto(ep: TcpEndpoint): boolean {
+  const s = ep.snd;
+  const rec = s.sack;
+  if (rec === undefined || rec.ptoDeadline === 0 || rec.ptoDeadline !== ep.rtxTimer.deadline) return false;
+  rec.ptoDeadline = 0;
+  if (!rec.tlp.canSendProbe()) {
+    ep.armRto();
+    return true;
+  }
+  const avail = seqLessThan(s.nxt, s.dataEnd) ? seqSize(s.nxt, s.dataEnd) : 0;
+  const room = seqSize(s.una, s.nxt) < s.wnd ? s.wnd - seqSize(s.una, s.nxt) : 0;
+  const newLen = Math.min(avail, ep.maxPayload(), room);
+  let sent = 0;
+  let retrans = false;
+  if (rec.tlp.chooseProbe(avail > 0 && s.nxt === s.max, newLen > 0) === "new") {
+    sent = sendNew(ep, newLen);
+  } else {
+    // "retransmit the highest-sequence segment sent so far".
+    const len = Math.min(ep.maxPayload(), seqSize(s.una, s.max));
+    sent = retransmitAt(ep, (s.max - len) >>> 0, len);
+    retrans = true;
+  }
+  if (sent > 0) {
+    ep.stack.stats.tcp.tlpRetransmits++;
+    rec.tlp.onProbeSent(s.nxt, retrans);
+  }
+  // RFC 8985 §7.3: "re-arm the RTO timer, not the PTO timer, if FlightSize is not zero".
+  ep.armRto();
+  return true;
+}
+
+/** RFC 8985 §7.4.2 for one ACK: a probe that repaired a loss makes the controller react as to a loss. */
+export function tlpOnAck(ep: TcpEndpoint, u: SackUpdate | undefined, ack: number): void {
+  const s = ep.snd;
+  const rec = s.sack;
+  if (rec === undefined || rec.tlp.endSeq === undefined) return;
+  const outcome = rec.tlp.processAck(ack, u?.dsack ? u.dsackEnd : undefined, false);
+  if (outcome === "loss-repaired" && !rec.active) {
+    // RFC 8985 §7.4.2: "invoke the congestion control to react to the loss event the probe has repaired".
+    s.cc.enterRecovery(s.flight, s.max);
+    s.cc.onAckInRecovery(s.max, 0, s.flight);
+  }
 }

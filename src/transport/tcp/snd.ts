@@ -19,7 +19,16 @@ import { ErrTimeout } from "../../tcpip/errors.ts";
 import type { CongestionControl } from "./congestion.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventOut } from "./events.ts";
-import { type SackRecovery, sackAfterAck, sackOnAck, sackOnTimeout, sackRecovering } from "./recovery.ts";
+import {
+  armPto,
+  onPto,
+  type SackRecovery,
+  sackAfterAck,
+  sackOnAck,
+  sackOnTimeout,
+  sackRecovering,
+  tlpOnAck,
+} from "./recovery.ts";
 import type { RttEstimator } from "./rtt.ts";
 import { sendRuns } from "./state.ts";
 
@@ -261,7 +270,10 @@ export function processAck(
   // RFC 6675 §4 Update() on every acceptable ACK of a SACK connection.
   // The scoreboard is made when the first SACK block arrives (idle connections carry none).
   const sackUpd =
-    ep.rcv.sackEnabled && (s.sack !== undefined || (sackBlocks !== undefined && sackBlocks.length > 0))
+    ep.rcv.sackEnabled &&
+    (s.sack !== undefined ||
+      (sackBlocks !== undefined && sackBlocks.length > 0) ||
+      (ep.opts.rack && seqGreaterThan(ack, s.una) && ack !== s.max))
       ? sackOnAck(ep, ack, sackBlocks ?? [])
       : undefined;
   const acked = seqGreaterThan(ack, s.una) ? seqSize(s.una, ack) : 0;
@@ -272,7 +284,12 @@ export function processAck(
     // and an unchanged advertised window.
     onDupAck(ep);
   }
-  if (sackUpd !== undefined && sendRuns(ep.state)) sackAfterAck(ep, sackUpd, ack, acked);
+  if (sackUpd !== undefined && sendRuns(ep.state)) {
+    sackAfterAck(ep, sackUpd, ack, acked);
+    // RFC 8985 §7.4.2 and §7.2: settle an outstanding probe; re-arm the PTO on an ACK of new data.
+    tlpOnAck(ep, sackUpd, ack);
+    if (acked > 0 && s.una !== s.max) armPto(ep);
+  }
   if (s.wnd > 0 && wndBefore === 0) {
     s.probes = 0;
     s.persistBackoff = 0;
@@ -299,6 +316,7 @@ function newAck(ep: TcpEndpoint, ack: number, tsEcr: number): void {
   }
   if (sample >= 0) {
     s.rtt.sample(sample);
+    s.sack?.tlp.onRttSample();
     s.cc.onRttSample?.(sample);
   }
   s.cc.onAckSeq?.(ack, s.nxt);
@@ -353,6 +371,8 @@ function onDupAck(ep: TcpEndpoint): void {
 export function onRetransmitTimeout(ep: TcpEndpoint): void {
   const s = ep.snd;
   if (!sendRuns(ep.state) || s.una === s.max) return;
+  // The timer was armed as the tail loss probe timeout (RFC 8985 §7.3).
+  if (onPto(ep)) return;
   const now = ep.now();
   // RFC 5482 §2 / Linux TCP_USER_TIMEOUT: give up when data stayed unacknowledged this long.
   if (ep.userTimeout > 0 && now - s.unaTime >= ep.userTimeout) {
