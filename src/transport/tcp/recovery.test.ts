@@ -5,6 +5,7 @@
  * Only deterministic counters for fixed seeds are asserted.
  */
 import { describe, expect, test } from "bun:test";
+import { mathisBitsPerSecond } from "../../link/netsim/mathis.ts";
 import { NetSim } from "../../link/netsim/netsim.ts";
 import type { Stack } from "../../stack/stack.ts";
 import { Address } from "../../tcpip/address.ts";
@@ -17,7 +18,7 @@ import { TcpProtocol } from "./protocol.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
 
 /** 4 MB from A to B over a 50 Mbit/s, 20 ms RTT path with 1% random loss (seeded); the sender's counters. */
-function lossyTransfer(sack: boolean, seed: number) {
+function lossyTransfer(sack: boolean, seed: number, delayMs = 10, lossRate = 0.01, size = 4 << 20) {
   const clock = new ManualClock();
   const extra = { transportProtocols: [TcpProtocol.factory({ sack })] };
   const a: Stack = newTestStack(clock, seed + 1, extra);
@@ -25,8 +26,8 @@ function lossyTransfer(sack: boolean, seed: number) {
   const sim = new NetSim({
     clock,
     random: new SeededRandom(seed),
-    aToB: { bandwidthBps: 50_000_000, delayMs: 10, queueBytes: 400_000, lossRate: 0.01 },
-    bToA: { delayMs: 10 },
+    aToB: { bandwidthBps: 50_000_000, delayMs, queueBytes: 400_000, lossRate },
+    bToA: { delayMs },
   });
   a.createNIC(1, sim.a);
   b.createNIC(1, sim.b);
@@ -48,7 +49,6 @@ function lossyTransfer(sack: boolean, seed: number) {
     }
   }
   if (server === undefined) throw new Error("no connection");
-  const size = 4 << 20;
   const data = bytes(size, seed);
   let sent = 0;
   let received = 0;
@@ -181,5 +181,30 @@ describe("SACK loss recovery (RFC 6675 + PRR) between two stacks", () => {
     const rto = run(false);
     expect(rto.tlpRetransmits).toBe(0);
     expect(rto.timeouts).toBe(1);
+  });
+
+  test("throughput matrix: simulated goodput beside the Mathis bound (50 Mbit/s link, 2 MB, seed 5)", () => {
+    const rows: string[] = [];
+    for (const lossRate of [0, 0.001, 0.01]) {
+      for (const rttMs of [1, 20]) {
+        const size = 2 << 20;
+        const r = lossyTransfer(true, 5, rttMs / 2, lossRate, size);
+        expect(r.ok).toBe(true);
+        const goodput = (size * 8) / (r.simMs / 1000) / 1e6;
+        const bound = lossRate === 0 ? "-" : (mathisBitsPerSecond(1448, rttMs, lossRate) / 1e6).toFixed(1);
+        rows.push(
+          `loss ${lossRate} rtt ${rttMs} ms: ${goodput.toFixed(1)} Mbit/s (Mathis ${bound}), RTOs ${r.timeouts}`,
+        );
+      }
+    }
+    // A snapshot: a change in recovery or congestion control shows here as a diff.
+    expect(rows).toEqual([
+      "loss 0 rtt 1 ms: 48.2 Mbit/s (Mathis -), RTOs 0",
+      "loss 0 rtt 20 ms: 40.4 Mbit/s (Mathis -), RTOs 0",
+      "loss 0.001 rtt 1 ms: 48.2 Mbit/s (Mathis 448.6), RTOs 0",
+      "loss 0.001 rtt 20 ms: 40.4 Mbit/s (Mathis 22.4), RTOs 0",
+      "loss 0.01 rtt 1 ms: 47.8 Mbit/s (Mathis 141.9), RTOs 0",
+      "loss 0.01 rtt 20 ms: 8.0 Mbit/s (Mathis 7.1), RTOs 0",
+    ]);
   });
 });
