@@ -1,5 +1,5 @@
 export * from "./constants.ts";
 export * from "./errno.ts";
 export { lastErrno, libc } from "./libc.ts";
-export * from "./syscalls.ts";
 export * from "./mmsg.ts";
+export * from "./syscalls.ts";
