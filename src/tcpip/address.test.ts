@@ -6,7 +6,7 @@ const p = (s: string) => Address.parse(s);
 
 describe("IPv4 text", () => {
   test("parses dotted quads and formats them back", () => {
-    for (const s of ["0.0.0.0", "198.18.0.1", "255.255.255.255", "10.0.0.255"]) {
+    for (const s of ["0.0.0.0", "198.18.0.1", "255.255.255.255", "198.19.0.255"]) {
       const a = p(s);
       expect(a.is4).toBe(true);
       expect(a.length).toBe(4);
