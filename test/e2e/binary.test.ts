@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { compiledBinary } from "../build.ts";
 import { canNetns, cleanupNetns, Netns, run, uniqueName, uniqueSubnet24, until } from "../netns.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "netstack-bin-"));
@@ -17,23 +18,8 @@ describe.skipIf(!canNetns)("the compiled netstack executable", () => {
   let ns: Netns;
 
   beforeAll(async () => {
-    const buildDir = mkdtempSync(join(tmpdir(), "netstack-build-"));
-    const b = await run(
-      [
-        process.execPath,
-        "build",
-        "--compile",
-        "--minify",
-        "src/index.ts",
-        "src/link/fdbased/poll-worker.ts",
-        "--outfile",
-        join(buildDir, "netstack"),
-      ],
-      { timeoutMs: 120_000 },
-    );
-    if (b.code !== 0) throw new Error(`build failed: ${b.stderr}`);
-    copyFileSync(join(buildDir, "netstack"), bin);
-    rmSync(buildDir, { recursive: true, force: true });
+    // The shared build (test/build.ts), copied alone into an empty folder.
+    copyFileSync(await compiledBinary(), bin);
     ns = await Netns.create("nsb");
   }, 180_000);
 
