@@ -141,9 +141,19 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   // Listener state.
   backlog = 0;
-  readonly acceptQueue: TcpEndpoint[] = [];
+  // Created on first use (only listeners have them): an idle connection carries no empty queues.
+  private acceptQ: TcpEndpoint[] | undefined;
+  private synQ: Set<TcpEndpoint> | undefined;
+  /** Established children waiting for accept() (the accept queue). */
+  get acceptQueue(): TcpEndpoint[] {
+    if (this.acceptQ === undefined) this.acceptQ = [];
+    return this.acceptQ;
+  }
   /** Children in SYN-RECEIVED (the SYN queue). */
-  readonly synQueue = new Set<TcpEndpoint>();
+  get synQueue(): Set<TcpEndpoint> {
+    if (this.synQ === undefined) this.synQ = new Set();
+    return this.synQ;
+  }
   /** The listener this connection came from, until accepted. */
   listener: TcpEndpoint | undefined;
   /** An ISN to use instead of the RFC 6528 one (TIME-WAIT reuse, RFC 6191). */
@@ -155,14 +165,33 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   keepaliveProbes = 0;
   private lastOowAck = Number.NEGATIVE_INFINITY;
 
+  // The four timers are made on first use (an idle connection never needs the cork or, without
+  // keepalive, the state timer); stopping one that was never made does nothing.
+  private rtxT: EndpointTimer | undefined;
+  private ackT: EndpointTimer | undefined;
+  private stateT: EndpointTimer | undefined;
+  private corkT: EndpointTimer | undefined;
   /** RTO and persist share one timer: only one can be needed at a time. */
-  readonly rtxTimer: EndpointTimer;
+  get rtxTimer(): EndpointTimer {
+    if (this.rtxT === undefined) this.rtxT = new EndpointTimer(this.stack.clock, () => this.onRtxTimer());
+    return this.rtxT;
+  }
   rtxMode: "rto" | "persist" | "handshake" = "rto";
-  readonly ackTimer: EndpointTimer;
+  get ackTimer(): EndpointTimer {
+    if (this.ackT === undefined) this.ackT = new EndpointTimer(this.stack.clock, () => this.onAckTimer());
+    return this.ackT;
+  }
   /** Keepalive, FIN-WAIT-2 timeout and TIME-WAIT (2MSL). */
-  readonly stateTimer: EndpointTimer;
-  /** Ends a cork after 200 ms (created on first use, like the others). */
-  readonly corkTimer: EndpointTimer;
+  get stateTimer(): EndpointTimer {
+    if (this.stateT === undefined)
+      this.stateT = new EndpointTimer(this.stack.clock, () => this.onStateTimer());
+    return this.stateT;
+  }
+  /** Ends a cork after 200 ms. */
+  get corkTimer(): EndpointTimer {
+    if (this.corkT === undefined) this.corkT = new EndpointTimer(this.stack.clock, () => this.onCorkTimer());
+    return this.corkT;
+  }
   private readonly sackScratch: number[] = [];
   private readonly tsOptions = { timestamp: true, tsVal: 0, tsEcr: 0, sackBlocks: this.sackScratch };
   private readonly sackOptions = { sackBlocks: this.sackScratch };
@@ -187,11 +216,6 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       newCongestionControl(o.congestionControl, 536, o.initialWindowSegments),
     );
     this.rcv = new ReceiveState(o.receiveBufferSize.default);
-    const clock = stack.clock;
-    this.rtxTimer = new EndpointTimer(clock, () => this.onRtxTimer());
-    this.ackTimer = new EndpointTimer(clock, () => this.onAckTimer());
-    this.stateTimer = new EndpointTimer(clock, () => this.onStateTimer());
-    this.corkTimer = new EndpointTimer(clock, () => this.onCorkTimer());
   }
 
   // ---------------------------------------------------------------- clocks
@@ -688,7 +712,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     r.lastAckSent = r.nxt;
     r.ackNow = false;
     r.ackPending = false;
-    this.ackTimer.stop();
+    this.ackT?.stop();
   }
 
   private segmentOptions(): OutSegment["options"] {
@@ -842,14 +866,14 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     s.finQueued = true;
     s.finSeq = s.dataEnd;
     s.held = false;
-    this.stateTimer.stop();
+    this.stateT?.stop();
     trySend(this);
   }
 
   enterTimeWait(): void {
     this.setState("TIME-WAIT");
-    this.rtxTimer.stop();
-    this.ackTimer.stop();
+    this.rtxT?.stop();
+    this.ackT?.stop();
     this.stateTimer.arm(this.opts.timeWaitMs);
     this.notify(EventIn | EventHUp);
   }
@@ -866,10 +890,10 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   /** Stops everything and forgets the connection (RFC 9293 "delete the TCB"). */
   cleanup(): void {
-    this.rtxTimer.stop();
-    this.ackTimer.stop();
-    this.stateTimer.stop();
-    this.corkTimer.stop();
+    this.rtxT?.stop();
+    this.ackT?.stop();
+    this.stateT?.stop();
+    this.corkT?.stop();
     if (this.state === "SYN-RECEIVED" && this.listener) this.listener.synQueue.delete(this);
     if (this.listener) {
       const i = this.listener.acceptQueue.indexOf(this);
@@ -891,12 +915,12 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   }
 
   private closeListener(): void {
-    for (const c of [...this.synQueue, ...this.acceptQueue]) {
+    for (const c of [...(this.synQ ?? []), ...(this.acceptQ ?? [])]) {
       c.listener = undefined;
       c.abort(new ErrConnectionAborted(), true);
     }
-    this.synQueue.clear();
-    this.acceptQueue.length = 0;
+    this.synQ?.clear();
+    if (this.acceptQ) this.acceptQ.length = 0;
     this.cleanup();
   }
 

@@ -1,5 +1,5 @@
 /**
- * A re-armable timer on the stack's clock. Each connection owns four of
+ * A re-armable timer on the stack's clock. Each connection has up to four of
  * these (retransmit/persist, delayed ACK, cork, and one for keepalive / FIN-WAIT-2 /
  * TIME-WAIT), created on first use and re-armed after: no timer object per
  * segment (STYLE.md principle 6).
