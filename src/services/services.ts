@@ -12,7 +12,7 @@ import type { FullAddress } from "../tcpip/full-address.ts";
 import { SockOpt } from "../tcpip/options.ts";
 import { IPV6_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER } from "../tcpip/protocols.ts";
 import { type Entry, EventIn, Queue } from "../waiter/waiter.ts";
-import { chargenChunk } from "./chargen.ts";
+import { StreamService } from "./stream-service.ts";
 
 export type ServiceKind = "echo" | "discard" | "chargen" | "http";
 
@@ -50,8 +50,6 @@ interface Entry_ extends RunningService {
   bytesOut: number;
   close(): Promise<void>;
 }
-
-const CHARGEN = chargenChunk(9); // ~63 KiB per write, whole periods so the pattern continues seamlessly
 
 export class ServiceManager {
   private readonly running = new Map<number, Entry_>();
@@ -104,27 +102,39 @@ export class ServiceManager {
   private async startTcp(id: number, spec: ServiceSpec): Promise<Entry_> {
     if (spec.kind === "http" && !this.http) throw new ServiceError("EINVAL", "no HTTP handler configured");
     const e: Entry_ = { id, spec, connections: 0, bytesIn: 0, bytesOut: 0, close: async () => {} };
-    const server: Server = createServer(
-      this.stack,
-      { allowHalfOpen: true, noDelay: spec.kind !== "chargen" },
-      (s) => {
-        e.connections++;
-        s.on("close", () => {
-          e.connections--;
-          e.bytesIn += s.bytesRead;
-          e.bytesOut += s.bytesWritten;
-        });
-        s.on("error", () => {});
-        if (spec.keepalive) {
-          const ep = s.endpoint!;
-          ep.setSockOpt(SockOpt.KeepaliveEnabled, true);
-          ep.setSockOpt(SockOpt.KeepaliveIdle, spec.keepalive.idleMs);
-          ep.setSockOpt(SockOpt.KeepaliveInterval, spec.keepalive.intervalMs);
-          ep.setSockOpt(SockOpt.KeepaliveCount, spec.keepalive.count);
-        }
-        serveTcp(spec.kind, s, this.http);
-      },
-    );
+    if (spec.kind !== "http") {
+      // Straight on the endpoints: a node:net-style Socket per connection cost as much heap as the
+      // TCP endpoint itself (issue 10). Its counters are live.
+      let svc: StreamService;
+      try {
+        svc = new StreamService(this.stack, spec.kind, spec.port, e, { keepalive: spec.keepalive });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        throw new ServiceError(
+          code === "EADDRINUSE" ? "EADDRINUSE" : "EINVAL",
+          `cannot listen on tcp port ${spec.port}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      e.close = async () => svc.close();
+      return e;
+    }
+    const server: Server = createServer(this.stack, { allowHalfOpen: true, noDelay: true }, (s) => {
+      e.connections++;
+      s.on("close", () => {
+        e.connections--;
+        e.bytesIn += s.bytesRead;
+        e.bytesOut += s.bytesWritten;
+      });
+      s.on("error", () => {});
+      if (spec.keepalive) {
+        const ep = s.endpoint!;
+        ep.setSockOpt(SockOpt.KeepaliveEnabled, true);
+        ep.setSockOpt(SockOpt.KeepaliveIdle, spec.keepalive.idleMs);
+        ep.setSockOpt(SockOpt.KeepaliveInterval, spec.keepalive.intervalMs);
+        ep.setSockOpt(SockOpt.KeepaliveCount, spec.keepalive.count);
+      }
+      this.http!(s);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err: Error & { code?: string }) =>
         reject(
@@ -192,34 +202,5 @@ export class ServiceManager {
       ep.close();
     };
     return e;
-  }
-}
-
-function serveTcp(kind: ServiceKind, s: Socket, http: HttpConnectionHandler | undefined): void {
-  switch (kind) {
-    case "echo":
-      // RFC 862: "Once a connection is established any data received is sent back."
-      s.pipe(s);
-      return;
-    case "discard":
-      // RFC 863: "simply throws away any data it receives"; close once the peer has.
-      s.on("data", () => {});
-      s.on("end", () => s.end());
-      return;
-    case "chargen": {
-      // RFC 864: "Once a connection is established a stream of data is sent out ... until the
-      // calling user terminates the connection." Input is thrown away.
-      s.on("data", () => {});
-      s.on("end", () => s.destroy());
-      const pump = () => {
-        while (!s.destroyed && s.write(CHARGEN)) {}
-      };
-      s.on("drain", pump);
-      pump();
-      return;
-    }
-    case "http":
-      http!(s);
-      return;
   }
 }

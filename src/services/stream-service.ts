@@ -1,0 +1,278 @@
+/**
+ * echo (RFC 862), discard (RFC 863) and chargen (RFC 864) over TCP, served
+ * straight on the stack's endpoints.
+ *
+ * Issue 10 ("memory per idle connection"): the `node:net`-style `Socket` of
+ * `src/adapters/net` is a `stream.Duplex`; with `pipe()` it cost ~4 KiB of
+ * heap per idle echo connection, as much as the TCP endpoint itself. Here a
+ * connection is one small object that is its own waiter entry. Like the
+ * `Socket`, reading is deferred to a microtask so that a batch of segments
+ * delivered in one link read is read once, not once per segment (one window
+ * update instead of one per segment).
+ */
+
+import { toNodeError } from "../adapters/net/errors.ts";
+import type { StackLike } from "../adapters/net/socket.ts";
+import type { Endpoint } from "../stack/registration.ts";
+import { ErrClosedForReceive, ErrWouldBlock } from "../tcpip/errors.ts";
+import { SockOpt } from "../tcpip/options.ts";
+import { IPV6_PROTOCOL_NUMBER, ShutdownFlags, TCP_PROTOCOL_NUMBER } from "../tcpip/protocols.ts";
+import { type Entry, EventErr, EventHUp, EventIn, EventOut, Queue } from "../waiter/waiter.ts";
+import { chargenChunk } from "./chargen.ts";
+
+export type StreamServiceKind = "echo" | "discard" | "chargen";
+
+/** Live counters of one service (the caller's object, updated in place). */
+export interface StreamServiceCounters {
+  connections: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface StreamServiceOptions {
+  keepalive?: { idleMs: number; intervalMs: number; count: number } | undefined;
+}
+
+/** The largest read at once, as the `Socket`'s readable high-water mark. */
+const READ_MAX = 64 * 1024;
+/** ~63 KiB per write, whole periods so the pattern continues seamlessly from any offset. */
+const CHARGEN = chargenChunk(9);
+
+/** Connections with a read due, served in one microtask. */
+let due: StreamConnection[] = [];
+let dueScheduled = false;
+function runDue(): void {
+  dueScheduled = false;
+  const list = due;
+  due = [];
+  for (const c of list) {
+    c.readDue = false;
+    c.readAll();
+  }
+}
+
+class StreamConnection implements Entry {
+  /** echo: bytes read that the send buffer has not taken yet (reading pauses until it does). */
+  private pending: Uint8Array | undefined;
+  /** chargen: where in `CHARGEN` the next write starts. */
+  private off = 0;
+  private finSeen = false;
+  private pumping = false;
+  private done = false;
+  readDue = false;
+
+  constructor(
+    private readonly service: StreamService,
+    readonly ep: Endpoint,
+    private readonly wq: Queue,
+  ) {}
+
+  start(): void {
+    this.wq.register(this, EventIn | EventOut | EventErr | EventHUp);
+    if (this.service.kind === "chargen") this.pump();
+    this.scheduleRead();
+  }
+
+  /** The waiter callback. */
+  callback(mask: number): void {
+    if (this.done) return;
+    if (mask & EventOut) {
+      if (this.service.kind === "chargen") this.pump();
+      else if (this.pending) {
+        this.flushPending();
+        if (!this.pending) {
+          if (this.finSeen) this.finish();
+          else this.scheduleRead();
+        }
+      }
+    }
+    if (mask & (EventIn | EventErr | EventHUp)) this.scheduleRead();
+  }
+
+  private scheduleRead(): void {
+    if (this.readDue || this.done) return;
+    this.readDue = true;
+    due.push(this);
+    if (!dueScheduled) {
+      dueScheduled = true;
+      queueMicrotask(runDue);
+    }
+  }
+
+  readAll(): void {
+    const ep = this.ep;
+    const counters = this.service.counters;
+    while (!this.done && !this.pending) {
+      if ((ep.readiness(EventIn) & EventIn) === 0) return;
+      let data: Uint8Array;
+      try {
+        data = ep.read(READ_MAX).data;
+      } catch (e) {
+        if (e instanceof ErrWouldBlock) return;
+        if (e instanceof ErrClosedForReceive) this.onPeerFin();
+        else this.destroy();
+        return;
+      }
+      if (data.length === 0) {
+        // Readable with nothing to read: a failed connection (the next read throws) or none.
+        if ((ep.readiness(EventErr | EventHUp) & (EventErr | EventHUp)) === 0) return;
+        continue;
+      }
+      counters.bytesIn += data.length;
+      if (this.service.kind === "echo") {
+        // RFC 862: "Once a connection is established any data received is sent back."
+        this.pending = data;
+        this.flushPending();
+      }
+    }
+  }
+
+  private flushPending(): void {
+    const p = this.pending;
+    if (!p) return;
+    // Taken off first: over loopback the write can come back here (EventOut) before it returns.
+    this.pending = undefined;
+    let n: number;
+    try {
+      n = this.ep.write(p);
+    } catch (e) {
+      if (e instanceof ErrWouldBlock) this.pending = p;
+      else this.destroy();
+      return;
+    }
+    this.service.counters.bytesOut += n;
+    if (n < p.length && !this.done) this.pending = p.subarray(n);
+  }
+
+  /** chargen: writes while the send buffer takes bytes (RFC 864: "until the calling user terminates"). */
+  private pump(): void {
+    // Over loopback a write can come back here (EventOut) before it returns: the running loop goes on.
+    if (this.pumping) return;
+    this.pumping = true;
+    const ep = this.ep;
+    try {
+      while (!this.done) {
+        let n: number;
+        try {
+          n = ep.write(this.off === 0 ? CHARGEN : CHARGEN.subarray(this.off));
+        } catch (e) {
+          if (!(e instanceof ErrWouldBlock)) this.destroy();
+          return;
+        }
+        if (n === 0) return;
+        this.service.counters.bytesOut += n;
+        this.off = (this.off + n) % CHARGEN.length;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private onPeerFin(): void {
+    if (this.service.kind === "chargen") {
+      // The client is done: stop sending (the Socket-based service destroyed the socket here too).
+      this.destroy();
+      return;
+    }
+    // echo and discard close their side once the peer has (after echoing what is left).
+    this.finSeen = true;
+    if (!this.pending) this.finish();
+  }
+
+  /** A clean end: our FIN after everything written, then the endpoint lives on only to finish. */
+  private finish(): void {
+    try {
+      this.ep.shutdown(ShutdownFlags.Write);
+    } catch {}
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.done) return;
+    this.done = true;
+    this.pending = undefined;
+    this.wq.unregister(this);
+    try {
+      this.ep.close();
+    } catch {}
+    this.service.closed(this);
+  }
+}
+
+/** One listening TCP service. */
+export class StreamService {
+  private readonly listener: Endpoint;
+  private readonly wq = new Queue();
+  private readonly conns = new Set<StreamConnection>();
+  private readonly entry: Entry = { callback: () => this.acceptAll() };
+  private closing = false;
+
+  /** Listens on `port` (dual-stack, any address); throws a Node-style error (`code` EADDRINUSE, ...). */
+  constructor(
+    stack: StackLike,
+    readonly kind: StreamServiceKind,
+    port: number,
+    readonly counters: StreamServiceCounters,
+    private readonly opts: StreamServiceOptions = {},
+  ) {
+    const ep = stack.newEndpoint(TCP_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, this.wq);
+    try {
+      ep.bind({ port });
+      ep.listen!(511);
+    } catch (e) {
+      try {
+        ep.close();
+      } catch {}
+      throw toNodeError(e, "listen", "::", port);
+    }
+    this.listener = ep;
+    this.wq.register(this.entry, EventIn);
+    this.acceptAll();
+  }
+
+  private acceptAll(): void {
+    if (this.closing) return;
+    for (;;) {
+      let a: { endpoint: Endpoint; waiterQueue: unknown };
+      try {
+        a = this.listener.accept!();
+      } catch {
+        return;
+      }
+      const ep = a.endpoint;
+      if (!(a.waiterQueue instanceof Queue)) {
+        ep.close();
+        continue;
+      }
+      try {
+        // Interactive services answer each segment at once; chargen fills segments (Nagle on).
+        if (this.kind !== "chargen") ep.setSockOpt(SockOpt.NoDelay, true);
+        const k = this.opts.keepalive;
+        if (k) {
+          ep.setSockOpt(SockOpt.KeepaliveEnabled, true);
+          ep.setSockOpt(SockOpt.KeepaliveIdle, k.idleMs);
+          ep.setSockOpt(SockOpt.KeepaliveInterval, k.intervalMs);
+          ep.setSockOpt(SockOpt.KeepaliveCount, k.count);
+        }
+      } catch {}
+      const c = new StreamConnection(this, ep, a.waiterQueue);
+      this.conns.add(c);
+      this.counters.connections++;
+      c.start();
+    }
+  }
+
+  closed(c: StreamConnection): void {
+    if (this.conns.delete(c)) this.counters.connections--;
+  }
+
+  /** Stops listening and closes every connection. */
+  close(): void {
+    this.closing = true;
+    this.wq.unregister(this.entry);
+    try {
+      this.listener.close();
+    } catch {}
+    for (const c of [...this.conns]) c.destroy();
+  }
+}
