@@ -21,9 +21,56 @@ interface Registered {
   reuseAddress: boolean;
 }
 
-type RemoteAddrMap = Map<string, Registered[]>;
-type RemotePortMap = Map<number, RemoteAddrMap>;
-type LocalAddrMap = Map<string, RemotePortMap>;
+/**
+ * One key and its value, or a `Map` once a level holds several. Below the local port most levels
+ * hold a single entry per connection (a server's connection from a client port of its own, a
+ * client's local port), and a `Map` with one entry cost ~0.3 KiB of table (issue 10).
+ */
+class Single<K, V> {
+  constructor(
+    readonly k: K,
+    readonly v: V,
+  ) {}
+}
+type Small<K, V> = Single<K, V> | Map<K, V>;
+
+function sget<K, V>(s: Small<K, V> | undefined, k: K): V | undefined {
+  if (s === undefined) return undefined;
+  if (s instanceof Single) return s.k === k ? s.v : undefined;
+  return s.get(k);
+}
+
+/** `s` with `k` set to `v` (a new container when it grows from one entry to two). */
+function sset<K, V>(s: Small<K, V> | undefined, k: K, v: V): Small<K, V> {
+  if (s === undefined) return new Single(k, v);
+  if (s instanceof Single) {
+    if (s.k === k) return s.v === v ? s : new Single(k, v);
+    return new Map([
+      [s.k, s.v],
+      [k, v],
+    ]);
+  }
+  s.set(k, v);
+  return s;
+}
+
+/** `s` without `k`, or undefined when nothing is left. */
+function sdelete<K, V>(s: Small<K, V>, k: K): Small<K, V> | undefined {
+  if (s instanceof Single) return s.k === k ? undefined : s;
+  s.delete(k);
+  if (s.size > 1) return s;
+  for (const [k1, v1] of s) return new Single(k1, v1);
+  return undefined;
+}
+
+function* sentries<K, V>(s: Small<K, V>): Generator<[K, V]> {
+  if (s instanceof Single) yield [s.k, s.v];
+  else yield* s;
+}
+
+type RemoteAddrMap = Small<string, Registered[]>;
+type RemotePortMap = Small<number, RemoteAddrMap>;
+type LocalAddrMap = Small<string, RemotePortMap>;
 type PortMap = Map<number, LocalAddrMap>;
 
 function keyOf(a: Address | undefined): string {
@@ -53,33 +100,17 @@ export class TransportDemuxer {
   }
 
   private group(t: PortMap, id: TransportEndpointId, create: boolean): Registered[] | undefined {
-    let l = t.get(id.localPort);
-    if (!l) {
-      if (!create) return undefined;
-      l = new Map();
-      t.set(id.localPort, l);
-    }
     const lk = keyOf(id.localAddress);
-    let rp = l.get(lk);
-    if (!rp) {
-      if (!create) return undefined;
-      rp = new Map();
-      l.set(lk, rp);
-    }
-    let ra = rp.get(id.remotePort);
-    if (!ra) {
-      if (!create) return undefined;
-      ra = new Map();
-      rp.set(id.remotePort, ra);
-    }
     const rk = keyOf(id.remoteAddress);
-    let g = ra.get(rk);
-    if (!g) {
-      if (!create) return undefined;
-      g = [];
-      ra.set(rk, g);
-    }
-    return g;
+    const l = t.get(id.localPort);
+    const rp = sget(l, lk);
+    const ra = sget(rp, id.remotePort);
+    const g = sget(ra, rk);
+    if (g || !create) return g;
+    const ng: Registered[] = [];
+    // Innermost first: each level may become a new container that its parent must hold.
+    t.set(id.localPort, sset(l, lk, sset(rp, id.remotePort, sset(ra, rk, ng))));
+    return ng;
   }
 
   /**
@@ -96,9 +127,9 @@ export class TransportDemuxer {
       const netProto = Math.floor(k / 256);
       const transProto = k % 256;
       for (const [localPort, l] of t) {
-        for (const [lk, rp] of l) {
-          for (const [remotePort, ra] of rp) {
-            for (const [rk, g] of ra) {
+        for (const [lk, rp] of sentries(l)) {
+          for (const [remotePort, ra] of sentries(rp)) {
+            for (const [rk, g] of sentries(ra)) {
               const id: TransportEndpointId = {
                 localPort,
                 localAddress: lk ? Address.fromKey(lk) : undefined,
@@ -152,19 +183,21 @@ export class TransportDemuxer {
       if (!t) continue;
       const l = t.get(id.localPort);
       const lk = keyOf(id.localAddress);
-      const rp = l?.get(lk);
-      const ra = rp?.get(id.remotePort);
+      const rp = sget(l, lk);
+      const ra = sget(rp, id.remotePort);
       const rk = keyOf(id.remoteAddress);
-      const g = ra?.get(rk);
+      const g = sget(ra, rk);
       if (!g) continue;
       const i = g.findIndex((r) => r.ep === ep);
       if (i === -1) continue;
       g.splice(i, 1);
       if (g.length > 0) continue;
-      ra!.delete(rk);
-      if (ra!.size === 0) rp!.delete(id.remotePort);
-      if (rp!.size === 0) l!.delete(lk);
-      if (l!.size === 0) t.delete(id.localPort);
+      // Outermost last: each level shrinks (or goes) once its child went.
+      const ra2 = sdelete(ra!, rk);
+      const rp2 = ra2 ? sset(rp, id.remotePort, ra2) : sdelete(rp!, id.remotePort);
+      const l2 = rp2 ? sset(l, lk, rp2) : sdelete(l!, lk);
+      if (l2) t.set(id.localPort, l2);
+      else t.delete(id.localPort);
     }
   }
 
@@ -207,13 +240,13 @@ export class TransportDemuxer {
     if (!l) return undefined;
     const lk = localAddr.key;
     const rk = remoteAddr.key;
-    const exact = l.get(lk);
-    const any = l.get("");
+    const exact = sget(l, lk);
+    const any = sget(l, "");
     return (
-      this.pick(exact?.get(remotePort)?.get(rk), nic, lk, localPort, rk, remotePort) ??
-      this.pick(any?.get(remotePort)?.get(rk), nic, lk, localPort, rk, remotePort) ??
-      this.pick(exact?.get(0)?.get(""), nic, lk, localPort, rk, remotePort) ??
-      this.pick(any?.get(0)?.get(""), nic, lk, localPort, rk, remotePort)
+      this.pick(sget(sget(exact, remotePort), rk), nic, lk, localPort, rk, remotePort) ??
+      this.pick(sget(sget(any, remotePort), rk), nic, lk, localPort, rk, remotePort) ??
+      this.pick(sget(sget(exact, 0), ""), nic, lk, localPort, rk, remotePort) ??
+      this.pick(sget(sget(any, 0), ""), nic, lk, localPort, rk, remotePort)
     );
   }
 
@@ -235,11 +268,13 @@ export class TransportDemuxer {
     const t = this.table(netProto, transProto, false);
     const l = t?.get(localPort);
     if (!l) return out;
+    const exact = sget(l, localAddr.key);
+    const any = sget(l, "");
     const groups = [
-      l.get(localAddr.key)?.get(remotePort)?.get(remoteAddr.key),
-      l.get("")?.get(remotePort)?.get(remoteAddr.key),
-      l.get(localAddr.key)?.get(0)?.get(""),
-      l.get("")?.get(0)?.get(""),
+      sget(sget(exact, remotePort), remoteAddr.key),
+      sget(sget(any, remotePort), remoteAddr.key),
+      sget(sget(exact, 0), ""),
+      sget(sget(any, 0), ""),
     ];
     for (const g of groups) {
       if (!g) continue;

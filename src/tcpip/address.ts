@@ -10,9 +10,13 @@ export class Address {
   readonly key: string;
 
   private constructor(readonly bytes: Uint8Array) {
-    let k = "";
-    for (let i = 0; i < bytes.length; i++) k += String.fromCharCode(bytes[i]!);
-    this.key = k;
+    // One flat string: `k += char` per byte would keep a rope of one cell per byte
+    // (~130 B for IPv4, ~530 B for IPv6) alive with every address (issue 10 memory).
+    const b = bytes;
+    this.key =
+      b.length === 4
+        ? String.fromCharCode(b[0]!, b[1]!, b[2]!, b[3]!)
+        : String.fromCharCode.apply(null, b as unknown as number[]);
   }
 
   /** Copies `len` bytes at `off` of `buf` (4 or 16). */

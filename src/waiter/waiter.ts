@@ -62,31 +62,36 @@ interface Slot {
  * entry registered during `notify` is first called by the next `notify`.
  */
 export class Queue {
-  /** Registration order; `undefined` marks an entry removed during `notify` (compacted afterwards). */
+  /**
+   * Registration order; `undefined` marks an entry removed during `notify` (compacted afterwards).
+   * A queue holds one or two entries in practice, so an entry is found by a scan: no Map per
+   * queue (there is a queue per connection; a Map's table cost ~0.2 KiB each, issue 10).
+   */
   private slots: (Slot | undefined)[] = [];
-  private readonly byEntry = new Map<Entry, Slot>();
   /** Depth of `notify` calls in progress (a callback may notify again). */
   private notifying = 0;
   private holes = 0;
 
+  private indexOf(entry: Entry): number {
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) if (slots[i]?.entry === entry) return i;
+    return -1;
+  }
+
   /** Adds `entry`, to be called when any event in `mask` is notified. */
   register(entry: Entry, mask: EventMask): void {
-    const slot = this.byEntry.get(entry);
-    if (slot) {
-      slot.mask = mask;
+    const i = this.indexOf(entry);
+    if (i !== -1) {
+      this.slots[i]!.mask = mask;
       return;
     }
-    const s: Slot = { entry, mask };
-    this.byEntry.set(entry, s);
-    this.slots.push(s);
+    this.slots.push({ entry, mask });
   }
 
   /** Removes `entry`; does nothing if it is not registered. */
   unregister(entry: Entry): void {
-    const slot = this.byEntry.get(entry);
-    if (!slot) return;
-    this.byEntry.delete(entry);
-    const i = this.slots.indexOf(slot);
+    const i = this.indexOf(entry);
+    if (i === -1) return;
     if (this.notifying > 0) {
       // Indexes must stay put while a notify loop walks them.
       this.slots[i] = undefined;
@@ -118,18 +123,18 @@ export class Queue {
   /** The union of the masks of all registered entries. */
   events(): EventMask {
     let m = 0;
-    for (const s of this.byEntry.values()) m |= s.mask;
+    for (const s of this.slots) if (s !== undefined) m |= s.mask;
     return m;
   }
 
   /** Whether no entry is registered. */
   get isEmpty(): boolean {
-    return this.byEntry.size === 0;
+    return this.size === 0;
   }
 
   /** The number of registered entries. */
   get size(): number {
-    return this.byEntry.size;
+    return this.slots.length - this.holes;
   }
 
   private compact(): void {
