@@ -40,6 +40,15 @@ const ICMP_ERROR_MAX_DATAGRAM = 576;
 /** Host routes that redirects may add in all (Linux keeps them in an expiring cache instead). */
 const MAX_REDIRECT_ROUTES = 1024;
 
+/** Sets the checksum of the ICMP message at `b[off, off + len)` (RFC 792: over the whole message). */
+function fullEchoChecksum(b: Uint8Array, off: number, len: number): void {
+  b[off + 2] = 0;
+  b[off + 3] = 0;
+  const sum = finishChecksum(checksum(b, off, len));
+  b[off + 2] = sum >>> 8;
+  b[off + 3] = sum & 0xff;
+}
+
 /** ICMP query types (not errors): replying to these with an error is allowed (RFC 1122 §3.2.2). */
 function isIcmpQuery(type: number): boolean {
   return (
@@ -118,40 +127,91 @@ export class Icmpv4 {
     // RFC 1122 §3.2.2.6 allows ignoring echo requests to broadcast/multicast; Linux does by default.
     if ((ep.isBroadcastOrMulticast(dstNum) || pkt.linkBroadcastOrMulticast) && !ep.proto.echoBroadcast)
       return;
-    const stack = ep.nic.stack;
-    const local = stack.hasAddress(0, info.dst) ? info.dst : undefined;
-    let route: Route;
-    try {
-      route = stack.findRoute(0, local, info.src, IPV4_PROTOCOL_NUMBER);
-    } catch {
-      stack.stats.ip.noRoute++;
-      return;
-    }
+    const route = this.echoReplyRoute(info);
+    if (!route) return;
     const len = pkt.size;
-    const reply = PacketBuffer.alloc(route.maxHeaderLength, len);
-    const ro = reply.head;
-    reply.data.set(pkt.bytes(), ro);
-    reply.data[ro] = ICMPV4_ECHO_REPLY;
-    reply.data[ro + 2] = 0;
-    reply.data[ro + 3] = 0;
-    const sum = finishChecksum(checksum(reply.data, ro, len));
-    reply.data[ro + 2] = sum >>> 8;
-    reply.data[ro + 3] = sum & 0xff;
-    reply.transportHeader = ro;
+    const options = this.echoReplyOptions(pkt, route.localAddress);
+    let reply: PacketBuffer;
+    const b = pkt.data;
+    const ro = pkt.head;
+    if (options === undefined && ep.receivedFromLink()) {
+      // The reply is built in the request's own bytes (as lwIP does): nothing is copied, and the
+      // consumed IP header in front is the headroom for the reply's. Only a packet read from a real
+      // link is reused: a locally delivered one may still belong to its sender. A fresh
+      // PacketBuffer over the same bytes drops the request's metadata (offload flags, link addresses).
+      const oldWord = (b[ro]! << 8) | b[ro + 1]!;
+      b[ro] = ICMPV4_ECHO_REPLY;
+      const newWord = (b[ro]! << 8) | b[ro + 1]!;
+      if (pkt.gso?.needsChecksum) {
+        // A partial checksum (offload) is not the final sum: compute it whole.
+        fullEchoChecksum(b, ro, len);
+      } else {
+        // RFC 1624 §3 eqn. 3: HC' = ~(~HC + ~m + m'), for the 16-bit word holding type and code.
+        const hc = (b[ro + 2]! << 8) | b[ro + 3]!;
+        let sum = (~hc & 0xffff) + (~oldWord & 0xffff) + newWord;
+        sum = (sum & 0xffff) + (sum >>> 16);
+        sum = (sum & 0xffff) + (sum >>> 16);
+        const out = ~sum & 0xffff;
+        b[ro + 2] = out >>> 8;
+        b[ro + 3] = out & 0xff;
+      }
+      reply = new PacketBuffer(b, ro, ro + len);
+    } else {
+      reply = PacketBuffer.alloc(route.maxHeaderLength, len);
+      reply.data.set(pkt.bytes(), reply.head);
+      reply.data[reply.head] = ICMPV4_ECHO_REPLY;
+      fullEchoChecksum(reply.data, reply.head, len);
+    }
+    reply.transportHeader = reply.head;
     const params: NetworkHeaderParams = {
       protocol: ICMPV4_PROTOCOL_NUMBER,
       ttl: route.defaultTtl,
       tos: info.tos,
     };
-    const options = this.echoReplyOptions(pkt, route.localAddress);
     if (options) params.options = options;
     try {
       route.writePacket(reply, params);
       this.counters.echoReply.sent++;
       this.counters.packetsSent++;
     } catch {
-      stack.stats.ip.outgoingPacketErrors++;
+      ep.nic.stack.stats.ip.outgoingPacketErrors++;
     }
+  }
+
+  /** The route of the last echo reply, kept with the request's addresses while it is not `stale`. */
+  private echoRoute: Route | undefined;
+  private echoRouteSrc = 0;
+  private echoRouteDst = 0;
+
+  /**
+   * The route back to an echo request's source, from our address it was sent to. Pings come in
+   * series from one peer, so the last route is reused until routes, addresses or NICs change
+   * (`stale`); only a route that can tell (`stale` defined) is kept.
+   */
+  private echoReplyRoute(info: TransportPacketInfo): Route | undefined {
+    const src = info.src.v4Number;
+    const dst = info.dst.v4Number;
+    const cached = this.echoRoute;
+    if (
+      cached !== undefined &&
+      cached.stale === false &&
+      this.echoRouteSrc === src &&
+      this.echoRouteDst === dst
+    )
+      return cached;
+    const stack = this.ep.nic.stack;
+    const local = stack.hasAddress(0, info.dst) ? info.dst : undefined;
+    let route: Route;
+    try {
+      route = stack.findRoute(0, local, info.src, IPV4_PROTOCOL_NUMBER);
+    } catch {
+      stack.stats.ip.noRoute++;
+      return undefined;
+    }
+    this.echoRoute = route;
+    this.echoRouteSrc = src;
+    this.echoRouteDst = dst;
+    return route;
   }
 
   /**

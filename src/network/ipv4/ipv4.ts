@@ -318,7 +318,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
       return;
     }
     // RFC 1122 §3.2.1.3(g): 127/8 "MUST NOT appear outside a host" — drop it from any real link.
-    if ((srcNum >>> 24 === 127 || dstNum >>> 24 === 127) && this.fromLink()) {
+    if ((srcNum >>> 24 === 127 || dstNum >>> 24 === 127) && this.receivedFromLink()) {
       ip.invalidSourceAddressesReceived++;
       return;
     }
@@ -354,7 +354,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
   }
 
   /** Whether the packet being handled arrived from a real link (not a loopback link, not handleLocal). */
-  private fromLink(): boolean {
+  receivedFromLink(): boolean {
     if (this.nic.capabilities & LinkCapability.Loopback) return false;
     return !this.nic.deliveringLocally;
   }
