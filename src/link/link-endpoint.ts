@@ -16,6 +16,16 @@ import type { LinkAddress } from "../tcpip/link-address.ts";
  */
 export interface NetworkDispatcher {
   deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void;
+  /**
+   * Optional (issue 10): a link that delivers packets in batches (one drain
+   * of its fd) calls `beginBatch` before the first packet of a batch and
+   * `endBatch` after the last, in a `finally`. Work that can wait for the
+   * whole batch (TCP's ACKs and sends) is then done once per batch rather than
+   * once per packet, as Linux coalesces per NAPI poll. Calls nest; a link
+   * without batches calls neither, and every packet is finished at once.
+   */
+  beginBatch?(): void;
+  endBatch?(): void;
 }
 
 /** Capability bits a link advertises (gVisor's `LinkEndpointCapabilities`). */

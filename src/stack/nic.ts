@@ -139,6 +139,15 @@ export class NIC implements NetworkDispatcher, NicContext {
 
   // ---- inbound ----
 
+  /** The link starts a batch of packets: the stack puts per-batch work off until `endBatch`. */
+  beginBatch(): void {
+    this.stack.beginBatch();
+  }
+
+  endBatch(): void {
+    this.stack.endBatch();
+  }
+
   deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
     if (!this.enabled) {
       this.countDrop();

@@ -167,6 +167,19 @@ export interface StackContext {
   addRoute?(route: TableRoute): void;
   removeRoute?(route: TableRoute): number;
   setAddressTentative?(nic: NICID, address: Address, tentative: boolean): void;
+  /**
+   * Added for issue 10 (optional): while a link delivers a batch of packets
+   * (`NetworkDispatcher.beginBatch`/`endBatch`), puts `item.flushDeferred()`
+   * off until the batch ends and returns true; outside a batch returns false
+   * and the caller does the work at once. The caller remembers that it is
+   * queued (one entry per batch).
+   */
+  deferUntilBatchEnd?(item: BatchDeferred): boolean;
+}
+
+/** Work a protocol put off to the end of the link's batch (see `StackContext.deferUntilBatchEnd`). */
+export interface BatchDeferred {
+  flushDeferred(): void;
 }
 
 export interface PortFlags {

@@ -27,6 +27,7 @@ import { type NicStats, newStats, type Stats } from "../tcpip/stats.ts";
 import type { NeighborConfig } from "./neighbor-cache.ts";
 import { type AddressEntry, NIC } from "./nic.ts";
 import type {
+  BatchDeferred,
   ControlType,
   DeliveryResult,
   Endpoint,
@@ -111,6 +112,9 @@ export class Stack implements StackContext {
   private readonly neighborConfig: Partial<NeighborConfig> | undefined;
   private readonly localQueue: { nic: NIC; proto: NetworkProtocolNumber; pkt: PacketBuffer }[] = [];
   private drainingLocal = false;
+  /** Nesting of link batches being delivered (`beginBatch`/`endBatch`), and the work put off to their end. */
+  private batchDepth = 0;
+  private batchDeferred: BatchDeferred[] = [];
   private closed = false;
   /** Grows whenever routes, addresses or NICs change; routes made before are `stale` (re-resolve them). */
   routeGeneration = 0;
@@ -517,6 +521,37 @@ export class Stack implements StackContext {
   /** Whether a locally sent packet is being delivered (it came from no link). */
   get deliveringLocally(): boolean {
     return this.drainingLocal;
+  }
+
+  /** A link started delivering a batch of packets (through its NIC). */
+  beginBatch(): void {
+    this.batchDepth++;
+  }
+
+  /**
+   * The batch ended: runs the work put off until now (TCP's ACKs and sends), once per
+   * queued item. Every item runs even if one throws; the first error is rethrown after.
+   */
+  endBatch(): void {
+    if (this.batchDepth === 0 || --this.batchDepth > 0) return;
+    const list = this.batchDeferred;
+    if (list.length === 0) return;
+    this.batchDeferred = [];
+    let error: unknown;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        list[i]!.flushDeferred();
+      } catch (e) {
+        error ??= e;
+      }
+    }
+    if (error !== undefined) throw error;
+  }
+
+  deferUntilBatchEnd(item: BatchDeferred): boolean {
+    if (this.batchDepth === 0) return false;
+    this.batchDeferred.push(item);
+    return true;
   }
 
   /** The NIC that should receive a packet sent to `addr` without a link, if handleLocal applies. */

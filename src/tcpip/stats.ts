@@ -86,6 +86,10 @@ export function newStats() {
       sackRecovery: 0,
       tlpRetransmits: 0,
       spuriousRecovery: 0,
+      /** Retransmitted segments a D-SACK (RFC 2883 §4) reported received twice. */
+      spuriousRetransmits: 0,
+      /** RACK reordering timer expiries (RFC 8985 §6.2 step 5). */
+      rackReorderTimeouts: 0,
       pawsRejected: 0,
       challengeAcksSent: 0,
       timeWaitAssassinationsBlocked: 0,

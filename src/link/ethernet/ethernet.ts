@@ -137,6 +137,14 @@ export class EthernetEndpoint implements LinkEndpoint, NetworkDispatcher {
     return batch.length === 0 ? 0 : this.lower.writePackets(batch);
   }
 
+  beginBatch(): void {
+    this.dispatcher?.beginBatch?.();
+  }
+
+  endBatch(): void {
+    this.dispatcher?.endBatch?.();
+  }
+
   /** Called by the lower link with one whole frame; the protocol argument is ignored. */
   deliverNetworkPacket(_protocol: number, pkt: PacketBuffer): void {
     const d = this.dispatcher;

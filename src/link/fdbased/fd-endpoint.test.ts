@@ -595,3 +595,41 @@ describe("FdEndpoint, virtio-net header", () => {
     );
   });
 });
+
+describe("FdEndpoint, batches (issue 10)", () => {
+  test("every drain is one batch: beginBatch before its packets, endBatch after, balanced", async () => {
+    const { ep, peer } = setup({ framing: "ip", batchSize: 4 });
+    const events: string[] = [];
+    let depth = 0;
+    const rec = new Recorder();
+    const d: NetworkDispatcher = {
+      beginBatch: () => {
+        depth++;
+        events.push("begin");
+      },
+      endBatch: () => {
+        depth--;
+        events.push("end");
+      },
+      deliverNetworkPacket: (protocol, pkt) => {
+        expect(depth).toBe(1);
+        events.push("pkt");
+        rec.deliverNetworkPacket(protocol, pkt);
+      },
+    };
+    ep.attach(d);
+    for (let i = 0; i < 10; i++) writeFd(peer, ipv4Packet(64, i));
+    await rec.until(10);
+    // Let the drain that delivered the last packet end its batch.
+    await new Promise((r) => setImmediate(r));
+    expect(depth).toBe(0);
+    expect(events.filter((e) => e === "pkt").length).toBe(10);
+    // No more than batchSize packets between a begin and its end.
+    let inBatch = 0;
+    for (const e of events) {
+      if (e === "begin") inBatch = 0;
+      else if (e === "pkt") expect(++inBatch).toBeLessThanOrEqual(4);
+    }
+    expect(events.lastIndexOf("end")).toBeGreaterThan(events.lastIndexOf("pkt"));
+  });
+});

@@ -460,8 +460,27 @@ export class FdEndpoint implements LinkEndpoint {
     this.pump();
   };
 
-  /** Reads and delivers up to `batchSize` packets; returns how many reads returned a packet. */
+  /**
+   * Reads and delivers up to `batchSize` packets as one batch for the dispatcher
+   * (`beginBatch`/`endBatch`: TCP answers the batch with one ACK); returns how many
+   * reads returned a packet.
+   */
   private drain(): number {
+    const d = this.dispatcher;
+    d?.beginBatch?.();
+    try {
+      return this.readBatch();
+    } finally {
+      try {
+        d?.endBatch?.();
+      } catch (e) {
+        this.stats.rxErrors++;
+        this.report(e);
+      }
+    }
+  }
+
+  private readBatch(): number {
     const fd = this.fd;
     let got = 0;
     while (got < this.batchSize) {

@@ -111,6 +111,14 @@ export class SnifferEndpoint implements LinkEndpoint, NetworkDispatcher {
     return this.lower.writePackets(pkts);
   }
 
+  beginBatch(): void {
+    this.dispatcher?.beginBatch?.();
+  }
+
+  endBatch(): void {
+    this.dispatcher?.endBatch?.();
+  }
+
   deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
     const d = this.dispatcher;
     if (!d) return;

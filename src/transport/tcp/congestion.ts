@@ -36,6 +36,12 @@ export interface CongestionControl {
    */
   onRttSample?(rttMs: number): void;
   onAckSeq?(ack: number, sndNxt: number): void;
+  /**
+   * The last fast recovery proved spurious (every retransmission D-SACKed, RFC 3708 §3; or Eifel, RFC 3522):
+   * undo its reduction. `priorCwnd` and `priorSsthresh` are the values from just before `enterRecovery`;
+   * the window returns to at least them (Linux tcp_undo_cwnd_reduction). Optional: without it, no undo.
+   */
+  undo?(priorCwnd: number, priorSsthresh: number): void;
 }
 
 export type CongestionControlFactory = (mss: number, initialWindowSegments: number) => CongestionControl;

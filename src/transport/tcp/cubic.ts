@@ -117,6 +117,19 @@ export class Cubic implements CongestionControl, CubicSignals {
   /** RFC 9438 §4.8: the first congestion avoidance stage after a timeout uses K = 0, W_max = cwnd_epoch. */
   private afterTimeout = false;
 
+  /** The state `reduce` replaced, for `undo` (RFC 9438 §4.9). */
+  private prior:
+    | {
+        wMax: number | undefined;
+        cwndPrior: number;
+        epochStart: number | undefined;
+        cwndEpoch: number;
+        k: number;
+        wEst: number;
+        alpha: number;
+      }
+    | undefined;
+
   /** Smoothed RTT (ms) from `onRttSample`, RFC 6298 §2.3 weights; 0 until a sample. */
   private srtt = 0;
 
@@ -326,6 +339,16 @@ export class Cubic implements CongestionControl, CubicSignals {
    */
   private reduce(flightSize: number): number {
     const cwnd = this.w;
+    if (this.prior === undefined)
+      this.prior = { wMax: 0, cwndPrior: 0, epochStart: 0, cwndEpoch: 0, k: 0, wEst: 0, alpha: 0 };
+    const p = this.prior;
+    p.wMax = this.wMax;
+    p.cwndPrior = this.cwndPrior;
+    p.epochStart = this.epochStart;
+    p.cwndEpoch = this.cwndEpoch;
+    p.k = this.k;
+    p.wEst = this.wEst;
+    p.alpha = this.alpha;
     // RFC 9438 §4.7: "if (cwnd < W_max and fast convergence enabled) W_max = cwnd * (1 + β_cubic) / 2
     // else W_max = cwnd".
     this.wMax =
@@ -380,6 +403,27 @@ export class Cubic implements CongestionControl, CubicSignals {
     this.w = 1;
     this.inRecovery = false;
     this.afterTimeout = true;
+  }
+
+  /**
+   * RFC 9438 §4.9 (spurious congestion events): "restore the values of cwnd, ssthresh, W_max, K,
+   * epoch_start, W_est" saved at the reduction; cwnd and ssthresh at least as before it (RFC 3708 §3).
+   */
+  undo(priorCwnd: number, priorSsthresh: number): void {
+    const p = this.prior;
+    if (p !== undefined) {
+      this.wMax = p.wMax;
+      this.cwndPrior = p.cwndPrior;
+      this.epochStart = p.epochStart;
+      this.cwndEpoch = p.cwndEpoch;
+      this.k = p.k;
+      this.wEst = p.wEst;
+      this.alpha = p.alpha;
+    }
+    this.w = Math.max(this.w, priorCwnd / this.mss);
+    const ss = priorSsthresh >= Number.MAX_SAFE_INTEGER ? Number.POSITIVE_INFINITY : priorSsthresh / this.mss;
+    this.ssthreshSeg = Math.max(this.ssthreshSeg, ss);
+    this.inRecovery = false;
   }
 
   onIdleRestart(): void {

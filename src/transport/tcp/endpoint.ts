@@ -164,6 +164,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   lastRcvTime = 0;
   keepaliveProbes = 0;
   private lastOowAck = Number.NEGATIVE_INFINITY;
+  /** `output()` is queued for the end of the link's batch (`outputAfterBatch`). */
+  private outputDeferred = false;
 
   // The four timers are made on first use (an idle connection never needs the cork or, without
   // keepalive, the state timer); stopping one that was never made does nothing.
@@ -728,6 +730,34 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       return o;
     }
     return sack.length > 0 ? this.sackOptions : undefined;
+  }
+
+  /**
+   * `output()` after an inbound segment: at the end of the link's batch when
+   * the link delivers batches (StackContext.deferUntilBatchEnd), so a batch of
+   * segments is answered with one ACK, and the sends its ACKs allow go out as
+   * one pass (larger GSO super-segments), rather than per segment (issue 10;
+   * Linux gets the same from GRO per NAPI poll). A duplicate ACK for
+   * out-of-order data still goes at once: RFC 5681 §4.2 "A TCP receiver SHOULD
+   * send an immediate duplicate ACK when an out-of-order segment arrives".
+   */
+  outputAfterBatch(): void {
+    const r = this.rcv;
+    if (!(r.ackNow && r.oooBytes > 0)) {
+      if (this.outputDeferred) return;
+      if (this.stack.deferUntilBatchEnd?.(this) === true) {
+        this.outputDeferred = true;
+        return;
+      }
+    }
+    this.output();
+  }
+
+  /** The link's batch ended (see `outputAfterBatch`). */
+  flushDeferred(): void {
+    this.outputDeferred = false;
+    const st = this.state;
+    if (st !== "CLOSED" && st !== "LISTEN") this.output();
   }
 
   /** After processing input or a user call: send what can go, then the ACK if still owed. */

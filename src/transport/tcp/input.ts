@@ -30,5 +30,5 @@ const HANDLERS: Record<TcpState, Handler> = {
 export function dispatchSegment(ep: TcpEndpoint, seg: Segment, info: TransportPacketInfo): void {
   HANDLERS[ep.state](ep, seg, info);
   const st = ep.state;
-  if (st !== "CLOSED" && st !== "LISTEN") ep.output();
+  if (st !== "CLOSED" && st !== "LISTEN") ep.outputAfterBatch();
 }

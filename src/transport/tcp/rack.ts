@@ -43,6 +43,7 @@ import {
   seqLessThanEq,
   seqMax,
   seqMin,
+  seqSize,
 } from "../../seqnum/seqnum.ts";
 
 /** RFC 8985 §5.2 "INFINITE_TS": the send time of a segment marked lost, so it is not marked twice. */
@@ -419,13 +420,24 @@ export class SentSegment implements RackSegment {
  * Segment objects are pooled: a segment that left the log stays valid until
  * the next `onAck` call, then may be reused.
  */
-export class SentSegments implements Iterable<SentSegment> {
+export class SentSegments implements Iterable<SentSegment>, Iterator<SentSegment> {
   /** Segments currently SACKed ("RACK.segs_sacked"). */
   sackedCount = 0;
+  /**
+   * Segments marked lost and not yet retransmitted, SACKed or acknowledged. `Rack.detectLoss` and
+   * `markLossesOnRto` set `lost` on segments they do not know the log of: the caller adds their
+   * `newlyLost` here; the log takes it back off as such segments are retransmitted, SACKed or acknowledged.
+   */
+  lostCount = 0;
   private segs: SentSegment[] = [];
   private head = 0;
   private readonly pool: SentSegment[] = [];
   private retired: SentSegment[] = [];
+  private walkAt = 0;
+  private readonly walkResult: { done: boolean; value: SentSegment | undefined } = {
+    done: true,
+    value: undefined,
+  };
 
   /** Segments in the log. */
   get length(): number {
@@ -437,8 +449,25 @@ export class SentSegments implements Iterable<SentSegment> {
     return this.segs[this.head + i];
   }
 
-  *[Symbol.iterator](): Iterator<SentSegment> {
-    for (let i = this.head; i < this.segs.length; i++) yield this.segs[i]!;
+  /**
+   * Walks the log lowest first. The log is its own iterator (no object per walk: RACK walks it on every
+   * ACK), so one walk at a time: a walk started inside another restarts it.
+   */
+  [Symbol.iterator](): Iterator<SentSegment> {
+    this.walkAt = this.head;
+    return this;
+  }
+
+  next(): IteratorResult<SentSegment> {
+    const r = this.walkResult;
+    if (this.walkAt < this.segs.length) {
+      r.done = false;
+      r.value = this.segs[this.walkAt++]!;
+    } else {
+      r.done = true;
+      r.value = undefined;
+    }
+    return r as IteratorResult<SentSegment>;
   }
 
   /** The lowest segment marked lost and not retransmitted since, or undefined. */
@@ -452,8 +481,37 @@ export class SentSegments implements Iterable<SentSegment> {
     return this.length === 0 ? undefined : this.segs[this.segs.length - 1]!.endSeq;
   }
 
-  /** Records a transmission of `len` sequence numbers from `seq` at time `now`. */
-  onTransmit(seq: number, len: number, now: number): void {
+  /**
+   * The lowest segment marked lost whose end lies past `from` (a retransmission cursor), or undefined.
+   * Costs nothing while no segment is lost.
+   */
+  nextLost(from: number): SentSegment | undefined {
+    if (this.lostCount <= 0) return undefined;
+    for (let i = this.indexOf(from >>> 0); i < this.segs.length; i++)
+      if (this.segs[i]!.lost) return this.segs[i];
+    return undefined;
+  }
+
+  /**
+   * Sequence space presumed in the network: every logged segment neither SACKed nor marked lost (a
+   * retransmitted one counts once), as Linux's packets_in_flight; RFC 6675 §4 SetPipe() with RACK's
+   * loss marks in place of IsLost(). Walks the log.
+   */
+  pipe(): number {
+    let n = 0;
+    for (let i = this.head; i < this.segs.length; i++) {
+      const sg = this.segs[i]!;
+      if (!sg.sacked && !sg.lost) n += (sg.endSeq - sg.seq) >>> 0;
+    }
+    return n;
+  }
+
+  /**
+   * Records a transmission of `len` sequence numbers from `seq` at time `now`. With `segSize`, a new
+   * range is logged as segments of at most `segSize` (a GSO super-segment as the segments the link
+   * cuts it into), so each can be marked lost and retransmitted on its own.
+   */
+  onTransmit(seq: number, len: number, now: number, segSize = Number.POSITIVE_INFINITY): void {
     if (len <= 0) return;
     seq >>>= 0;
     const end = (seq + len) >>> 0;
@@ -466,19 +524,27 @@ export class SentSegments implements Iterable<SentSegment> {
         if (seqGreaterThanEq(sg.seq, stop)) break;
         sg.xmitTs = now;
         sg.retransmitted = true;
-        sg.lost = false;
+        if (sg.lost) {
+          sg.lost = false;
+          this.lostCount--;
+        }
       }
       if (seqLessThanEq(end, top)) return;
       seq = top;
     }
-    const sg = this.pool.pop() ?? new SentSegment();
-    sg.seq = seq;
-    sg.endSeq = end;
-    sg.xmitTs = now;
-    sg.retransmitted = false;
-    sg.lost = false;
-    sg.sacked = false;
-    this.segs.push(sg);
+    while (seq !== end) {
+      const left = seqSize(seq, end);
+      const n = Math.min(left, segSize);
+      const sg = this.pool.pop() ?? new SentSegment();
+      sg.seq = seq;
+      sg.endSeq = (seq + n) >>> 0;
+      sg.xmitTs = now;
+      sg.retransmitted = false;
+      sg.lost = false;
+      sg.sacked = false;
+      this.segs.push(sg);
+      seq = sg.endSeq;
+    }
   }
 
   /** Processes one ACK (see the class comment); returns how many segments were appended to `newly`. */
@@ -492,6 +558,10 @@ export class SentSegments implements Iterable<SentSegment> {
       if (seqLessThanEq(sg.endSeq, ack)) {
         if (sg.sacked) this.sackedCount--;
         else newly.push(sg);
+        if (sg.lost) {
+          sg.lost = false;
+          this.lostCount--;
+        }
         this.retired.push(sg);
         this.head++;
       } else {
@@ -500,7 +570,9 @@ export class SentSegments implements Iterable<SentSegment> {
       }
     }
     if (this.head > 1024 && this.head * 2 > this.segs.length) {
-      this.segs = this.segs.slice(this.head);
+      // Compact in place (no new array).
+      this.segs.copyWithin(0, this.head);
+      this.segs.length -= this.head;
       this.head = 0;
     }
     // Selective: segments wholly inside a block.
@@ -514,6 +586,11 @@ export class SentSegments implements Iterable<SentSegment> {
         if (!sg.sacked && seqGreaterThanEq(sg.seq, l)) {
           sg.sacked = true;
           this.sackedCount++;
+          // Delivered after all: no longer to be retransmitted.
+          if (sg.lost) {
+            sg.lost = false;
+            this.lostCount--;
+          }
           newly.push(sg);
         }
       }

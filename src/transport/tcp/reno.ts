@@ -86,6 +86,15 @@ export class NewReno implements CongestionControl {
     this.bytesAcked = 0;
   }
 
+  undo(priorCwnd: number, priorSsthresh: number): void {
+    // RFC 3708 §3 (Linux tcp_undo_cwnd_reduction): "cwnd = max(cwnd, prior_cwnd)", "ssthresh = max(ssthresh,
+    // prior_ssthresh)"; the episode is over.
+    this.cwnd = Math.max(this.cwnd, priorCwnd);
+    this.ssthresh = Math.max(this.ssthresh, priorSsthresh);
+    this.inRecovery = false;
+    this.bytesAcked = 0;
+  }
+
   onIdleRestart(): void {
     // RFC 5681 §4.1: "cwnd to no more than RW before beginning transmission"; RW = min(IW, cwnd).
     this.cwnd = Math.min(this.cwnd, this.initialWindow());

@@ -21,7 +21,9 @@ import type { TcpEndpoint } from "./endpoint.ts";
 import { EventOut } from "./events.ts";
 import {
   armPto,
+  noteTransmit,
   onPto,
+  rackOnRttSample,
   type SackRecovery,
   sackAfterAck,
   sackOnAck,
@@ -89,6 +91,10 @@ export class SendState {
   sack: SackRecovery | undefined = undefined;
   /** When a SYN or SYN-ACK was first sent, for the handshake RTT sample. */
   synTime = 0;
+  /** Segments retransmitted (TCP_INFO tcpi_total_retrans). */
+  rxtSegs = 0;
+  /** Retransmissions a D-SACK reported received twice (RFC 2883 §4: spurious). */
+  spuriousRxtSegs = 0;
 
   constructor(
     public bufSize: number,
@@ -204,6 +210,7 @@ export function trySend(ep: TcpEndpoint): void {
     if (len < maxPayload || len % maxPayload !== 0) s.smallEnd = s.nxt;
     s.lastSendTime = now;
     if (ep.rtxMode !== "rto" || !ep.rtxTimer.pending) ep.armRto();
+    noteTransmit(ep, seq, len + (fin ? 1 : 0), retransmit);
     ep.emit(flags, seq, seqSize(s.una, seq), len);
     if (!sendRuns(ep.state)) return;
   }
@@ -222,6 +229,7 @@ export function retransmitFirst(ep: TcpEndpoint): number {
   const end = seqAdd(una, len + (fin ? 1 : 0));
   if (seqLessThan(s.nxt, end)) s.nxt = end;
   s.max = seqMax(s.max, s.nxt);
+  noteTransmit(ep, una, len + (fin ? 1 : 0), true);
   ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | (len > 0 && len === s.buf.size ? TCP_PSH : 0), una, 0, len);
   return len + (fin ? 1 : 0);
 }
@@ -285,7 +293,7 @@ export function processAck(
     onDupAck(ep);
   }
   if (sackUpd !== undefined && sendRuns(ep.state)) {
-    sackAfterAck(ep, sackUpd, ack, acked);
+    sackAfterAck(ep, sackUpd, ack, acked, tsEcr);
     // RFC 8985 §7.4.2 and §7.2: settle an outstanding probe; re-arm the PTO on an ACK of new data.
     tlpOnAck(ep, sackUpd, ack);
     if (acked > 0 && s.una !== s.max) armPto(ep);
@@ -317,6 +325,7 @@ function newAck(ep: TcpEndpoint, ack: number, tsEcr: number): void {
   if (sample >= 0) {
     s.rtt.sample(sample);
     s.sack?.tlp.onRttSample();
+    rackOnRttSample(ep, sample);
     s.cc.onRttSample?.(sample);
   }
   s.cc.onAckSeq?.(ack, s.nxt);
