@@ -5,7 +5,7 @@
  * about datagrams we sent, handed to the transport endpoint that sent them.
  */
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
-import { checksum, finishChecksum } from "../../header/checksum.ts";
+import { checksum, checksumUpdate2, finishChecksum } from "../../header/checksum.ts";
 import {
   encodeIcmpv4,
   ICMPV4_DST_UNREACHABLE,
@@ -146,14 +146,10 @@ export class Icmpv4 {
         // A partial checksum (offload) is not the final sum: compute it whole.
         fullEchoChecksum(b, ro, len);
       } else {
-        // RFC 1624 §3 eqn. 3: HC' = ~(~HC + ~m + m'), for the 16-bit word holding type and code.
-        const hc = (b[ro + 2]! << 8) | b[ro + 3]!;
-        let sum = (~hc & 0xffff) + (~oldWord & 0xffff) + newWord;
-        sum = (sum & 0xffff) + (sum >>> 16);
-        sum = (sum & 0xffff) + (sum >>> 16);
-        const out = ~sum & 0xffff;
-        b[ro + 2] = out >>> 8;
-        b[ro + 3] = out & 0xff;
+        // Only the word holding type and code changed: update the sum (RFC 1624 §3 eqn. 3).
+        const sum = checksumUpdate2((b[ro + 2]! << 8) | b[ro + 3]!, oldWord, newWord);
+        b[ro + 2] = sum >>> 8;
+        b[ro + 3] = sum & 0xff;
       }
       reply = new PacketBuffer(b, ro, ro + len);
     } else {
