@@ -253,6 +253,20 @@ describe("transport demux", () => {
     for (const e of eps) expect(e.ep.read().data.length).toBe(1);
   });
 
+  test("a directed broadcast reaches every endpoint on the port, in the old all-zeros form too (RFC 1122 §3.3.6)", () => {
+    const { s, inject } = pair();
+    const eps = [0, 1].map(() => {
+      const e = endpoint(s, UDP_PROTOCOL_NUMBER);
+      e.ep.setSockOpt("ReuseAddress", true);
+      e.ep.bind({ port: 67 });
+      return e;
+    });
+    for (const dst of ["198.18.0.255", "198.18.0.0"]) {
+      inject("198.18.0.9", 68, 67, dst);
+      for (const e of eps) expect(e.ep.read().data.length).toBe(1);
+    }
+  });
+
   test("dual-stack: an IPv6 endpoint on :: receives IPv4 as mapped addresses unless V6Only", () => {
     const clock = new ManualClock();
     const s = newTestStack(clock, 9, {});

@@ -24,6 +24,7 @@ import type { LinkAddress } from "../tcpip/link-address.ts";
 import type { NetworkProtocolNumber, NICID, TransportProtocolNumber } from "../tcpip/protocols.ts";
 import { CryptoRandom, type Random } from "../tcpip/random.ts";
 import { type NicStats, newStats, type Stats } from "../tcpip/stats.ts";
+import { isDirectedBroadcastV4 } from "../tcpip/subnet.ts";
 import type { NeighborConfig } from "./neighbor-cache.ts";
 import { type AddressEntry, NIC } from "./nic.ts";
 import type {
@@ -777,18 +778,13 @@ export class Stack implements StackContext {
   }
 }
 
-/** Whether `info.dst` is the directed broadcast of one of the NIC's IPv4 subnets (RFC 919, RFC 922). */
+/**
+ * Whether `info.dst` is the directed broadcast of one of the NIC's IPv4 subnets (RFC 919, RFC 922),
+ * in the receive form: the old all-zeros one counts too (RFC 1122 §3.3.6), as IPv4 accepted it.
+ */
 function isDirectedBroadcast(nic: NIC, info: TransportPacketInfo): boolean {
   const d = info.dst;
-  // Host bits all ones: the low bit is set in every directed broadcast, a cheap first test.
-  if (!d.is4 || (d.bytes[3]! & 1) === 0) return false;
-  for (const a of nic.addresses(info.netProto)) {
-    if (a.prefixLen >= 31 || !a.address.is4) continue;
-    const mask = a.prefixLen === 0 ? 0 : (0xffffffff << (32 - a.prefixLen)) >>> 0;
-    const net = (a.address.v4Number & mask) >>> 0;
-    if ((d.v4Number & mask) >>> 0 === net && (d.v4Number | mask) >>> 0 === 0xffffffff) return true;
-  }
-  return false;
+  return d.is4 && isDirectedBroadcastV4(d.v4Number, nic.addresses(info.netProto), "receive");
 }
 
 function reservationKey(

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Address } from "./address.ts";
-import { AddressMask, parseAddressWithPrefix, Subnet, SubnetError } from "./subnet.ts";
+import { AddressMask, isDirectedBroadcastV4, parseAddressWithPrefix, Subnet, SubnetError } from "./subnet.ts";
 
 const p = (s: string) => Address.parse(s);
 
@@ -113,5 +113,50 @@ describe("parseAddressWithPrefix", () => {
       expect(() => parseAddressWithPrefix(s)).toThrow(SubnetError);
     }
     expect(() => parseAddressWithPrefix("198.18.0.3/33")).toThrow("bad prefix length");
+  });
+});
+
+describe("isDirectedBroadcastV4 (RFC 919, RFC 922, RFC 1122 §3.3.6)", () => {
+  const on = [parseAddressWithPrefix("198.18.4.7/22"), parseAddressWithPrefix("fd00::1/64")];
+  const is = (dst: string, form: "receive" | "send", addrs = on) =>
+    isDirectedBroadcastV4(p(dst).v4Number, addrs, form);
+
+  test("the all-ones host part is a broadcast in both forms", () => {
+    expect(is("198.18.7.255", "receive")).toBe(true);
+    expect(is("198.18.7.255", "send")).toBe(true);
+  });
+
+  test("the obsolete all-zeros host part is accepted on receive, never used to send", () => {
+    expect(is("198.18.4.0", "receive")).toBe(true);
+    expect(is("198.18.4.0", "send")).toBe(false);
+  });
+
+  test("other hosts, other subnets and the limited broadcast are not directed broadcasts", () => {
+    for (const form of ["receive", "send"] as const) {
+      expect(is("198.18.4.255", form)).toBe(false); // inside the /22, not its last address
+      expect(is("198.18.5.0", form)).toBe(false);
+      expect(is("198.18.4.7", form)).toBe(false);
+      expect(is("198.18.11.255", form)).toBe(false);
+      expect(is("198.19.255.255", form)).toBe(false);
+      expect(is("255.255.255.255", form)).toBe(false);
+      expect(is("0.0.0.0", form)).toBe(false);
+    }
+  });
+
+  test("/31 and /32 have no broadcast address (RFC 3021)", () => {
+    for (const form of ["receive", "send"] as const) {
+      expect(is("198.18.0.1", form, [parseAddressWithPrefix("198.18.0.0/31")])).toBe(false);
+      expect(is("198.18.0.0", form, [parseAddressWithPrefix("198.18.0.0/31")])).toBe(false);
+      expect(is("198.18.0.9", form, [parseAddressWithPrefix("198.18.0.9/32")])).toBe(false);
+    }
+    expect(is("198.18.0.3", "send", [parseAddressWithPrefix("198.18.0.1/30")])).toBe(true);
+  });
+
+  test("any of several addresses may own the subnet; none means no broadcast", () => {
+    const two = [parseAddressWithPrefix("198.18.0.1/24"), parseAddressWithPrefix("198.18.9.1/25")];
+    expect(is("198.18.0.255", "send", two)).toBe(true);
+    expect(is("198.18.9.127", "send", two)).toBe(true);
+    expect(is("198.18.9.128", "receive", two)).toBe(false);
+    expect(is("198.18.0.255", "receive", [])).toBe(false);
   });
 });

@@ -142,3 +142,43 @@ export function parseAddressWithPrefix(text: string): AddressWithPrefix {
   }
   return { address: addr, prefixLen: bits };
 }
+
+/**
+ * Which forms of an IPv4 directed broadcast count.
+ * - `receive`: the standard form {<Network-number>, -1} (RFC 919 §7, RFC 922 §7, RFC 1122 §3.2.1.3(d))
+ *   and the obsolete all-zeros form {<Network-number>, 0} of 4.2BSD. RFC 1122 §3.3.6: "All hosts
+ *   SHOULD recognize and accept any of these non-standard broadcast addresses as the destination
+ *   address of an incoming datagram."
+ * - `send`: the standard form only. RFC 1122 §3.3.6 lets a host choose the 0 form per interface
+ *   but says the option "SHOULD default to the standard (-1) form"; we have no such option, so a
+ *   datagram to the all-zeros address is never sent as a broadcast (it is resolved like unicast).
+ */
+export type DirectedBroadcastForm = "receive" | "send";
+
+/**
+ * Whether the IPv4 address `dst` (an unsigned 32-bit number, `Address.v4Number`) is the directed
+ * broadcast of the subnet of one of `addresses` (a NIC's addresses with their prefix lengths;
+ * IPv6 ones are skipped), in `form`. A /31 or /32 has no broadcast address (RFC 3021 §2.2 for /31).
+ * The limited broadcast 255.255.255.255 is not a directed broadcast (except under a /0 prefix):
+ * callers test `Address.isBroadcast` for it themselves.
+ */
+export function isDirectedBroadcastV4(
+  dst: number,
+  addresses: readonly AddressWithPrefix[],
+  form: DirectedBroadcastForm,
+): boolean {
+  // A subnet with a broadcast has at least two host bits (/30 or shorter), all ones or (on receive)
+  // all zeros: so the two low bits are 11, or 00 on receive. A cheap first test for the hot path.
+  const low = dst & 3;
+  if (low !== 3 && (low !== 0 || form === "send")) return false;
+  for (let i = 0; i < addresses.length; i++) {
+    const a = addresses[i]!;
+    if (a.prefixLen >= 31 || !a.address.is4) continue;
+    const mask = a.prefixLen === 0 ? 0 : (0xffffffff << (32 - a.prefixLen)) >>> 0;
+    if ((dst & mask) >>> 0 !== (a.address.v4Number & mask) >>> 0) continue;
+    const host = (dst & ~mask) >>> 0;
+    if (host === ~mask >>> 0) return true;
+    if (host === 0 && form === "receive") return true;
+  }
+  return false;
+}

@@ -102,4 +102,26 @@ describe("ARP (RFC 826)", () => {
     expect([...out[0]!.subarray(0, 6)]).toEqual([...mac(90).bytes]);
     expect(h.b.neighbors(1, IPV4_PROTOCOL_NUMBER)[0]?.state).toBe("static");
   });
+
+  test("the subnet's directed broadcast goes to the link broadcast; the all-zeros form is resolved like a host", () => {
+    const { h, written } = host();
+    const send = (dst: string) => {
+      const route = h.b.findRoute(0, undefined, addr(dst), IPV4_PROTOCOL_NUMBER);
+      route.writePacket(PacketBuffer.withPayload(route.maxHeaderLength, new Uint8Array(8)), {
+        protocol: 253,
+        ttl: 64,
+        tos: 0,
+      });
+      return written();
+    };
+    // RFC 1122 §3.3.6: sent in the standard (-1) form only.
+    const bcast = send("198.18.0.255");
+    expect(bcast.length).toBe(1);
+    expect([...bcast[0]!.subarray(0, 6)]).toEqual([...LinkAddress.BROADCAST.bytes]);
+    expect(bcast[0]![12]! * 256 + bcast[0]![13]!).toBe(IPV4_PROTOCOL_NUMBER);
+    // The old all-zeros form is not sent as a broadcast: an ARP request asks for it.
+    const zeros = send("198.18.0.0");
+    expect(zeros.length).toBe(1);
+    expect(zeros[0]![12]! * 256 + zeros[0]![13]!).toBe(ARP_PROTOCOL_NUMBER);
+  });
 });

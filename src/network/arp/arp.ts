@@ -21,6 +21,7 @@ import type { Address } from "../../tcpip/address.ts";
 import { ErrNotSupported } from "../../tcpip/errors.ts";
 import { ethernetMulticastV4, LinkAddress } from "../../tcpip/link-address.ts";
 import { ARP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { isDirectedBroadcastV4 } from "../../tcpip/subnet.ts";
 
 const ZERO_MAC = new LinkAddress(new Uint8Array(6));
 
@@ -138,14 +139,10 @@ export class ArpEndpoint implements NetworkEndpoint, LinkAddressResolver {
   resolveStatic(addr: Address): LinkAddress | undefined {
     if (addr.isBroadcast) return LinkAddress.BROADCAST;
     if (addr.isMulticast) return ethernetMulticastV4(addr.bytes);
-    // RFC 1122 §3.3.6 directed broadcast of one of our subnets.
-    const n = addr.v4Number;
-    for (const a of this.nic.addresses(IPV4_PROTOCOL_NUMBER)) {
-      if (a.prefixLen >= 31) continue;
-      const mask = a.prefixLen === 0 ? 0 : (0xffffffff << (32 - a.prefixLen)) >>> 0;
-      if ((n & mask) >>> 0 === (a.address.v4Number & mask) >>> 0 && (n | mask) >>> 0 === 0xffffffff) {
-        return LinkAddress.BROADCAST;
-      }
+    // The directed broadcast of one of our subnets goes to the link broadcast (RFC 1122 §3.3.6), in
+    // its standard all-ones form only: the old all-zeros form is accepted on receive, never sent.
+    if (isDirectedBroadcastV4(addr.v4Number, this.nic.addresses(IPV4_PROTOCOL_NUMBER), "send")) {
+      return LinkAddress.BROADCAST;
     }
     return undefined;
   }

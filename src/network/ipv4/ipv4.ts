@@ -35,6 +35,7 @@ import { TokenBucket } from "../../stack/token-bucket.ts";
 import { Address } from "../../tcpip/address.ts";
 import { ErrInvalidOptionValue, ErrMessageTooLong, ErrUnknownProtocolOption } from "../../tcpip/errors.ts";
 import { ICMPV4_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { isDirectedBroadcastV4 } from "../../tcpip/subnet.ts";
 import { fragmentKey, IPV4_REASSEMBLY_TIMEOUT_MS, Reassembler } from "../fragmentation/reassembler.ts";
 import { fragmentIpv4 } from "./fragment.ts";
 import { Icmpv4 } from "./icmp.ts";
@@ -382,17 +383,13 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     return nic.stack.hasAddress(0, dst);
   }
 
-  /** Whether `dstNum` is the directed broadcast (or the old all-zeros form) of one of our subnets (RFC 1122 §3.3.6). */
+  /**
+   * Whether `dstNum`, an address a datagram arrived with, is the directed broadcast of one of this
+   * NIC's subnets, the old all-zeros form included (RFC 1122 §3.3.6: hosts "SHOULD recognize and
+   * accept" it on receive).
+   */
   isSubnetBroadcast(dstNum: number): boolean {
-    for (const a of this.nic.addresses(IPV4_PROTOCOL_NUMBER)) {
-      if (a.prefixLen >= 31) continue;
-      const mask = a.prefixLen === 0 ? 0 : (0xffffffff << (32 - a.prefixLen)) >>> 0;
-      const net = (a.address.v4Number & mask) >>> 0;
-      if ((dstNum & mask) >>> 0 !== net) continue;
-      const host = (dstNum & ~mask) >>> 0;
-      if (host === ~mask >>> 0 || host === 0) return true;
-    }
-    return false;
+    return isDirectedBroadcastV4(dstNum, this.nic.addresses(IPV4_PROTOCOL_NUMBER), "receive");
   }
 
   /** Whether a datagram to `dstNum` was sent to many hosts (no ICMP errors about it, RFC 1122 §3.2.2). */
