@@ -4,12 +4,14 @@
  * Needs root (network namespaces, TUN); without it, it says so and exits 0.
  *
  *   bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--repeat N] [--no-offload] [--pin]
+ *                          [--idle N] [--idle-cpu-conns N]
  *                          [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]
  *
  * See bench/README.md for what each figure means. Figures: upload into
- * discard, download from chargen, 1-byte request/response on one connection,
- * sequential connect + 1-byte echo + close, ping RTT median, memory per idle
- * connection. The three sides (kernel over veth, netstack, netstack with
+ * discard, download from chargen, 1-byte request/response on one connection
+ * and its p99 / median, sequential connect + 1-byte echo + close, ping RTT
+ * median, memory per idle connection (10,000 connections), CPU of the server
+ * with 1,000 idle connections. The three sides (kernel over veth, netstack, netstack with
  * --offload) are set up once and measured figure by figure, back to back;
  * with --repeat N each figure is the median of N rounds. Every figure is
  * bounded by a count and a time limit; a figure the stack fails (stall,
@@ -55,7 +57,7 @@ function option(name: string): string | undefined {
 }
 if (flag("--help")) {
   console.log(
-    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--pin] [--repeat N] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
+    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--pin] [--repeat N] [--idle N] [--idle-cpu-conns N] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
   );
   process.exit(0);
 }
@@ -68,7 +70,9 @@ const opts = {
   cpsCount: quick ? 2000 : 20_000,
   cpsLimitMs: quick ? 2000 : 5000,
   pingCount: quick ? 50 : 200,
-  idle: Number(option("--idle") ?? 1000),
+  idle: Number(option("--idle") ?? (quick ? 2000 : 10_000)),
+  idleCpuConns: Number(option("--idle-cpu-conns") ?? 1000),
+  idleCpuMs: quick ? 3000 : 5000,
   offload: !flag("--no-offload"),
   pin: flag("--pin"),
   client: option("--client") ?? "native",
@@ -80,16 +84,45 @@ const opts = {
 // ------------------------------------------------------------------ figures
 
 type Side = "kernel" | "netstack" | "netstack+offload";
-type Kind = "upload" | "download" | "rr" | "cps" | "ping" | "memory";
+type Kind = "upload" | "download" | "rr" | "tail" | "cps" | "ping" | "memory" | "idlecpu";
 
-const KINDS: Record<Kind, { label: string; unit: string; higherIsBetter: boolean; target?: number }> = {
+/**
+ * `target` is on the ratio netstack ÷ kernel, except with `absolute`: then it is on netstack's own
+ * figure (the issue's "p99 at most 5 times its median", "below 2% of a core", "at most 8 KiB").
+ */
+const KINDS: Record<
+  Kind,
+  { label: string; unit: string; higherIsBetter: boolean; target?: number; absolute?: boolean }
+> = {
   upload: { label: "upload into discard", unit: "Gbit/s", higherIsBetter: true, target: 0.2 },
   download: { label: "download from chargen", unit: "Gbit/s", higherIsBetter: true, target: 0.2 },
   rr: { label: "1-byte request/response", unit: "round trips/s", higherIsBetter: true, target: 0.4 },
+  tail: {
+    label: "request/response tail: p99 / median",
+    unit: "×",
+    higherIsBetter: false,
+    target: 5,
+    absolute: true,
+  },
   cps: { label: "connect + 1-byte echo + close", unit: "connections/s", higherIsBetter: true, target: 0.5 },
   ping: { label: "ping RTT median", unit: "ms", higherIsBetter: false, target: 2.5 },
-  memory: { label: "memory per idle connection", unit: "KiB", higherIsBetter: false },
+  memory: {
+    label: "memory per idle connection",
+    unit: "KiB",
+    higherIsBetter: false,
+    target: 8,
+    absolute: true,
+  },
+  idlecpu: {
+    label: "idle CPU, 1,000 idle connections",
+    unit: "% of a core",
+    higherIsBetter: false,
+    target: 2,
+    absolute: true,
+  },
 };
+/** Figures measured on the plain stack only (not repeated for --offload). */
+const PLAIN_ONLY: Kind[] = ["memory", "idlecpu"];
 /** Issue 10 asks ≥ 0.4 of the kernel for bulk transfers with IFF_VNET_HDR offload. */
 function targetOf(kind: Kind, side: Side): number | undefined {
   if (side === "netstack+offload" && (kind === "upload" || kind === "download")) return 0.4;
@@ -105,9 +138,11 @@ const samples: Record<Kind, Partial<Record<Side, Sample[]>>> = {
   upload: {},
   download: {},
   rr: {},
+  tail: {},
   cps: {},
   ping: {},
   memory: {},
+  idlecpu: {},
 };
 const notes: string[] = [];
 function record(kind: Kind, side: Side, value: number | undefined, detail: unknown): void {
@@ -258,14 +293,16 @@ async function tcpMemPages(ns: Netns): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-/** Opens `opts.idle` idle connections from `ns` to host:port and returns them held open (stop() closes). */
+/** Opens `n` (default `opts.idle`) idle connections from `ns` to host:port and returns them held open (stop() closes). */
 async function openIdle(
   ns: Netns,
   host: string,
   port: number,
+  n = opts.idle,
 ): Promise<{ child: Child; open: number; why?: string }> {
-  const child = spawn(ns.argv(clientArgv("idle", host, port, opts.idle, 60_000)));
-  const end = Date.now() + 30_000;
+  // Held for at most 120 s (the client closes them by itself after that); stop() closes them sooner.
+  const child = spawn(ns.argv(clientArgv("idle", host, port, n, 120_000)));
+  const end = Date.now() + 60_000;
   for (;;) {
     const m = /open (\d+)/.exec(child.stdout());
     if (m) return { child, open: Number(m[1]) };
@@ -459,10 +496,15 @@ async function stackEnv(offload: boolean, cmd: string[]): Promise<Env> {
 
 // ------------------------------------------------------------------ measurements
 
-async function measure(kind: Exclude<Kind, "memory">, env: Env): Promise<void> {
+async function measure(kind: Exclude<Kind, "memory" | "tail">, env: Env): Promise<void> {
   const side = env.side;
   if (!(await env.ready(kind))) {
     record(kind, side, undefined, "server not running");
+    if (kind === "rr") record("tail", side, undefined, "server not running");
+    return;
+  }
+  if (kind === "idlecpu") {
+    await idleCpu(env);
     return;
   }
   if (kind === "ping") {
@@ -479,6 +521,11 @@ async function measure(kind: Exclude<Kind, "memory">, env: Env): Promise<void> {
         : await client(env.ns, "cps", env.host, ECHO, opts.cpsCount, opts.cpsLimitMs);
     const v = env.survived(kind) ? rate(r, false) : undefined;
     record(kind, side, v, r);
+    if (kind === "rr") {
+      // Issue 10: "p99 of request/response at most 5 times its median", from the same round trips.
+      const t = v !== undefined && r.p50us && r.p99us !== undefined ? r.p99us / r.p50us : undefined;
+      record("tail", side, t, { p50us: r.p50us, p99us: r.p99us });
+    }
     const lat = kind === "rr" ? `, p50 ${r.p50us ?? "—"} µs, p99 ${r.p99us ?? "—"} µs` : "";
     console.error(`  ${side} ${kind}: ${fmt(v)}/s (${describe(r)}${lat})`);
     if (r.error || r.failure) observe(`${side} ${kind}: ${describe(r)}`);
@@ -513,6 +560,57 @@ async function measure(kind: Exclude<Kind, "memory">, env: Env): Promise<void> {
   if (env.tun) notes.push(`${side} ${kind}: ${line}`);
   console.error(`  ${side} ${kind}: ${fmt(v)} Gbit/s (${describe(r)}); ${line}`);
   if (r.error || r.failure) observe(`${side} ${kind}: ${describe(r)}`);
+}
+
+/** utime + stime of a process in clock ticks (/proc/PID/stat fields 14 and 15), or NaN. */
+async function cpuTicks(pid: number): Promise<number> {
+  try {
+    const s = await Bun.file(`/proc/${pid}/stat`).text();
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return Number.NaN;
+  }
+}
+let clkTck = 100;
+
+/**
+ * Issue 10: "Idle CPU below 2% of a core with 1,000 idle connections; no packet-handling work runs
+ * while nothing arrives." The server process's CPU time (all its threads) over a quiet interval
+ * while `opts.idleCpuConns` established connections sit idle, as % of one core; the kernel side is
+ * its epoll server (the kernel's own work for idle sockets is none: no timer runs on them).
+ */
+async function idleCpu(env: Env): Promise<void> {
+  const side = env.side;
+  const idle = await openIdle(env.ns, env.host, ECHO, opts.idleCpuConns);
+  const pid = env.pid();
+  if (idle.open === 0 || pid === undefined) {
+    await idle.child.stop();
+    record("idlecpu", side, undefined, idle.why ?? "server not running");
+    observe(`${side} idle CPU: ${idle.why ?? "server not running"}`);
+    return;
+  }
+  // Let the handshakes' delayed ACKs and any after-effects of the connects pass first.
+  await Bun.sleep(1000);
+  const c0 = await cpuTicks(pid);
+  const t0 = performance.now();
+  await Bun.sleep(opts.idleCpuMs);
+  const c1 = await cpuTicks(pid);
+  const secs = (performance.now() - t0) / 1000;
+  await idle.child.stop();
+  const ok = env.survived("idle CPU");
+  const v = ok && Number.isFinite(c0 + c1) ? ((c1 - c0) / clkTck / secs) * 100 : undefined;
+  record("idlecpu", side, v, {
+    open: idle.open,
+    cpuTicks: c1 - c0,
+    clkTck,
+    seconds: secs,
+    method: "Δ (utime + stime) of the server process (/proc/PID/stat) over the interval, % of one core",
+  });
+  console.error(
+    `  ${side} idle CPU: ${fmt(v)} % of a core (${idle.open} idle connections, ${c1 - c0} ticks in ${secs.toFixed(1)} s)`,
+  );
 }
 
 /**
@@ -605,12 +703,14 @@ function rows(): Row[] {
   const sides: Side[] = opts.offload ? ["netstack", "netstack+offload"] : ["netstack"];
   for (const side of sides)
     for (const kind of Object.keys(KINDS) as Kind[]) {
-      if (side === "netstack+offload" && kind === "memory") continue;
+      if (side === "netstack+offload" && PLAIN_ONLY.includes(kind)) continue;
       const k = figureOf(kind, "kernel");
       const s = figureOf(kind, side);
       const ratio = k.v && s.v !== undefined ? s.v / k.v : undefined;
       const t = targetOf(kind, side);
       const info = KINDS[kind];
+      // An absolute target is met by netstack's own figure; the others by the ratio.
+      const judged = info.absolute ? s.v : ratio;
       out.push({
         key: side === "netstack" ? kind : `${kind}+offload`,
         kind,
@@ -621,9 +721,16 @@ function rows(): Row[] {
         kernel: k.v,
         netstack: s.v,
         ratio,
-        target: t === undefined ? undefined : `${info.higherIsBetter ? ">=" : "<="} ${t}`,
+        target:
+          t === undefined
+            ? undefined
+            : `${info.absolute ? "netstack " : ""}${info.higherIsBetter ? ">=" : "<="} ${t}`,
         met:
-          t === undefined || ratio === undefined ? undefined : info.higherIsBetter ? ratio >= t : ratio <= t,
+          t === undefined || judged === undefined
+            ? undefined
+            : info.higherIsBetter
+              ? judged >= t
+              : judged <= t,
         runs: `${k.n}/${k.of}, ${s.n}/${s.of}`,
       });
     }
@@ -704,6 +811,7 @@ try {
   envs.push(kernel);
   const stack = await stackEnv(false, cmd.argv);
   envs.push(stack);
+  clkTck = Number((await run(["getconf", "CLK_TCK"], 5000)).stdout.trim()) || 100;
   // Memory first, on a fresh stack process: later figures grow the JS heap, whose free room would hide the cost.
   await memoryKernel(kernel);
   await memoryStack(stack);
@@ -712,8 +820,11 @@ try {
   // other work on the machine hits the sides of one ratio alike as far as possible.
   for (let round = 1; round <= opts.repeat; round++) {
     if (opts.repeat > 1) console.error(`round ${round}/${opts.repeat}:`);
-    for (const kind of ["upload", "download", "rr", "cps", "ping"] as const)
-      for (const env of envs) await measure(kind, env);
+    for (const kind of ["upload", "download", "rr", "cps", "ping", "idlecpu"] as const)
+      for (const env of envs) {
+        if (kind === "idlecpu" && env.side === "netstack+offload") continue;
+        await measure(kind, env);
+      }
   }
 } catch (e) {
   observe(`run aborted: ${e instanceof Error ? e.message : String(e)}`);
