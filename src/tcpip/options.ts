@@ -46,4 +46,12 @@ export interface TcpInfo {
   retransmits: number;
   sndWnd: number;
   rcvWnd: number;
+  /** Bytes the application read in its best measured RTT (receive-buffer auto-tuning; Linux tcpi_rcv_space). */
+  rcvSpace?: number;
+  /** Receiver-side RTT estimate in ms (Linux tcpi_rcv_rtt); 0 before a sample. */
+  rcvRtt?: number;
+  /** The receive buffer's current limit in bytes (auto-tuned unless set with ReceiveBufferSize). */
+  rcvBuf?: number;
+  /** The send buffer's current limit in bytes (auto-sized unless set with SendBufferSize). */
+  sndBuf?: number;
 }

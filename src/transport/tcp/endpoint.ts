@@ -57,6 +57,7 @@ import {
 import type { ControlMessages, Payload, WriteOptions } from "../../tcpip/write-options.ts";
 import { payloadBytes } from "../../tcpip/write-options.ts";
 import { Queue } from "../../waiter/waiter.ts";
+import { BufferAutoTune, expandSendBuffer, onApplicationRead } from "./buffer-autotune.ts";
 import { newCongestionControl } from "./congestion-controls.ts";
 import { EventErr, EventHUp, EventIn, EventOut, type Notifier } from "./events.ts";
 import { dispatchSegment } from "./input.ts";
@@ -97,6 +98,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   readonly opts: TcpStackOptions;
   readonly snd: SendState;
   readonly rcv: ReceiveState;
+  /** Receive-buffer right-sizing and send-buffer auto-sizing (buffer-autotune.ts). */
+  readonly autoTune = new BufferAutoTune();
   /** The 4-tuple we are registered (or about to be) with. */
   id: TransportEndpointId = { ...NO_ADDRESS };
   /** The network protocols the endpoint is registered for (both for a dual-stack listener). */
@@ -356,6 +359,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     if (r.queue.size > 0 && maxBytes > 0 && !this.rcvShutdown) {
       if (peek) return r.queue.slice(0, Math.min(maxBytes, r.queue.size)).slice();
       const out = r.read(maxBytes);
+      onApplicationRead(this, out.length);
       // RFC 9293 §3.8.6.2.2: tell the peer when reading opened the window enough.
       if (isSynchronized(this.state) && this.state !== "TIME-WAIT" && r.windowUpdateDue()) this.sendAck();
       return out;
@@ -874,6 +878,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.rcv.quickAcks = this.opts.quickAckSegments;
     this.lastRcvTime = this.now();
     this.armKeepalive();
+    expandSendBuffer(this);
     this.notify(EventOut);
     if (this.finAfterHandshake) this.shutdownWrite();
   }
@@ -997,6 +1002,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     c.ttl = this.ttl;
     c.rcv.bufSize = this.rcv.bufSize;
     c.snd.bufSize = this.snd.bufSize;
+    c.autoTune.rcvLocked = this.autoTune.rcvLocked;
+    c.autoTune.sndLocked = this.autoTune.sndLocked;
     c.reuseAddress = this.reuseAddress;
     c.reusePort = this.reusePort;
     return c;

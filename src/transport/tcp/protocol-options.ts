@@ -9,9 +9,14 @@ export interface BufferSizeRange {
 }
 
 export interface TcpStackOptions {
-  /** Like tcp_rmem: receive buffer bounds and default, bytes. */
+  /**
+   * Like tcp_rmem: receive buffer bounds and default, bytes. A connection starts at `default`
+   * and auto-tuning (buffer-autotune.ts) grows it up to `max`; the ReceiveBufferSize socket
+   * option sets a size in [min, max] and turns auto-tuning off for that endpoint. The window
+   * scale offered at SYN time comes from `max`, so the window can grow that far.
+   */
   receiveBufferSize: BufferSizeRange;
-  /** Like tcp_wmem: send buffer bounds and default, bytes. */
+  /** Like tcp_wmem: send buffer bounds and default, bytes; auto-sized with the congestion window up to `max`. */
   sendBufferSize: BufferSizeRange;
   /** 2MSL: how long TIME-WAIT lasts (RFC 9293 §3.4.2 "2MSL"; Linux TCP_TIMEWAIT_LEN = 60 s). */
   timeWaitMs: number;
@@ -51,10 +56,29 @@ export interface TcpStackOptions {
   congestionControl: string;
 }
 
+/**
+ * Buffer defaults. The minimum and default are Linux's (tcp_rmem 4 KiB / 128 KiB, tcp_wmem
+ * 4 KiB / 16 KiB): a connection starts small and auto-tuning grows what it uses. The maxima are
+ * larger than Linux's 6 MiB / 4 MiB so that a 1 Gbit/s, 100 ms path (a 12.5 MB bandwidth-delay
+ * product) fills without hand-set buffers: 16 MiB gives the window room above the BDP for the
+ * queue, and makes the window scale shift 9 (Linux offers 7 for 6 MiB). Nothing is allocated by
+ * size: queues hold only the bytes in them, so an idle connection costs the same at any limit,
+ * and a busy one grows only as far as its measured rate needs.
+ */
+export const DEFAULT_RECEIVE_BUFFER: Readonly<BufferSizeRange> = {
+  min: 4096,
+  default: 128 << 10,
+  max: 16 << 20,
+};
+export const DEFAULT_SEND_BUFFER: Readonly<BufferSizeRange> = { min: 4096, default: 16 << 10, max: 16 << 20 };
+
+/** The largest window TCP can advertise (RFC 7323 §2.3: shift at most 14), and so the largest buffer limit. */
+export const MAX_BUFFER_SIZE = 0xffff * 2 ** 14;
+
 export function defaultTcpStackOptions(): TcpStackOptions {
   return {
-    receiveBufferSize: { min: 4096, default: 1 << 20, max: 4 << 20 },
-    sendBufferSize: { min: 4096, default: 1 << 20, max: 4 << 20 },
+    receiveBufferSize: { ...DEFAULT_RECEIVE_BUFFER },
+    sendBufferSize: { ...DEFAULT_SEND_BUFFER },
     timeWaitMs: 60_000,
     finTimeoutMs: 60_000,
     sack: true,

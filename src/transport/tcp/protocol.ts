@@ -19,7 +19,7 @@ import { CONGESTION_CONTROLS } from "./congestion-controls.ts";
 import { TcpEndpoint } from "./endpoint.ts";
 import type { Notifier } from "./events.ts";
 import { IsnGenerator } from "./isn.ts";
-import { defaultTcpStackOptions, type TcpStackOptions } from "./protocol-options.ts";
+import { defaultTcpStackOptions, MAX_BUFFER_SIZE, type TcpStackOptions } from "./protocol-options.ts";
 import { replyWithReset } from "./rst.ts";
 import { parseSegment, releaseSegment, type Segment } from "./segment.ts";
 import { SynCookies } from "./syn-cookies.ts";
@@ -101,12 +101,14 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
       const v = value as { min?: unknown; default?: unknown; max?: unknown };
       if (typeof v !== "object" || v === null) throw new ErrInvalidOptionValue();
       const { min, default: def, max } = v;
+      // Whole bytes, 0 < min <= default <= max, and no more than a window can advertise (RFC 7323 §2.3).
       if (
-        typeof min !== "number" ||
-        typeof def !== "number" ||
-        typeof max !== "number" ||
-        !(min <= def && def <= max) ||
-        min <= 0
+        !Number.isSafeInteger(min) ||
+        !Number.isSafeInteger(def) ||
+        !Number.isSafeInteger(max) ||
+        !((min as number) <= (def as number) && (def as number) <= (max as number)) ||
+        (min as number) <= 0 ||
+        (max as number) > MAX_BUFFER_SIZE
       )
         throw new ErrInvalidOptionValue();
       o[name] = { min, default: def, max };

@@ -34,13 +34,17 @@ export function setOption(ep: TcpEndpoint, name: string, value: unknown): void {
       if (!ep.cork) trySend(ep);
       return;
     case "ReceiveBufferSize": {
+      // A size set by the user is kept: no auto-tuning of this direction from now on (like Linux's
+      // SO_RCVBUF lock). A smaller size never takes back window already advertised (ReceiveState.selectWindow).
       const r = ep.opts.receiveBufferSize;
       ep.rcv.bufSize = Math.min(r.max, Math.max(r.min, num()));
+      ep.autoTune.rcvLocked = true;
       return;
     }
     case "SendBufferSize": {
       const r = ep.opts.sendBufferSize;
       ep.snd.bufSize = Math.min(r.max, Math.max(r.min, num()));
+      ep.autoTune.sndLocked = true;
       return;
     }
     case "ReuseAddress":
@@ -152,5 +156,9 @@ export function tcpInfo(ep: TcpEndpoint): TcpInfo {
     retransmits: s.retries,
     sndWnd: s.wnd,
     rcvWnd: ep.rcv.window,
+    rcvSpace: ep.autoTune.space,
+    rcvRtt: ep.autoTune.rcvRtt,
+    rcvBuf: ep.rcv.bufSize,
+    sndBuf: ep.snd.bufSize,
   };
 }

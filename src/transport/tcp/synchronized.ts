@@ -13,6 +13,7 @@ import {
   seqSize,
 } from "../../seqnum/seqnum.ts";
 import { ErrConnectionAborted, ErrConnectionRefused, ErrConnectionReset } from "../../tcpip/errors.ts";
+import { expandSendBuffer, onDataReceived } from "./buffer-autotune.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventHUp, EventIn } from "./events.ts";
 import type { Segment } from "./segment.ts";
@@ -128,6 +129,7 @@ export function handleSynchronized(ep: TcpEndpoint, seg: Segment): void {
     )
   )
     return;
+  expandSendBuffer(ep);
   if (ep.snd.finAcked) ON_FIN_ACKED[ep.state]?.(ep);
   if (ep.state === "CLOSED") return;
 
@@ -236,6 +238,7 @@ export function processText(ep: TcpEndpoint, seg: Segment, start: number): void 
     return;
   }
   const readable = r.accept(seq, data, fin);
+  onDataReceived(ep, data.length, seg.options.timestamp ? seg.options.tsEcr : 0);
   if (readable > 0 && !ep.rcvShutdown) ep.notify(EventIn);
   if (ep.rcvShutdown && r.queue.size > 0) r.queue.trimFront(r.queue.size);
   if (r.finReceived && !ep.finNoted) {

@@ -65,6 +65,18 @@ export class TestRoute implements Route {
   release(): void {}
 }
 
+/**
+ * The buffer limits the harness's stacks use unless a test gives its own: the stack defaults of
+ * before auto-tuning (1 MiB receive and send buffers, at most 4 MiB, window scale 7). The
+ * packet-trace tests (RawPeer) and Pair runs were written against them — exact window fields, a
+ * whole 200 KB write taken at once — and are about other things; tests of the real defaults and of
+ * auto-tuning pass `receiveBufferSize` / `sendBufferSize` (see buffer-autotune.test.ts).
+ */
+export const HARNESS_BUFFERS: Pick<TcpStackOptions, "receiveBufferSize" | "sendBufferSize"> = {
+  receiveBufferSize: { min: 4096, default: 1 << 20, max: 4 << 20 },
+  sendBufferSize: { min: 4096, default: 1 << 20, max: 4 << 20 },
+};
+
 export interface TestStackOptions {
   addresses: Address[];
   clock: ManualClock;
@@ -92,7 +104,7 @@ export class TestStack implements StackContext {
     this.random = new SeededRandom(o.seed ?? 1);
     this.addresses = o.addresses;
     this.mtu = o.mtu ?? 1480;
-    this.tcp = new TcpProtocol(this, o.tcp);
+    this.tcp = new TcpProtocol(this, { ...structuredClone(HARNESS_BUFFERS), ...o.tcp });
   }
 
   findRoute(
