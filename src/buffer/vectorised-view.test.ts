@@ -126,3 +126,21 @@ describe("VectorisedView", () => {
     );
   });
 });
+
+describe("VectorisedView.appendContiguous", () => {
+  test("merges a chunk that continues the last one in the same buffer; others stay separate", () => {
+    const backing = Uint8Array.from({ length: 10 }, (_, i) => i);
+    const v = new VectorisedView();
+    v.appendContiguous(backing.subarray(0, 3));
+    v.appendContiguous(backing.subarray(3, 5));
+    expect(v.views.length).toBe(1);
+    expect(v.size).toBe(5);
+    v.appendContiguous(backing.subarray(6, 8)); // a gap: not contiguous
+    v.appendContiguous(Uint8Array.of(99)); // another buffer
+    v.appendContiguous(new Uint8Array(0));
+    expect(v.views.length).toBe(3);
+    expect([...v.toBytes()]).toEqual([0, 1, 2, 3, 4, 6, 7, 99]);
+    // The merged chunk is a view of the backing array: slicing within it copies nothing.
+    expect(v.slice(1, 3).buffer).toBe(backing.buffer);
+  });
+});

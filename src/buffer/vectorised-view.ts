@@ -28,6 +28,27 @@ export class VectorisedView {
     this.total += chunk.length;
   }
 
+  /**
+   * Appends `chunk`, merged into the last chunk when it continues it in the
+   * same buffer (the bytes right after it): a stream copied piece by piece
+   * into one backing array stays one chunk, so a later `slice` of it is a view.
+   */
+  appendContiguous(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    const n = this.chunks.length;
+    const last = n > 0 ? this.chunks[n - 1]! : undefined;
+    if (
+      last !== undefined &&
+      last.buffer === chunk.buffer &&
+      last.byteOffset + last.length === chunk.byteOffset
+    ) {
+      this.chunks[n - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + chunk.length);
+    } else {
+      this.chunks.push(chunk);
+    }
+    this.total += chunk.length;
+  }
+
   /** Removes `n` bytes from the front. */
   trimFront(n: number): void {
     if (n > this.total) n = this.total;

@@ -6,6 +6,15 @@
 import { VectorisedView } from "../../buffer/vectorised-view.ts";
 import { seqAdd, seqGreaterThan, seqLessThan, seqLessThanEq, seqMax, seqSize } from "../../seqnum/seqnum.ts";
 
+/**
+ * In-order text is copied into backing arrays of this size, segment after
+ * segment (issue 10): one allocation per 64 KiB instead of one per segment,
+ * and a read of several segments is a view of one array, not a second copy.
+ */
+const RCV_CHUNK = 64 * 1024;
+/** Smaller segments that do not fit the current array get an exact copy (an idle connection holds no 64 KiB). */
+const RCV_CHUNK_MIN_SEGMENT = 512;
+
 interface OooSegment {
   seq: number;
   data: Uint8Array;
@@ -24,6 +33,9 @@ export class ReceiveState {
   offeredScale = 0;
   /** In-order bytes the user has not read yet. */
   readonly queue = new VectorisedView();
+  /** The array in-order text is copied into (see RCV_CHUNK); bytes before `tailUsed` are taken. */
+  private tail: Uint8Array | undefined;
+  private tailUsed = 0;
   /** Out-of-order segments, sorted, not overlapping (bounded by the window, so by the buffer). */
   private ooo: OooSegment[] = [];
   oooBytes = 0;
@@ -134,7 +146,7 @@ export class ReceiveState {
     if (seq === this.nxt) {
       const before = this.queue.size;
       if (data.length > 0) {
-        this.queue.append(data.slice());
+        this.enqueue(data);
         this.nxt = seqAdd(this.nxt, data.length);
       }
       if (fin) this.oooFin = this.nxt;
@@ -160,6 +172,30 @@ export class ReceiveState {
     if (data.length > 0) this.insertOoo(seq, data);
     if (fin) this.oooFin = seqAdd(seq, data.length);
     return 0;
+  }
+
+  /**
+   * Copies in-order text to the queue: into the current backing array when it fits, merged with
+   * the queue's last chunk; a segment of at least RCV_CHUNK_MIN_SEGMENT that does not fit starts a
+   * new array; a smaller one gets an exact copy. The packet's own bytes are never kept: a link may
+   * reuse its receive buffers, and a held segment would pin a whole receive slab.
+   */
+  private enqueue(data: Uint8Array): void {
+    const n = data.length;
+    let t = this.tail;
+    let used = this.tailUsed;
+    if (t === undefined || t.length - used < n) {
+      if (n < RCV_CHUNK_MIN_SEGMENT) {
+        this.queue.append(data.slice());
+        return;
+      }
+      t = new Uint8Array(Math.max(n, RCV_CHUNK));
+      used = 0;
+      this.tail = t;
+    }
+    t.set(data, used);
+    this.queue.appendContiguous(t.subarray(used, used + n));
+    this.tailUsed = used + n;
   }
 
   private scheduleAck(): void {
@@ -280,14 +316,27 @@ export class ReceiveState {
   /** Copies up to `n` readable bytes out and removes them. */
   read(n: number): Uint8Array {
     const k = Math.min(n, this.queue.size);
-    // Queued chunks are our own copies and never written again, so a view of one chunk is safe to hand out.
+    // Queued bytes are our own copies and never written again (`enqueue` only writes past them), so a
+    // view of one chunk is safe to hand out.
     const out = this.queue.slice(0, k);
     this.queue.trimFront(k);
+    // Nothing left to read: let go of an array that is nearly full (the next segment would start a new
+    // one anyway), so an idle connection does not hold it.
+    if (
+      this.queue.size === 0 &&
+      this.tail !== undefined &&
+      this.tail.length - this.tailUsed < RCV_CHUNK / 4
+    ) {
+      this.tail = undefined;
+      this.tailUsed = 0;
+    }
     return out;
   }
 
   /** Drops everything held (on reset). */
   clear(): void {
+    this.tail = undefined;
+    this.tailUsed = 0;
     this.ooo = [];
     this.oooBytes = 0;
   }

@@ -1,0 +1,55 @@
+/** ReceiveState's in-order queue (issue 10): segments copied into shared backing arrays, reads as views. */
+import { describe, expect, test } from "bun:test";
+import { seqAdd } from "../../seqnum/seqnum.ts";
+import { ReceiveState } from "./rcv.ts";
+
+function pattern(n: number, start: number): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
+}
+
+describe("ReceiveState queue", () => {
+  test("bytes read back equal bytes accepted, whatever the segment and read sizes", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(1000);
+    const sizes = [1448, 1448, 100, 65_000, 1, 600, 1448, 70_000, 5, 1448];
+    const reads = [3000, 1, 70_000, 10, 100_000, 1 << 20];
+    let sent = 0;
+    const got: number[] = [];
+    let ri = 0;
+    for (const n of sizes) {
+      const seg = pattern(n, sent);
+      r.accept(r.nxt, seg, false);
+      seg.fill(0xee); // the caller's (the link's) buffer may be reused at once
+      sent += n;
+      const out = r.read(reads[ri++ % reads.length]!);
+      got.push(...out);
+    }
+    for (let out = r.read(1 << 20); out.length > 0; out = r.read(1 << 20)) got.push(...out);
+    expect(got.length).toBe(sent);
+    expect(got.every((b, i) => b === (i & 0xff))).toBe(true);
+    expect(r.nxt).toBe(seqAdd(1001, sent));
+  });
+
+  test("full segments share one array: a read across them is a view, and later segments do not change it", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    r.accept(r.nxt, pattern(1448, 0), false);
+    r.accept(r.nxt, pattern(1448, 1448), false);
+    r.accept(r.nxt, pattern(1448, 2896), false);
+    expect(r.queue.views.length).toBe(1);
+    const out = r.read(4000);
+    expect(out.length).toBe(4000);
+    const copy = out.slice();
+    r.accept(r.nxt, pattern(1448, 4344), false);
+    expect(out).toEqual(copy);
+    expect(r.read(10_000)).toEqual(pattern(1792, 4000));
+  });
+
+  test("small segments get exact copies (an idle connection holds no 64 KiB array)", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    r.accept(r.nxt, pattern(10, 0), false);
+    expect(r.queue.first()!.buffer.byteLength).toBe(10);
+    expect(r.read(100)).toEqual(pattern(10, 0));
+  });
+});
