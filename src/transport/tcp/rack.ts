@@ -28,9 +28,10 @@
  * `SentSegments` is that per-segment record for a sender whose send buffer
  * is a byte stream (src/transport/tcp/snd.ts): it logs every transmission
  * (`onTransmit`), turns each ACK into the list of newly delivered segments
- * (`onAck`), and is the `outstanding` list RACK walks. `Sender` in
- * src/link/netsim/model-sender.test.ts is a complete worked example (RACK-TLP
- * with PRR and CUBIC over the network simulator).
+ * (`onAck`), and is the `outstanding` list RACK walks. The TCP sender wires
+ * all of this in recovery.ts (`noteTransmit`, `sackOnAck`, `sackAfterAck`);
+ * `Sender` in src/link/netsim/model-sender.test.ts is a smaller worked example
+ * (RACK-TLP with PRR and CUBIC over the network simulator).
  *
  * With RFC 7323 timestamps, `RackAck.echoedXmitTs` is the send time of the
  * echoed segment on the `now` clock: `now − (TS clock now − TSecr)` when the
