@@ -101,6 +101,10 @@ export interface PingResult {
   minMs?: number;
   avgMs?: number;
   maxMs?: number;
+  /** Size of the last reply, ICMP header included. */
+  replyBytes?: number;
+  /** Replies whose data differed from what was sent. */
+  corrupted?: number;
   error?: string;
 }
 

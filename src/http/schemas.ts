@@ -158,6 +158,8 @@ export const PingResult = z
     minMs: z.number().optional(),
     avgMs: z.number().optional(),
     maxMs: z.number().optional(),
+    replyBytes: z.number().int().optional(),
+    corrupted: z.number().int().optional(),
     error: z.string().optional(),
   })
   .openapi("PingResult");

@@ -1,12 +1,14 @@
 /**
  * ICMP echo from the user-space stack (the REST `diagnostics/ping` and test
  * drivers): sends `count` echo requests (RFC 792 / RFC 4443 §4.1) through a
- * ping endpoint and times each reply on the stack's clock.
+ * ping endpoint, times each reply on the stack's clock, and checks that the
+ * reply carries the data that was sent.
  */
 import type { Endpoint, WaiterQueueLike } from "../stack/registration.ts";
 import type { Address } from "../tcpip/address.ts";
 import type { Clock } from "../tcpip/clock.ts";
 import { ErrWouldBlock } from "../tcpip/errors.ts";
+import type { NICID } from "../tcpip/protocols.ts";
 import {
   ICMPV4_PROTOCOL_NUMBER,
   ICMPV6_PROTOCOL_NUMBER,
@@ -28,6 +30,11 @@ export interface PingOptions {
   timeoutMs: number;
   /** Bytes of payload after the 8-byte ICMP header. */
   size: number;
+  /**
+   * The NIC to send through. Link-local destinations (fe80::/10, 169.254/16) need it, as a scope
+   * id (`%eth0`) does on Linux; others are routed as usual when it is left out.
+   */
+  nic?: NICID;
 }
 
 export interface PingReport {
@@ -38,7 +45,20 @@ export interface PingReport {
   minMs?: number;
   avgMs?: number;
   maxMs?: number;
+  /** Size of the last reply counted, ICMP header included (like ping's "64 bytes from"). */
+  replyBytes?: number;
+  /**
+   * Replies whose data differed from what was sent (RFC 792: "The data received in the echo
+   * message must be returned in the echo reply message"). They count as received too, as in
+   * Linux ping ("wrong data byte").
+   */
+  corrupted: number;
   error?: string;
+}
+
+/** The payload byte at `i` of an echo message (ICMP header included in `i`), as Linux ping fills it. */
+function patternByte(i: number): number {
+  return i & 0xff;
 }
 
 const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.afterFunc(ms, r));
@@ -52,7 +72,8 @@ export async function ping(stack: PingStack, addr: Address, o: PingOptions): Pro
     v6 ? IPV6_PROTOCOL_NUMBER : IPV4_PROTOCOL_NUMBER,
     wq,
   );
-  const r: PingReport = { address: addr.toString(), transmitted: 0, received: 0, rttMs: [] };
+  const r: PingReport = { address: addr.toString(), transmitted: 0, received: 0, rttMs: [], corrupted: 0 };
+  const to = { addr, port: 0, ...(o.nic !== undefined ? { nic: o.nic } : {}) };
   try {
     // The ident is the endpoint's port (Linux ping sockets do the same).
     ep.bind({ port: 1 + (stack.random.u32() % 65534) });
@@ -61,9 +82,10 @@ export async function ping(stack: PingStack, addr: Address, o: PingOptions): Pro
       msg[0] = v6 ? 128 : 8;
       msg[6] = seq >> 8;
       msg[7] = seq & 255;
+      for (let i = 8; i < msg.length; i++) msg[i] = patternByte(i);
       const sent = clock.now();
       try {
-        ep.write(msg, { to: { addr, port: 0 } });
+        ep.write(msg, { to });
       } catch (e) {
         r.error = (e as Error).message;
         break;
@@ -93,6 +115,8 @@ export async function ping(stack: PingStack, addr: Address, o: PingOptions): Pro
             got = true;
             r.received++;
             r.rttMs.push(Math.round((clock.now() - sent) * 1000) / 1000);
+            r.replyBytes = data.length;
+            if (!echoedIntact(data, msg.length)) r.corrupted++;
           }
         }
       }
@@ -110,4 +134,11 @@ export async function ping(stack: PingStack, addr: Address, o: PingOptions): Pro
     r.avgMs = Math.round((r.rttMs.reduce((a, b) => a + b, 0) / r.rttMs.length) * 1000) / 1000;
   }
   return r;
+}
+
+/** Whether an echo reply carries the payload that was sent: same length, same bytes. */
+function echoedIntact(reply: Uint8Array, sentLength: number): boolean {
+  if (reply.length !== sentLength) return false;
+  for (let i = 8; i < reply.length; i++) if (reply[i] !== patternByte(i)) return false;
+  return true;
 }

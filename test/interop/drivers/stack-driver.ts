@@ -21,7 +21,8 @@
  * - manyConnect {host,port,n}: n connections at once to a kernel echo listener; each sends its
  *   own line, half-closes, and must get exactly that line back.
  * - reset {host,port}: connects, sends a line, and reports the error the socket sees.
- * - ping {to,count,size,timeoutMs}: ICMP / ICMPv6 echo through ping endpoints.
+ * - ping {to,count,size,timeoutMs}: ICMP / ICMPv6 echo (src/services/ping.ts): replies received,
+ *   the size of the last one, and errors (a failed send, replies whose data was not echoed intact).
  * - udp {to,port,text}: a connected UDP endpoint sends `text` and waits for one reply.
  * - udpRefused {to,port}: sends to a closed port, then reports what the next calls throw.
  * - udpEchoScoped {port}: a UDP echo that replies through the NIC the datagram came in on
@@ -35,13 +36,11 @@ import { connect, createServer } from "../../../src/adapters/net/server.ts";
 import type { Socket } from "../../../src/adapters/net/socket.ts";
 import { buildStack } from "../../../src/cli/build-stack.ts";
 import { tunOpener } from "../../../src/cli/link-opener.ts";
+import { ping } from "../../../src/services/ping.ts";
 import { ServiceManager, type ServiceSpec } from "../../../src/services/services.ts";
 import type { Endpoint } from "../../../src/stack/registration.ts";
 import { Address } from "../../../src/tcpip/address.ts";
-import { ErrWouldBlock } from "../../../src/tcpip/errors.ts";
 import {
-  ICMPV4_PROTOCOL_NUMBER,
-  ICMPV6_PROTOCOL_NUMBER,
   IPV4_PROTOCOL_NUMBER,
   IPV6_PROTOCOL_NUMBER,
   UDP_PROTOCOL_NUMBER,
@@ -172,69 +171,20 @@ function udpEchoScoped(port: number): void {
   wq.register({ callback: drain }, EventIn);
 }
 
-async function ping(c: { to: string; count?: number; size?: number; timeoutMs?: number }) {
+/** ICMP / ICMPv6 echo through src/services/ping.ts, reported as the interop tests read it. */
+async function pingCmd(c: { to: string; count?: number; size?: number; timeoutMs?: number }) {
   const addr = Address.parse(c.to);
-  const v6 = addr.is6;
-  const wq = new Queue();
-  const ep = stack.newEndpoint(
-    v6 ? ICMPV6_PROTOCOL_NUMBER : ICMPV4_PROTOCOL_NUMBER,
-    v6 ? IPV6_PROTOCOL_NUMBER : IPV4_PROTOCOL_NUMBER,
-    wq,
-  );
-  const count = c.count ?? 3;
-  const size = c.size ?? 56;
-  let received = 0;
-  let replyBytes = 0;
+  const r = await ping(stack, addr, {
+    count: c.count ?? 3,
+    size: c.size ?? 56,
+    timeoutMs: c.timeoutMs ?? 2000,
+    intervalMs: 0,
+    ...scope(addr),
+  });
   const errors: string[] = [];
-  try {
-    ep.bind({ port: 1 + (stack.random.u32() % 65534) });
-    for (let seq = 1; seq <= count; seq++) {
-      const msg = new Uint8Array(8 + size);
-      msg[0] = v6 ? 128 : 8;
-      msg[6] = seq >> 8;
-      msg[7] = seq & 255;
-      for (let i = 8; i < msg.length; i++) msg[i] = i & 255;
-      try {
-        ep.write(msg, { to: { addr, port: 0, ...scope(addr) } });
-      } catch (e) {
-        errors.push(errCode(e));
-      }
-      const deadline = performance.now() + (c.timeoutMs ?? 2000);
-      let got = false;
-      while (!got && performance.now() < deadline) {
-        const ac = new AbortController();
-        const t = setTimeout(() => ac.abort(), Math.max(1, deadline - performance.now()));
-        try {
-          await waitFor(wq, EventIn, (m) => ep.readiness(m), ac.signal);
-        } catch {
-          break;
-        } finally {
-          clearTimeout(t);
-        }
-        for (;;) {
-          let data: Uint8Array;
-          try {
-            data = ep.read().data;
-          } catch (e) {
-            if (e instanceof ErrWouldBlock) break;
-            errors.push(errCode(e));
-            break;
-          }
-          if (((data[6]! << 8) | data[7]!) === seq) {
-            got = true;
-            received++;
-            replyBytes = data.length;
-            // The payload comes back unchanged (RFC 792 / RFC 4443 §4.2).
-            for (let i = 8; i < data.length; i++) if (data[i] !== (i & 255)) errors.push(`payload@${i}`);
-          }
-        }
-      }
-      if (!got) await Bun.sleep(100);
-    }
-  } finally {
-    ep.close();
-  }
-  return { transmitted: count, received, replyBytes, errors };
+  if (r.error) errors.push(r.error);
+  if (r.corrupted > 0) errors.push(`${r.corrupted} replies with other data than was sent`);
+  return { transmitted: r.transmitted, received: r.received, replyBytes: r.replyBytes ?? 0, errors };
 }
 
 function udpEndpoint(to: string): { ep: Endpoint; wq: Queue; addr: Address } {
@@ -403,7 +353,7 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
     case "reset":
       return await withTimeout(tcpReset(cmd as never), 10_000, "reset");
     case "ping":
-      return await ping(cmd as never);
+      return await pingCmd(cmd as never);
     case "udp":
       return await udp(cmd as never);
     case "udpRefused":
