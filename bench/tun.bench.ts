@@ -586,7 +586,7 @@ async function idleCpu(env: Env): Promise<void> {
   const idle = await openIdle(env.ns, env.host, ECHO, opts.idleCpuConns);
   const pid = env.pid();
   if (idle.open === 0 || pid === undefined) {
-    await idle.child.stop();
+    await idle.child.stop(15_000);
     record("idlecpu", side, undefined, idle.why ?? "server not running");
     observe(`${side} idle CPU: ${idle.why ?? "server not running"}`);
     return;
@@ -598,7 +598,7 @@ async function idleCpu(env: Env): Promise<void> {
   await Bun.sleep(opts.idleCpuMs);
   const c1 = await cpuTicks(pid);
   const secs = (performance.now() - t0) / 1000;
-  await idle.child.stop();
+  await idle.child.stop(15_000);
   const ok = env.survived("idle CPU");
   const v = ok && Number.isFinite(c0 + c1) ? ((c1 - c0) / clkTck / secs) * 100 : undefined;
   record("idlecpu", side, v, {
@@ -626,7 +626,7 @@ async function memoryKernel(env: Env): Promise<void> {
   await Bun.sleep(1000);
   const slab1 = await slabBytes();
   const mem1 = await tcpMemPages(env.ns);
-  await idle.child.stop();
+  await idle.child.stop(15_000);
   if (idle.open === 0) {
     observe(`kernel memory: ${idle.why}`);
     return;
@@ -653,7 +653,7 @@ async function memoryStack(env: Env): Promise<void> {
   await Bun.sleep(1000);
   const rss1 = await rssBytes(pid);
   const slab1 = await slabBytes();
-  await idle.child.stop();
+  await idle.child.stop(15_000);
   const ok = env.survived("memory");
   if (!ok || idle.open === 0 || !Number.isFinite(rss0 + rss1)) {
     observe(`${env.side} memory: ${idle.why ?? "the stack's RSS could not be read"}`);
