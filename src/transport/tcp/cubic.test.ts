@@ -300,3 +300,36 @@ describe("CUBIC as a CongestionControl", () => {
     expect(cc.state.k).toBeGreaterThan(k);
   });
 });
+
+describe("CUBIC undo of a spurious congestion event (RFC 9438 §4.9)", () => {
+  test("the state before the reduction comes back: cwnd, ssthresh, W_max, K, epoch", () => {
+    const cc = grown(50);
+    lossAndRecover(cc);
+    let t = rounds(cc, 0, 100, 5);
+    const before = { cwnd: cc.cwnd, ssthresh: cc.ssthresh, ...cc.state };
+    cc.enterRecovery(cc.cwnd, 2000);
+    expect(cc.ssthresh).toBeLessThan(before.ssthresh);
+    expect(cc.state.wMax).not.toBe(before.wMax);
+    cc.onAckInRecovery(2000, MSS, 1_000_000);
+    cc.undo(before.cwnd, before.ssthresh);
+    expect(cc.inRecovery).toBe(false);
+    expect(cc.cwnd).toBe(before.cwnd);
+    expect(cc.ssthresh).toBe(before.ssthresh);
+    expect(cc.state.wMax).toBe(before.wMax);
+    expect(cc.state.k).toBe(before.k);
+    expect(cc.state.epochStart).toBe(before.epochStart);
+    // Growth goes on along the old curve.
+    t = rounds(cc, t, 100, 1);
+    expect(cc.cwnd).toBeGreaterThanOrEqual(before.cwnd);
+  });
+
+  test("from slow start, ssthresh returns to 'none'", () => {
+    const cc = grown(30);
+    const cwnd = cc.cwnd;
+    const ssthresh = cc.ssthresh;
+    cc.enterRecovery(cwnd, 1000);
+    cc.undo(cwnd, ssthresh);
+    expect(cc.ssthresh).toBe(Number.MAX_SAFE_INTEGER);
+    expect(cc.cwnd).toBe(cwnd);
+  });
+});

@@ -622,3 +622,46 @@ describe("Rack.detectLoss early stop (fast-check)", () => {
     );
   });
 });
+
+describe("SentSegments as the TCP sender uses it", () => {
+  test("a GSO super-segment is logged as MSS segments; lost marks are counted, found and taken back", () => {
+    const log = new SentSegments();
+    const iss = 0xffff_f000;
+    log.onTransmit(iss, 4 * MSS + 10, 5, MSS);
+    expect([...log].map((s) => (s.endSeq - s.seq) >>> 0)).toEqual([MSS, MSS, MSS, MSS, 10]);
+    expect(log.pipe()).toBe(4 * MSS + 10);
+    // RACK marks the second and fourth lost; the sender adds its count (`Rack.newlyLost`).
+    log.at(1)!.lost = true;
+    log.at(3)!.lost = true;
+    log.lostCount += 2;
+    expect(log.pipe()).toBe(2 * MSS + 10);
+    expect(log.nextLost(iss)).toBe(log.at(1));
+    expect(log.nextLost((iss + 2 * MSS) >>> 0)).toBe(log.at(3));
+    // Retransmitting the second clears its mark; a SACK of the fourth does too.
+    log.onTransmit((iss + MSS) >>> 0, MSS, 9, MSS);
+    expect(log.lostCount).toBe(1);
+    expect(log.at(1)!.retransmitted).toBe(true);
+    const newly: RackSegment[] = [];
+    log.onAck(iss, [(iss + 3 * MSS) >>> 0, (iss + 4 * MSS) >>> 0], false, newly);
+    expect(newly).toEqual([log.at(3)!]);
+    expect(log.lostCount).toBe(0);
+    expect(log.nextLost(iss)).toBeUndefined();
+    expect(log.pipe()).toBe(3 * MSS + 10);
+  });
+
+  test("a lost segment cumulatively acknowledged leaves the count; walks need no iterator object", () => {
+    const log = new SentSegments();
+    log.onTransmit(0, 3 * MSS, 0, MSS);
+    log.at(0)!.lost = true;
+    log.lostCount = 1;
+    log.onAck(MSS, [], false, []);
+    expect(log.lostCount).toBe(0);
+    expect(log.length).toBe(2);
+    // The log is its own iterator: two walks in a row see the same segments.
+    const a = [...log].map((s) => s.seq);
+    const b = [...log].map((s) => s.seq);
+    expect(a).toEqual([MSS, 2 * MSS]);
+    expect(b).toEqual(a);
+    expect(log[Symbol.iterator]()).toBe(log);
+  });
+});
