@@ -54,4 +54,12 @@ export interface TcpInfo {
   rcvBuf?: number;
   /** The send buffer's current limit in bytes (auto-sized unless set with SendBufferSize). */
   sndBuf?: number;
+  /** Segments retransmitted over the connection's life (Linux tcpi_total_retrans). */
+  totalRetrans?: number;
+  /** Retransmissions a D-SACK reported received twice, i.e. spurious (RFC 2883 §4). */
+  spuriousRetrans?: number;
+  /** D-SACK blocks received (Linux tcpi_dsack_dups counts the segments). */
+  dsacks?: number;
+  /** Whether RACK saw reordering (RFC 8985 "RACK.reordering_seen"; Linux tcpi_reord_seen counts events). */
+  reorderingSeen?: boolean;
 }

@@ -68,6 +68,7 @@ import type { TcpProtocol } from "./protocol.ts";
 import type { TcpStackOptions } from "./protocol-options.ts";
 import { windowScaleFor } from "./protocol-options.ts";
 import { ReceiveState } from "./rcv.ts";
+import { stopRecoveryTimers } from "./recovery.ts";
 import { RttEstimator } from "./rtt.ts";
 import { parseSegment, releaseSegment } from "./segment.ts";
 import { onPersistTimeout, onRetransmitTimeout, SendState, trySend } from "./snd.ts";
@@ -929,6 +930,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.ackT?.stop();
     this.stateT?.stop();
     this.corkT?.stop();
+    stopRecoveryTimers(this);
     if (this.state === "SYN-RECEIVED" && this.listener) this.listener.synQueue.delete(this);
     if (this.listener) {
       const i = this.listener.acceptQueue.indexOf(this);

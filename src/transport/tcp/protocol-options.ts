@@ -24,7 +24,11 @@ export interface TcpStackOptions {
   finTimeoutMs: number;
   /** Offer and accept SACK-permitted (RFC 2018). */
   sack: boolean;
-  /** Tail loss probes (RFC 8985 §7) on SACK connections; `false` leaves the tail to the RTO. */
+  /**
+   * RACK-TLP (RFC 8985) on SACK connections: RACK's time-based loss detection in place of RFC 6675's
+   * DupThresh, the reordering timer, tail loss probes, and undo of fast recoveries that D-SACK or
+   * timestamps show were spurious (RFC 3708). `false`: plain RFC 6675 recovery, the tail left to the RTO.
+   */
   rack: boolean;
   /** Offer and accept timestamps (RFC 7323 §3). */
   timestamps: boolean;

@@ -160,5 +160,9 @@ export function tcpInfo(ep: TcpEndpoint): TcpInfo {
     rcvRtt: ep.autoTune.rcvRtt,
     rcvBuf: ep.rcv.bufSize,
     sndBuf: ep.snd.bufSize,
+    totalRetrans: s.rxtSegs,
+    spuriousRetrans: s.spuriousRxtSegs,
+    dsacks: s.sack?.sb.stats.dsacks ?? 0,
+    reorderingSeen: s.sack?.rack?.reorderingSeen ?? false,
   };
 }
