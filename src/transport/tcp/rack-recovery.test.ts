@@ -233,6 +233,11 @@ describe("D-SACK undo (RFC 2883 §4, RFC 3708 §3)", () => {
     expect(info.spuriousRetrans).toBe(1);
     expect(info.dsacks).toBe(1);
     expect(info.reorderingSeen).toBe(true);
+    // The same with CUBIC (RFC 9438 §4.9 restores its curve too).
+    const cubic = spurious({ rack: true, timestamps: false, congestionControl: "cubic" });
+    expect(cubic.t.spuriousRecovery).toBe(1);
+    expect(cubic.afterRecovery.ssthresh).toBe(cubic.ssthreshBefore);
+    expect(cubic.afterRecovery.cwnd).toBeGreaterThanOrEqual(cubic.cwndBefore);
     // rack: false is today's RFC 6675 sender: the same spurious retransmission (counted), no undo.
     const plain = spurious({ rack: false, timestamps: false });
     expect(plain.t.sackRecovery).toBe(1);
