@@ -49,8 +49,8 @@ const RXT_RING = 64;
 const XMIT_TS_STEP = 1e-6;
 
 /**
- * The SACK recovery state of one connection: with `rack`, made at the first transmission of data on a
- * SACK connection (RACK must see every segment sent); without, when the first SACK block arrives.
+ * The SACK recovery state of one connection, made by the first ACK that carries SACK blocks or (with
+ * `rack`) leaves data in flight (`newSackRecovery`).
  */
 export class SackRecovery {
   readonly sb: SackScoreboard;
@@ -154,10 +154,22 @@ function rackOn(ep: TcpEndpoint): boolean {
   return ep.opts.rack && ep.rcv.sackEnabled;
 }
 
+/**
+ * Made by the first ACK that SACKs something or leaves data in flight: a connection whose every ACK covers
+ * all it sent (request/response) never needs it, and saves its memory. With RACK, what is in flight then is
+ * logged as sent at the last transmission: later than it really was, so RACK can only mark it lost later
+ * (RACK_sent_after orders the records by sequence number), never sooner.
+ */
 function newSackRecovery(ep: TcpEndpoint): SackRecovery {
   const s = ep.snd;
   const rec = new SackRecovery(s.una, ep.maxPayload(), rackOn(ep));
   s.sack = rec;
+  // RFC 8985 §6.2 step 1: the RTT samples so far.
+  if (s.minRtt !== Number.POSITIVE_INFINITY) rec.rack?.onRttSample(s.minRtt, ep.now());
+  if (rec.log !== undefined && seqLessThan(s.una, s.max)) {
+    rec.lastXmitTs = s.lastSendTime;
+    rec.log.onTransmit(s.una, seqSize(s.una, s.max), s.lastSendTime, ep.maxPayload());
+  }
   return rec;
 }
 
@@ -169,11 +181,8 @@ export function noteTransmit(ep: TcpEndpoint, seq: number, len: number, rxt: boo
   if (len <= 0) return;
   const s = ep.snd;
   if (rxt) s.rxtSegs++;
-  let rec = s.sack;
-  if (rec === undefined) {
-    if (!rackOn(ep)) return;
-    rec = newSackRecovery(ep);
-  }
+  const rec = s.sack;
+  if (rec === undefined) return;
   if (rec.log !== undefined) {
     // Send times strictly increase in transmission order: RACK_sent_after (RFC 8985 §6.2) breaks a tie by
     // sequence number, which is wrong for a retransmission sent in the same clock tick after new data (a

@@ -91,6 +91,8 @@ export class SendState {
   sack: SackRecovery | undefined = undefined;
   /** When a SYN or SYN-ACK was first sent, for the handshake RTT sample. */
   synTime = 0;
+  /** The smallest RTT sample (ms): RACK's min_RTT starts from it when SACK recovery state is made. */
+  minRtt = Number.POSITIVE_INFINITY;
   /** Segments retransmitted (TCP_INFO tcpi_total_retrans). */
   rxtSegs = 0;
   /** Retransmissions a D-SACK reported received twice (RFC 2883 §4: spurious). */
@@ -325,6 +327,7 @@ function newAck(ep: TcpEndpoint, ack: number, tsEcr: number): void {
   if (sample >= 0) {
     s.rtt.sample(sample);
     s.sack?.tlp.onRttSample();
+    if (sample < s.minRtt) s.minRtt = sample;
     rackOnRttSample(ep, sample);
     s.cc.onRttSample?.(sample);
   }
