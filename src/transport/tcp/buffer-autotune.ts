@@ -31,7 +31,8 @@
  * time to receive one advertised window is an upper bound on the RTT. The
  * smallest sample is kept and larger ones enter slowly, since a sender that
  * paused makes samples that are too large. Until a sample arrives the
- * handshake's RTT (SRTT) stands in.
+ * sender-side SRTT (from the handshake, or from our own data) stands in, and
+ * without timestamps it is used whenever it is the smaller.
  *
  * Send side. The send buffer must hold what is in flight plus the next round
  * of data, so on each ACK its limit grows to twice min(cwnd, largest peer
@@ -161,7 +162,9 @@ export function onApplicationRead(ep: TcpEndpoint, n: number): void {
   const t = ep.autoTune;
   if (t.rcvLocked) return;
   const r = ep.rcv;
-  const rtt = t.rcvRtt > 0 ? t.rcvRtt : ep.snd.rtt.srtt;
+  // Window timing (no timestamps) only bounds the RTT from above: a handshake or data SRTT below it is better.
+  const srtt = ep.snd.rtt.srtt;
+  const rtt = t.rcvRtt === 0 || (!r.tsEnabled && srtt > 0 && srtt < t.rcvRtt) ? srtt : t.rcvRtt;
   const m = t.onRead(n, ep.now(), rtt, Math.min(r.bufSize, INITIAL_SPACE_SEGMENTS * r.mss));
   if (m === undefined) return;
   const limit = Math.min(ep.opts.receiveBufferSize.max, maxAdvertisable(ep));
