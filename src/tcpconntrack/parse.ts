@@ -180,9 +180,52 @@ function keyV4(proto: number, b: Uint8Array, s: number, d: number, out: FlowPack
   const dp = out.dstPort;
   const cmp = s0 - d0 || s1 - d1 || sp - dp;
   out.srcIsFirst = cmp <= 0;
-  return cmp <= 0
-    ? String.fromCharCode(proto, s0, s1, sp, d0, d1, dp)
-    : String.fromCharCode(proto, d0, d1, dp, s0, s1, sp);
+  return cmp <= 0 ? cachedKeyV4(proto, s0, s1, sp, d0, d1, dp) : cachedKeyV4(proto, d0, d1, dp, s0, s1, sp);
+}
+
+/**
+ * The last keys built, 4 slots picked by the ports (issue 10): a packet of a flow seen just before
+ * reuses its string instead of building a new one, and the Map lookup then hashes nothing (a
+ * string's hash is kept with it). Both directions of a flow have the same key, so a bulk transfer
+ * and its ACKs hit the same slot. Slot i holds the 7 code units at v4Units[7 * i].
+ */
+const V4_SLOTS = 4;
+const v4Units = new Int32Array(7 * V4_SLOTS).fill(-1);
+const v4Keys: string[] = new Array<string>(V4_SLOTS).fill("");
+
+function cachedKeyV4(
+  p: number,
+  a0: number,
+  a1: number,
+  ap: number,
+  b0: number,
+  b1: number,
+  bp: number,
+): string {
+  const slot = (ap ^ bp) & (V4_SLOTS - 1);
+  const u = v4Units;
+  const i = 7 * slot;
+  if (
+    u[i] === p &&
+    u[i + 1] === a0 &&
+    u[i + 2] === a1 &&
+    u[i + 3] === ap &&
+    u[i + 4] === b0 &&
+    u[i + 5] === b1 &&
+    u[i + 6] === bp
+  ) {
+    return v4Keys[slot]!;
+  }
+  const k = String.fromCharCode(p, a0, a1, ap, b0, b1, bp);
+  u[i] = p;
+  u[i + 1] = a0;
+  u[i + 2] = a1;
+  u[i + 3] = ap;
+  u[i + 4] = b0;
+  u[i + 5] = b1;
+  u[i + 6] = bp;
+  v4Keys[slot] = k;
+  return k;
 }
 
 const w6s = new Array<number>(19);
