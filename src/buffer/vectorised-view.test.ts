@@ -144,3 +144,14 @@ describe("VectorisedView.appendContiguous", () => {
     expect(v.slice(1, 3).buffer).toBe(backing.buffer);
   });
 });
+
+describe("VectorisedView.copyTo at an offset", () => {
+  test("copies `len` bytes from `from` into dst at dstOff, across chunks, whole chunks included", () => {
+    const v = new VectorisedView([b(1, 2, 3), b(4, 5), b(6, 7, 8, 9)]);
+    const dst = new Uint8Array(10);
+    expect(v.copyTo(dst, 1, 3, 6)).toBe(6);
+    expect([...dst]).toEqual([0, 0, 0, 2, 3, 4, 5, 6, 7, 0]);
+    expect(v.copyTo(dst, 7, 0)).toBe(2); // to the end of the view
+    expect([...dst.subarray(0, 3)]).toEqual([8, 9, 0]);
+  });
+});

@@ -97,18 +97,28 @@ export class VectorisedView {
     return v;
   }
 
-  /** Copies up to `dst.length` bytes starting at byte `from` into `dst`; returns bytes copied. */
-  copyTo(dst: Uint8Array, from = 0): number {
+  /**
+   * Copies up to `len` bytes (default: to the end of `dst`) starting at byte `from` into `dst` at
+   * `dstOff`; returns bytes copied. A whole chunk is copied without a view of it.
+   */
+  copyTo(dst: Uint8Array, from = 0, dstOff = 0, len = dst.length - dstOff): number {
     let skip = from;
     let w = 0;
-    for (const c of this.chunks) {
-      if (w >= dst.length) break;
+    const chunks = this.chunks;
+    for (let i = 0; i < chunks.length && w < len; i++) {
+      const c = chunks[i]!;
       if (skip >= c.length) {
         skip -= c.length;
         continue;
       }
-      const part = c.subarray(skip, skip + (dst.length - w));
-      dst.set(part, w);
+      const want = len - w;
+      if (skip === 0 && c.length <= want) {
+        dst.set(c, dstOff + w);
+        w += c.length;
+        continue;
+      }
+      const part = c.subarray(skip, skip + want);
+      dst.set(part, dstOff + w);
       w += part.length;
       skip = 0;
     }

@@ -46,7 +46,7 @@ export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: numb
   const pkt = PacketBuffer.alloc(route.maxHeaderLength, hdrLen + len);
   const b = pkt.data;
   const off = pkt.head;
-  if (optLen > 0) b.set(scratch.subarray(0, optLen), off + TCP_MIN_SIZE);
+  for (let i = 0; i < optLen; i++) b[off + TCP_MIN_SIZE + i] = scratch[i]!;
   encodeTcp(b, off, {
     srcPort: s.srcPort,
     dstPort: s.dstPort,
@@ -56,7 +56,7 @@ export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: numb
     window: s.window,
     optionsLength: optLen,
   });
-  if (len > 0) s.data!.copyTo(b.subarray(off + hdrLen, off + hdrLen + len), s.from ?? 0);
+  if (len > 0) s.data!.copyTo(b, s.from ?? 0, off + hdrLen, len);
   const total = hdrLen + len;
   const gsoSize = s.gsoSize ?? 0;
   if (gsoSize > 0 && len > gsoSize) {
