@@ -176,6 +176,55 @@ describe("RACK (RFC 8985 §6) in the sender", () => {
   });
 });
 
+describe("RACK after an RTO (RFC 8985 §6.2 with RFC 6675 §5.1)", () => {
+  test("a retransmission lost again during RTO recovery is resent once RACK marks it, not at the next RTO", () => {
+    const run = (rack: boolean) => {
+      const pair = new Pair({ delay: 10, tcp: { rack } });
+      const { client, server } = pair.connect();
+      const seg = client.maxPayload();
+      const base = client.snd.nxt;
+      const data = bytes(10 * seg, 4);
+      let relost = false;
+      pair.filter = (f, from) => {
+        if (from !== "a" || f.payload.length === 0) return undefined;
+        const k = ((f.seq - base) >>> 0) / seg;
+        // Segments 5–9 (and any probe of them) are lost until the RTO fires; then the first
+        // retransmission of segment 6 is lost again.
+        if (k >= 5 && pair.a.stats.tcp.timeouts === 0) return "drop";
+        if (k === 6 && !relost) {
+          relost = true;
+          return "drop";
+        }
+        return undefined;
+      };
+      expect(client.write(data)).toBe(data.length);
+      let got = 0;
+      let t = 0;
+      for (; t < 3000 && got < data.length; t++) {
+        pair.run(1);
+        got += drain(server).length;
+      }
+      expect(got).toBe(data.length);
+      expect(relost).toBe(true);
+      expect(pair.a.stats.tcp.retransmits).toBeGreaterThan(0);
+      return { ms: t, ...pair.a.stats.tcp };
+    };
+    const rack = run(true);
+    const plain = run(false);
+    console.log("re-lost retransmission after an RTO:", {
+      rack: { ms: rack.ms, timeouts: rack.timeouts },
+      plain: { ms: plain.ms, timeouts: plain.timeouts },
+    });
+    // RTO at 1360 ms resends segment 5, then 6 (lost again) and 7; the SACK of 7 makes RACK mark 6
+    // (sent before it, older than RACK.rtt) and it goes at once: done 330 ms after the write. RFC 6675 §5.1
+    // alone has moved HighRxt past it and waits for the second, backed-off RTO: 470 ms.
+    expect(rack.timeouts).toBe(1);
+    expect(plain.timeouts).toBe(2);
+    expect(rack.ms).toBe(330);
+    expect(plain.ms).toBe(470);
+  });
+});
+
 describe("D-SACK undo (RFC 2883 §4, RFC 3708 §3)", () => {
   /**
    * One segment of a large flight is held back 15 ms (past every later one): a spurious fast retransmit.

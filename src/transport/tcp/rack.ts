@@ -136,8 +136,14 @@ export class Rack {
   /**
    * @param minRttWindowMs how long a minimum RTT sample stays valid (RFC 8985 §6.2 Step 1 asks for "a
    *   windowed min-filtered estimate ... that can adapt when migrating to significantly longer paths").
+   * @param rttGranularityMs how coarse the RTT samples behind min_RTT are (RFC 7323 timestamps tick per
+   *   millisecond): a retransmission's RTT counts as "below min_RTT" (an ACK of an earlier transmission,
+   *   Step 2) only when it is below by more than this.
    */
-  constructor(readonly minRttWindowMs = 300_000) {}
+  constructor(
+    readonly minRttWindowMs = 300_000,
+    readonly rttGranularityMs = 0,
+  ) {}
 
   /** RFC 8985 §6.2 Step 1: "Update RACK.min_RTT" from an RTT measurement (RFC 6298 / RFC 7323 rules). */
   onRttSample(rttMs: number, now: number): void {
@@ -168,7 +174,9 @@ export class Rack {
         // "If Segment.retransmitted is TRUE: If ACK.ts_option.echo_reply < Segment.xmit_ts: [skip]; If rtt <
         // RACK.min_RTT: [skip]": the ACK may be for an earlier transmission of the segment.
         const ambiguous =
-          seg.retransmitted && ((a.echoedXmitTs !== undefined && a.echoedXmitTs < ts) || rtt < this.minRtt);
+          seg.retransmitted &&
+          ((a.echoedXmitTs !== undefined && a.echoedXmitTs < ts) ||
+            rtt + this.rttGranularityMs < this.minRtt);
         if (!ambiguous && (latestRtt < 0 || rackSentAfter(ts, seg.endSeq, latestTs, latestEnd))) {
           latestTs = ts;
           latestEnd = seg.endSeq;

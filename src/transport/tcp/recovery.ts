@@ -96,7 +96,8 @@ export class SackRecovery {
     this.sb = new SackScoreboard(una, mss);
     this.prr = new Prr(mss);
     if (rack) {
-      this.rack = new Rack();
+      // RTT samples come in whole milliseconds (RFC 7323 timestamps, or the clock's).
+      this.rack = new Rack(undefined, 1);
       this.log = new SentSegments();
       this.rackAck = {
         now: 0,
@@ -249,9 +250,14 @@ function rackOnAck(ep: TcpEndpoint, rec: SackRecovery, u: SackUpdate, tsEcr: num
   a.now = now;
   // RFC 8985 §6.2 step 2 with timestamps: the send time of the echoed segment, on our clock. TSvals tick
   // per whole millisecond; the upper bound of the echoed send time keeps the test against a
-  // retransmission's (fractional) send time on the safe side.
+  // retransmission's (fractional) send time on the safe side. Only an ACK that moved SND.UNA echoes the
+  // segment that made it: a receiver does not take TS.Recent from out-of-order segments (RFC 7323 §4.3),
+  // so a SACK-only ACK echoes an older in-order one and would make every SACKed retransmission look
+  // like the original's delivery (Linux uses only the min_RTT test).
   a.echoedXmitTs =
-    ep.rcv.tsEnabled && tsEcr !== 0 ? Math.floor(now) - ((ep.tsNow() - tsEcr) | 0) + 1 : undefined;
+    ep.rcv.tsEnabled && tsEcr !== 0 && u.cumulative
+      ? Math.floor(now) - ((ep.tsNow() - tsEcr) | 0) + 1
+      : undefined;
   a.dsack = u.dsack;
   a.sndUna = s.una;
   a.sndNxt = s.max;
@@ -283,8 +289,8 @@ function onReoTimer(ep: TcpEndpoint): void {
   if (rec?.rack === undefined || !sendRuns(ep.state) || ep.snd.una === ep.snd.max) return;
   ep.stack.stats.tcp.rackReorderTimeouts++;
   rackDetectLoss(ep, rec, ep.now());
-  if (rec.active) sackSend(ep);
-  else if (rec.log!.lostCount > 0 && !rec.sb.rtoRecovery) enterFastRecovery(ep, rec);
+  if (rec.active || rec.sb.rtoRecovery) sackSend(ep);
+  else if (rec.log!.lostCount > 0) enterFastRecovery(ep, rec);
 }
 
 /** Stops RACK's reordering timer (the connection closed). */
@@ -447,6 +453,23 @@ function sackSend(ep: TcpEndpoint): void {
   }
   if (!sb.rtoRecovery) return;
   let budget = Math.max(0, s.cc.cwnd - sb.setPipe());
+  if (rec.log !== undefined) {
+    // With RACK, a retransmission of this RTO recovery that is lost again (RFC 8985 §6.2: something sent
+    // after it was delivered, and it is older than RACK.rtt + reo_wnd) is resent first, as Linux resends
+    // marked segments in its Loss state, instead of waiting for the next (backed-off) RTO: RFC 6675's
+    // NextSeg has already moved HighRxt past it.
+    let from = s.una;
+    while (budget > 0) {
+      const lost = rec.log.nextLost(from);
+      if (lost === undefined || !seqLessThan(lost.seq, sb.highRxt)) break;
+      from = lost.endSeq;
+      const seq = seqLessThan(lost.seq, s.una) ? s.una : lost.seq;
+      const sent = retransmitAt(ep, seq, seqSize(seq, lost.endSeq));
+      if (sent === 0) break;
+      budget -= sent;
+      if (!sendRunsStill(ep)) return;
+    }
+  }
   while (budget > 0) {
     const seg = sb.nextSeg(false);
     if (seg.kind === NextSegKind.None) return;
