@@ -52,4 +52,20 @@ describe("ReceiveState queue", () => {
     expect(r.queue.first()!.buffer.byteLength).toBe(10);
     expect(r.read(100)).toEqual(pattern(10, 0));
   });
+
+  test("a read returns a large first chunk alone, as a view; small chunks are joined into one copy", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    r.accept(r.nxt, pattern(60_000, 0), false); // a GRO super-segment: its own exact copy
+    r.accept(r.nxt, pattern(60_000, 60_000), false);
+    expect(r.queue.views.length).toBe(2);
+    const a = r.read(65_536);
+    expect(a.length).toBe(60_000);
+    expect(a.buffer.byteLength).toBe(60_000); // the queued copy itself, not a second one
+    expect(a).toEqual(pattern(60_000, 0));
+    expect(r.read(65_536)).toEqual(pattern(60_000, 60_000));
+    for (let i = 0; i < 3; i++) r.accept(r.nxt, pattern(100, i * 100), false);
+    expect(r.queue.views.length).toBe(3);
+    expect(r.read(1000)).toEqual(pattern(300, 0));
+  });
 });
