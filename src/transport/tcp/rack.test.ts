@@ -307,6 +307,38 @@ describe("RACK RTT bookkeeping (RFC 8985 §6.2 Steps 1–2)", () => {
     expect(t.rack.xmitTs).toBe(0);
   });
 
+  test("with a 1 ms RTT granularity, a retransmission's RTT just under min_RTT still counts", () => {
+    const seg: RackSegment = {
+      endSeq: 2000,
+      xmitTs: 150.000001,
+      retransmitted: true,
+      lost: false,
+      sacked: true,
+    };
+    const ack = (rack: Rack): void =>
+      rack.onAck({
+        now: 250,
+        newlyAcked: [seg],
+        dsack: false,
+        sndUna: 1000,
+        sndNxt: 3000,
+        inRecovery: true,
+        exitingRecovery: false,
+        segsSacked: 1,
+        srtt: RTT,
+      });
+    // min_RTT 100 from whole-millisecond samples; the retransmission was SACKed 99.999999 ms after it left.
+    const exact = new Rack();
+    exact.onRttSample(RTT, 0);
+    ack(exact);
+    expect(exact.xmitTs).toBe(Number.NEGATIVE_INFINITY);
+    const coarse = new Rack(undefined, 1);
+    coarse.onRttSample(RTT, 0);
+    ack(coarse);
+    expect(coarse.xmitTs).toBe(150.000001);
+    expect(coarse.rtt).toBeCloseTo(99.999999, 6);
+  });
+
   test("among several delivered segments RACK takes the most recently sent one's RTT", () => {
     const s = new Sender(0);
     s.send(0, 1);
