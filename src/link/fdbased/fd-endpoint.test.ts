@@ -4,10 +4,13 @@ import { encodeVirtioNetHeader, VIRTIO_NET_HDR_SIZE } from "../../header/virtio-
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { ARP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { LinkCapability, type NetworkDispatcher } from "../link-endpoint.ts";
+
 import {
   AF_UNIX,
   close,
   ERRNO,
+  F_GETFL,
+  fcntl,
   readFd,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
@@ -17,6 +20,8 @@ import {
 } from "../rawfile/index.ts";
 import { FdEndpoint, type FdEndpointOptions } from "./fd-endpoint.ts";
 
+/** fcntl(2) O_ASYNC (asm-generic). */
+const O_ASYNC = 0o20000;
 const OUR_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x01));
 const PEER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x02));
 const OTHER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x03));
@@ -219,129 +224,200 @@ describe("FdEndpoint, IP framing", () => {
     expect(ep.stats.rxErrors).toBe(1);
     expect((errors[0] as Error).message).toBe("boom");
   });
+});
 
-  test("detached, packets wait in the kernel; attached again, they arrive", async () => {
-    const { ep, peer } = setup({ framing: "ip" });
+describe("FdEndpoint readiness by signal (signal-readiness.ts)", () => {
+  test("one signal serves several endpoints: each finds its own packets", async () => {
+    const one = setup({ framing: "ip", spinMs: 0 });
+    const two = setup({ framing: "ip", spinMs: 0 });
+    const r1 = new Recorder();
+    const r2 = new Recorder();
+    one.ep.attach(r1);
+    two.ep.attach(r2);
+    await Bun.sleep(10);
+    for (let i = 1; i <= 3; i++) {
+      writeFd(one.peer, ipv4Packet(24, i));
+      await r1.until(i);
+      writeFd(two.peer, ipv4Packet(24, 10 + i));
+      await r2.until(i);
+    }
+    expect(r1.got.map((g) => g.pkt.data[g.pkt.head + 20])).toEqual([1, 2, 3]);
+    expect(r2.got.map((g) => g.pkt.data[g.pkt.head + 20])).toEqual([11, 12, 13]);
+    expect(one.ep.readinessMode).toBe("signal");
+  });
+
+  test("close clears O_ASYNC on an fd the endpoint does not own", async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip" });
     const rec = new Recorder();
     ep.attach(rec);
-    writeFd(peer, ipv4Packet(20, 1));
+    writeFd(b, ipv4Packet(20));
     await rec.until(1);
-    ep.attach(undefined);
-    expect(ep.isAttached()).toBe(false);
-    writeFd(peer, ipv4Packet(20, 2));
-    writeFd(peer, ipv4Packet(20, 3));
-    await Bun.sleep(50);
+    await Bun.sleep(10); // asleep again: O_ASYNC set
+    expect(fcntl(a, F_GETFL) & O_ASYNC).toBe(O_ASYNC);
+    ep.close();
+    await ep.wait();
+    expect(fcntl(a, F_GETFL) & O_ASYNC).toBe(0);
+    writeFd(b, ipv4Packet(20));
+    await Bun.sleep(10);
     expect(rec.got.length).toBe(1);
-    ep.attach(rec);
-    await rec.until(3);
-    expect(rec.got.length).toBe(3);
-  });
-
-  test("close stops the worker, closes the fd it owns, and calls onClosed", async () => {
-    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
-    let closedCalls = 0;
-    const ep = new FdEndpoint({
-      fd: a,
-      mtu: 1500,
-      framing: "ip",
-      ownsFd: true,
-      onClosed: () => closedCalls++,
-    });
-    ep.attach(new Recorder());
-    ep.close();
-    await ep.wait();
-    expect(closedCalls).toBe(1);
-    // The peer sees the other end gone.
-    expect(writeFd(b, Uint8Array.of(0x45))).toBe(-ERRNO.EPIPE);
-    expect(ep.writePackets([PacketBuffer.withPayload(0, ipv4Packet(20))])).toBe(0);
-    ep.close();
-    expect(closedCalls).toBe(1);
+    close(a);
     close(b);
-  });
-
-  test("an empty datagram is counted; the peer hanging up stops reading without spinning", async () => {
-    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
-    const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip", ownsFd: true });
-    const rec = new Recorder();
-    ep.attach(rec);
-    writeFd(b, new Uint8Array(0));
-    writeFd(b, ipv4Packet(20, 1));
-    await rec.until(1);
-    expect(ep.stats.rxMalformed).toBe(1);
-    close(b);
-    await Bun.sleep(50);
-    const before = process.cpuUsage();
-    await Bun.sleep(500);
-    const used = process.cpuUsage(before);
-    expect((used.user + used.system) / 1000).toBeLessThan(200);
-    expect(ep.stats.rxErrors).toBe(0);
-    ep.close();
-    await ep.wait();
-  });
-
-  test("an idle attached link uses next to no CPU (no spinning)", async () => {
-    const { ep, peer } = setup({ framing: "ip", spinMs: 1 });
-    const rec = new Recorder();
-    ep.attach(rec);
-    writeFd(peer, ipv4Packet(20));
-    await rec.until(1);
-    await Bun.sleep(20); // let the 1 ms adaptive spin end
-    const before = process.cpuUsage();
-    await Bun.sleep(1000);
-    const used = process.cpuUsage(before);
-    // A resource bound, not a timing assert: a spinning loop would burn ~1000 ms here.
-    expect((used.user + used.system) / 1000).toBeLessThan(200);
-  });
-
-  test("by default it spins briefly after traffic, then sleeps: the next packet after a pause wakes the worker", async () => {
-    const { ep, peer } = setup({ framing: "ip" });
-    const rec = new Recorder();
-    ep.attach(rec);
-    writeFd(peer, ipv4Packet(20));
-    await rec.until(1);
-    await Bun.sleep(50); // far longer than the default spin
-    const wakeups = ep.stats.rxWakeups;
-    const before = process.cpuUsage();
-    await Bun.sleep(500);
-    const used = process.cpuUsage(before);
-    expect((used.user + used.system) / 1000).toBeLessThan(200);
-    writeFd(peer, ipv4Packet(20));
-    await rec.until(2);
-    expect(ep.stats.rxWakeups).toBe(wakeups + 1);
-  });
-
-  test("sparse traffic stops spinning after a window that caught nothing; close packets start it again", async () => {
-    const { ep, peer } = setup({ framing: "ip", spinMs: 40 });
-    const rec = new Recorder();
-    ep.attach(rec);
-    writeFd(peer, ipv4Packet(20));
-    await rec.until(1);
-    await Bun.sleep(150); // the 40 ms window ends without a packet
-    const spun = ep.stats.rxSpinDrains;
-    expect(spun).toBeGreaterThan(0);
-    writeFd(peer, ipv4Packet(20)); // long after going to sleep: no spin after it
-    await rec.until(2);
-    await Bun.sleep(150);
-    expect(ep.stats.rxSpinDrains).toBe(spun);
-    writeFd(peer, ipv4Packet(20)); // this one wakes the worker...
-    await rec.until(3);
-    writeFd(peer, ipv4Packet(20)); // ...and this one comes well within 40 ms of its going to sleep
-    await rec.until(4);
-    await Bun.sleep(150);
-    expect(ep.stats.rxSpinDrains).toBeGreaterThan(spun);
-  });
-
-  test("spinMs 0: every drain re-arms the worker", async () => {
-    const { ep, peer } = setup({ framing: "ip", spinMs: 0 });
-    const rec = new Recorder();
-    ep.attach(rec);
-    writeFd(peer, ipv4Packet(20));
-    await rec.until(1);
-    writeFd(peer, ipv4Packet(20));
-    await rec.until(2);
-    expect(ep.stats.rxWakeups).toBe(2);
   });
 });
+
+for (const readiness of ["auto", "worker"] as const) {
+  describe(`FdEndpoint readiness: ${readiness}`, () => {
+    test("auto is a signal on the main thread; worker is the poll worker", async () => {
+      const { ep, peer } = setup({ framing: "ip", readiness });
+      expect(ep.readinessMode).toBeUndefined();
+      const rec = new Recorder();
+      ep.attach(rec);
+      expect(ep.readinessMode).toBe(readiness === "auto" ? "signal" : "worker");
+      writeFd(peer, ipv4Packet(20));
+      await rec.until(1);
+    });
+
+    test("packets queued before attach arrive", async () => {
+      const { ep, peer } = setup({ framing: "ip", readiness });
+      writeFd(peer, ipv4Packet(24, 1));
+      writeFd(peer, ipv4Packet(24, 2));
+      const rec = new Recorder();
+      ep.attach(rec);
+      await rec.until(2);
+      expect(rec.got.map((g) => g.pkt.data[g.pkt.head + 20])).toEqual([1, 2]);
+    });
+
+    test("detached, packets wait in the kernel; attached again, they arrive", async () => {
+      const { ep, peer } = setup({ framing: "ip", readiness });
+      const rec = new Recorder();
+      ep.attach(rec);
+      writeFd(peer, ipv4Packet(20, 1));
+      await rec.until(1);
+      ep.attach(undefined);
+      expect(ep.isAttached()).toBe(false);
+      writeFd(peer, ipv4Packet(20, 2));
+      writeFd(peer, ipv4Packet(20, 3));
+      await Bun.sleep(50);
+      expect(rec.got.length).toBe(1);
+      ep.attach(rec);
+      await rec.until(3);
+      expect(rec.got.length).toBe(3);
+    });
+
+    test("close stops waiting, closes the fd it owns, and calls onClosed", async () => {
+      const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+      let closedCalls = 0;
+      const ep = new FdEndpoint({
+        fd: a,
+        mtu: 1500,
+        framing: "ip",
+        ownsFd: true,
+        readiness,
+        onClosed: () => closedCalls++,
+      });
+      ep.attach(new Recorder());
+      ep.close();
+      await ep.wait();
+      expect(closedCalls).toBe(1);
+      // The peer sees the other end gone.
+      expect(writeFd(b, Uint8Array.of(0x45))).toBe(-ERRNO.EPIPE);
+      expect(ep.writePackets([PacketBuffer.withPayload(0, ipv4Packet(20))])).toBe(0);
+      ep.close();
+      expect(closedCalls).toBe(1);
+      close(b);
+    });
+
+    test("an empty datagram is counted; the peer hanging up stops reading without spinning", async () => {
+      const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip", ownsFd: true, readiness });
+      const rec = new Recorder();
+      ep.attach(rec);
+      writeFd(b, new Uint8Array(0));
+      writeFd(b, ipv4Packet(20, 1));
+      await rec.until(1);
+      expect(ep.stats.rxMalformed).toBe(1);
+      close(b);
+      await Bun.sleep(50);
+      const before = process.cpuUsage();
+      await Bun.sleep(500);
+      const used = process.cpuUsage(before);
+      expect((used.user + used.system) / 1000).toBeLessThan(200);
+      expect(ep.stats.rxErrors).toBe(0);
+      ep.close();
+      await ep.wait();
+    });
+
+    test("an idle attached link uses next to no CPU (no spinning)", async () => {
+      const { ep, peer } = setup({ framing: "ip", spinMs: 1, readiness });
+      const rec = new Recorder();
+      ep.attach(rec);
+      writeFd(peer, ipv4Packet(20));
+      await rec.until(1);
+      await Bun.sleep(20); // let the 1 ms adaptive spin end
+      const before = process.cpuUsage();
+      await Bun.sleep(1000);
+      const used = process.cpuUsage(before);
+      // A resource bound, not a timing assert: a spinning loop would burn ~1000 ms here.
+      expect((used.user + used.system) / 1000).toBeLessThan(200);
+    });
+
+    test("by default it spins briefly after traffic, then sleeps: the next packet after a pause wakes it", async () => {
+      const { ep, peer } = setup({ framing: "ip", readiness });
+      const rec = new Recorder();
+      ep.attach(rec);
+      writeFd(peer, ipv4Packet(20));
+      await rec.until(1);
+      await Bun.sleep(50); // far longer than the default spin
+      const wakeups = ep.stats.rxWakeups;
+      const before = process.cpuUsage();
+      await Bun.sleep(500);
+      const used = process.cpuUsage(before);
+      expect((used.user + used.system) / 1000).toBeLessThan(200);
+      writeFd(peer, ipv4Packet(20));
+      await rec.until(2);
+      expect(ep.stats.rxWakeups).toBe(wakeups + 1);
+    });
+
+    test("sparse traffic stops spinning after a window that caught nothing; close packets start it again", async () => {
+      const { ep, peer } = setup({ framing: "ip", spinMs: 40, readiness });
+      const rec = new Recorder();
+      ep.attach(rec);
+      writeFd(peer, ipv4Packet(20));
+      await rec.until(1);
+      await Bun.sleep(150); // the 40 ms window ends without a packet
+      const spun = ep.stats.rxSpinDrains;
+      expect(spun).toBeGreaterThan(0);
+      writeFd(peer, ipv4Packet(20)); // long after going to sleep: no spin after it
+      await rec.until(2);
+      await Bun.sleep(150);
+      expect(ep.stats.rxSpinDrains).toBe(spun);
+      writeFd(peer, ipv4Packet(20)); // this one wakes it...
+      await rec.until(3);
+      writeFd(peer, ipv4Packet(20)); // ...and this one comes well within 40 ms of its going to sleep
+      await rec.until(4);
+      await Bun.sleep(150);
+      expect(ep.stats.rxSpinDrains).toBeGreaterThan(spun);
+    });
+
+    test("spinMs 0: every drain sleeps again, and every packet wakes it", async () => {
+      const { ep, peer } = setup({ framing: "ip", spinMs: 0, readiness });
+      const rec = new Recorder();
+      ep.attach(rec);
+      writeFd(peer, ipv4Packet(20));
+      await rec.until(1);
+      await Bun.sleep(10);
+      const wakeups = ep.stats.rxWakeups;
+      for (let i = 2; i <= 4; i++) {
+        writeFd(peer, ipv4Packet(20));
+        await rec.until(i);
+        await Bun.sleep(10);
+      }
+      expect(ep.stats.rxWakeups).toBe(wakeups + 3);
+      expect(ep.stats.rxSpinDrains).toBe(0);
+    });
+  });
+}
 
 describe("FdEndpoint, Ethernet framing", () => {
   test("needs a 6-byte MAC and advertises resolution", () => {

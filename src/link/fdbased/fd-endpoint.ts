@@ -24,6 +24,10 @@ import {
   ERRNO,
   eventfd,
   IovecArray,
+  POLLHUP,
+  POLLIN,
+  PollFds,
+  poll,
   readAddress,
   writeAddress,
   writevFd,
@@ -38,6 +42,7 @@ import {
   type PollWorkerStart,
 } from "./poll-protocol.ts";
 import { pollWorkerUrl } from "./poll-worker-url.ts";
+import { SignalReadiness, type SignalSleeper } from "./signal-readiness.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
 
 export const ETHERNET_HEADER_SIZE = 14;
@@ -119,6 +124,14 @@ export interface FdEndpointOptions {
    * going to sleep again.
    */
   spinMs?: number;
+  /**
+   * How an idle endpoint learns that packets arrived. `auto` (default): on the
+   * main thread of Linux, by a signal (signal-readiness.ts: the kernel wakes
+   * the event loop itself, one thread wake-up), else through the poll worker
+   * (poll-worker.ts: the kernel wakes the worker, which wakes the main thread).
+   * `worker`: always the poll worker.
+   */
+  readiness?: "auto" | "worker";
   /** Called when the dispatcher throws or the fd fails; the endpoint counts and keeps going. */
   onError?: (error: unknown) => void;
 }
@@ -133,7 +146,7 @@ export interface FdEndpointStats {
   rxNotForUs: number;
   /** read() failures other than EAGAIN, and dispatcher exceptions. */
   rxErrors: number;
-  /** Times the poll worker woke the main thread. */
+  /** Times an idle endpoint was woken for packets (by a signal or the poll worker). */
   rxWakeups: number;
   /** Drains that stopped at `batchSize` with more packets waiting. */
   rxBatchLimited: number;
@@ -155,13 +168,16 @@ export interface FdEndpointStats {
  * A `LinkEndpoint` over a file descriptor that keeps packet boundaries: one
  * read() is one packet, one write() is one packet (gVisor's `fdbased`).
  *
- * Inbound ("wpoll", bun-io research §2a/§6.2): a small Worker blocks in poll(2)
- * on the fd and flips a SharedArrayBuffer flag; the main thread wakes through
- * `Atomics.waitAsync`, reads up to `batchSize` packets with nonblocking read(),
- * hands each to the dispatcher synchronously, then keeps draining from the
- * event loop (`setImmediate`) until `spinMs` pass without a packet, and only
- * then re-arms the worker. A busy link pays no wake-ups; an idle link sleeps
- * in the kernel (no CPU); packet bytes never cross threads.
+ * Inbound: an idle endpoint sleeps in the kernel (no CPU) until packets come.
+ * On the main thread it sets O_ASYNC on the fd and the kernel's SIGIO wakes
+ * the event loop itself (signal-readiness.ts); elsewhere ("wpoll", bun-io
+ * research §2a/§6.2) a small Worker blocks in poll(2) on the fd and flips a
+ * SharedArrayBuffer flag, and the main thread wakes through
+ * `Atomics.waitAsync`. Woken, the main thread reads up to `batchSize` packets
+ * with nonblocking read(), hands each to the dispatcher synchronously (a reply
+ * written from there leaves at once), then keeps draining from the event loop
+ * (`setImmediate`) until `spinMs` pass without a packet, and only then sleeps
+ * again. A busy link pays no wake-ups; packet bytes never cross threads.
  *
  * Outbound: `writePackets` does one synchronous write() per packet (a TUN write
  * does not block), or writev() to gather a virtio header in front of a packet
@@ -244,6 +260,16 @@ export class FdEndpoint implements LinkEndpoint {
   private armedAt = 0;
   private immediatePending = false;
 
+  // Signal readiness state (when `readinessMode` is "signal").
+  private signal: SignalReadiness | undefined;
+  /** Armed for a signal: O_ASYNC set, waiting in `sleeper.wake`. */
+  private sleeping = false;
+  private pollFds: PollFds | undefined;
+  /** Holds the event loop open while the endpoint is open, as the poll worker does in that mode. */
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  private readonly preferWorker: boolean;
+  private started = false;
+
   // Worker state.
   private worker: Worker | undefined;
   private readonly state = new Int32Array(new SharedArrayBuffer(4 * POLL_SLOTS));
@@ -269,6 +295,7 @@ export class FdEndpoint implements LinkEndpoint {
     this.ownsFd = opts.ownsFd === true;
     this.batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
     this.spinMs = Math.max(0, opts.spinMs ?? DEFAULT_SPIN_MS);
+    this.preferWorker = opts.readiness === "worker";
     this.promiscuous = opts.promiscuous === true;
     this.onError = opts.onError;
     this.onClosed = opts.onClosed;
@@ -302,16 +329,26 @@ export class FdEndpoint implements LinkEndpoint {
   attach(dispatcher: NetworkDispatcher | undefined): void {
     if (this.closed) return;
     this.dispatcher = dispatcher;
-    if (!dispatcher) return; // Packets stay queued in the kernel; the worker sleeps (state READY) until re-attached.
-    if (!this.worker) this.startWorker();
-    else if (Atomics.load(this.state, 0) === POLL_READY && !this.waiting) this.onReady();
+    // Detached, packets stay queued in the kernel: the worker sleeps (state READY), or a signal
+    // disarms the endpoint, until it is attached again.
+    if (!dispatcher) return;
+    if (!this.started) this.startReadiness();
+    else if (this.signal) {
+      if (!this.sleeping) this.scheduleImmediate();
+    } else if (Atomics.load(this.state, 0) === POLL_READY && !this.waiting) this.onReady();
+  }
+
+  /** "signal" or "worker" once attached (see `readiness`); undefined before. */
+  get readinessMode(): "signal" | "worker" | undefined {
+    if (!this.started) return undefined;
+    return this.signal ? "signal" : "worker";
   }
 
   isAttached(): boolean {
     return this.dispatcher !== undefined;
   }
 
-  /** Resolves when the poll worker has stopped (after `close()`). */
+  /** Resolves when the poll worker has stopped (after `close()`; at once without a worker). */
   wait(): Promise<void> {
     return this.workerDone;
   }
@@ -323,6 +360,11 @@ export class FdEndpoint implements LinkEndpoint {
     this.closed = true;
     this.dispatcher = undefined;
     this.rxStopped = true;
+    if (this.signal) {
+      this.sleeping = false;
+      this.signal.disarm();
+      clearInterval(this.keepAlive);
+    }
     Atomics.store(this.state, 0, POLL_STOP);
     Atomics.notify(this.state, 0);
     if (this.wakeFd >= 0) {
@@ -340,6 +382,67 @@ export class FdEndpoint implements LinkEndpoint {
   }
 
   // ---------------------------------------------------------------- inbound
+
+  private startReadiness(): void {
+    this.started = true;
+    const signal = this.preferWorker ? undefined : SignalReadiness.open(this.fd);
+    if (!signal) {
+      this.startWorker();
+      return;
+    }
+    this.signal = signal;
+    this.pollFds = new PollFds(1);
+    this.keepAlive = setInterval(noop, 1 << 30);
+    // Packets may be queued already: drain them, then sleep (armed) like after any drain.
+    this.scheduleImmediate();
+  }
+
+  /** The signal sleeper: called from the SIGIO listener (signal-readiness.ts). */
+  private readonly sleeper: SignalSleeper = {
+    wake: () => {
+      if (!this.sleeping) return;
+      this.sleeping = false;
+      this.signal!.disarm();
+      if (this.rxStopped || !this.dispatcher) return; // detached: attach() drains again
+      this.stats.rxWakeups++;
+      if (!this.spinPays && performance.now() - this.armedAt < this.spinMs) this.spinPays = true;
+      this.pump();
+    },
+  };
+
+  /** Signal mode: arms O_ASYNC and sleeps; a packet that came before the arming is looked for once. */
+  private sleepOnSignal(): void {
+    const signal = this.signal!;
+    if (!signal.arm(this.sleeper)) {
+      // fcntl refused O_ASYNC: poll from the event loop rather than stall (counted, reported once).
+      this.stats.rxErrors++;
+      this.report(new Error(`fcntl(O_ASYNC) on fd ${this.fd} failed`));
+      this.scheduleImmediate();
+      return;
+    }
+    this.sleeping = true;
+    // A packet queued before O_ASYNC was set raised no signal.
+    if (this.readable()) {
+      this.sleeping = false;
+      signal.disarm();
+      this.scheduleImmediate();
+    }
+  }
+
+  /** Whether the fd has something to read now (poll with timeout 0); signal mode only. */
+  private readable(): boolean {
+    const fds = this.pollFds!;
+    fds.set(0, this.fd, POLLIN);
+    return poll(fds, 0) > 0 && fds.revents(0) !== 0;
+  }
+
+  /** Whether the peer hung up (a socket fd), so a read of 0 bytes means end of file. */
+  private hungUp(): boolean {
+    if (!this.signal) return Atomics.load(this.state, POLL_HANGUP) !== 0;
+    const fds = this.pollFds!;
+    fds.set(0, this.fd, POLLIN);
+    return poll(fds, 0) > 0 && (fds.revents(0) & POLLHUP) !== 0;
+  }
 
   private startWorker(): void {
     this.wakeFd = eventfd(0, EFD_CLOEXEC);
@@ -415,7 +518,7 @@ export class FdEndpoint implements LinkEndpoint {
     this.pump();
   }
 
-  /** Drains one batch, then either yields and drains again, spins, or re-arms the worker. */
+  /** Drains one batch, then either yields and drains again, spins, or sleeps (signal or worker). */
   private pump(): void {
     const got = this.drain();
     if (this.rxStopped || !this.dispatcher) return;
@@ -441,6 +544,10 @@ export class FdEndpoint implements LinkEndpoint {
       this.spinning = false;
       this.spinCaught = false;
       this.armedAt = now;
+    }
+    if (this.signal) {
+      this.sleepOnSignal();
+      return;
     }
     Atomics.store(this.state, 0, POLL_ARMED);
     Atomics.notify(this.state, 0);
@@ -498,7 +605,7 @@ export class FdEndpoint implements LinkEndpoint {
       if (n === 0) {
         // A TUN never returns 0. On a socket it is an empty datagram, or end of file once
         // poll() has seen the peer hang up (then stop instead of spinning).
-        if (Atomics.load(this.state, POLL_HANGUP) !== 0) {
+        if (this.hungUp()) {
           this.rxStopped = true;
           break;
         }
@@ -768,3 +875,5 @@ function sameMac(b: Uint8Array, off: number, mac: Uint8Array): boolean {
   for (let i = 0; i < 6; i++) if (b[off + i] !== mac[i]) return false;
   return true;
 }
+
+function noop(): void {}
