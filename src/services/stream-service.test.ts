@@ -54,7 +54,7 @@ function setup() {
     expect(c.state).toBe("ESTABLISHED");
     return c;
   };
-  return { services, run, connect, client, addr };
+  return { services, run, connect, client, server, addr, clock, pipe: w.pipe };
 }
 
 describe("TCP services on endpoints", () => {
@@ -150,8 +150,8 @@ describe("TCP services on endpoints", () => {
   });
 });
 
-test("5,000 idle echo connections: heap per connection (both ends in this process) stays small", async () => {
-  const { services, run, client, addr } = setup();
+test("5,000 idle echo connections: heap per connection (both ends in this process) stays small; idle, they send no segment and arm no timer", async () => {
+  const { services, run, client, server, addr, clock, pipe } = setup();
   await services.start({ kind: "echo", protocol: "tcp", port: 7 });
   const open = () => {
     const c = client.newEndpoint(TCP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, new Queue()) as TcpEndpoint;
@@ -185,6 +185,20 @@ test("5,000 idle echo connections: heap per connection (both ends in this proces
   // Issue 10: at most 8 KiB per connection on the server; both ends here. The node:net Socket this
   // replaced made it ~12.5 KiB.
   expect(per).toBeLessThan(10);
+  // Issue 10: "no packet-handling work runs while nothing arrives". Without keepalive no connection
+  // has a timer armed (what is left is the stacks' own, e.g. neighbour reachability), and ten minutes
+  // of idle clock time send no TCP segment (the few frames on the wire are ARP's, for any number of
+  // connections).
+  expect(clock.pendingTimers).toBeLessThan(10);
+  const sent = () => client.stats.tcp.segmentsSent + server.stats.tcp.segmentsSent;
+  const segments = sent();
+  const frames = pipe.stats.aToB + pipe.stats.bToA;
+  for (let i = 0; i < 600; i++) await run(1);
+  clock.advance(600_000);
+  await run(5);
+  expect(sent()).toBe(segments);
+  expect(pipe.stats.aToB + pipe.stats.bToA - frames).toBeLessThan(50);
+  expect(cs.every((c) => c.state === "ESTABLISHED")).toBe(true);
   for (const c of [...cs, warm]) c.close();
   await run(50);
 });
