@@ -525,10 +525,20 @@ async function measure(kind: Exclude<Kind, "memory" | "tail">, env: Env): Promis
     if (kind === "rr") {
       // Issue 10: "p99 of request/response at most 5 times its median", from the same round trips.
       const t = v !== undefined && r.p50us && r.p99us !== undefined ? r.p99us / r.p50us : undefined;
-      record("tail", side, t, { p50us: r.p50us, p99us: r.p99us });
+      record("tail", side, t, {
+        p50us: r.p50us,
+        p90us: r.p90us,
+        p99us: r.p99us,
+        p999us: r.p999us,
+        maxus: r.maxus,
+      });
     }
-    const lat = kind === "rr" ? `, p50 ${r.p50us ?? "—"} µs, p99 ${r.p99us ?? "—"} µs` : "";
+    const lat =
+      kind === "rr"
+        ? `, p50 ${r.p50us ?? "—"} µs, p90 ${r.p90us ?? "—"}, p99 ${r.p99us ?? "—"}, p99.9 ${r.p999us ?? "—"}, max ${r.maxus ?? "—"} µs`
+        : "";
     console.error(`  ${side} ${kind}: ${fmt(v)}/s (${describe(r)}${lat})`);
+    if (kind === "rr" && v !== undefined) notes.push(`${side} rr round trip${lat.slice(1)}`);
     if (r.error || r.failure) observe(`${side} ${kind}: ${describe(r)}`);
     return;
   }

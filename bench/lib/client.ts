@@ -28,6 +28,10 @@ export interface ClientResult {
   /** rr only: round-trip time percentiles in microseconds. */
   p50us?: number;
   p99us?: number;
+  /** The native client's rr also reports these (the shape of the tail). */
+  p90us?: number;
+  p999us?: number;
+  maxus?: number;
 }
 
 const CHUNK = new Uint8Array(256 * 1024).fill(0x61);

@@ -47,11 +47,15 @@ static void on_signal(int sig) {
   stop_flag = 1;
 }
 
+/* rr: p90, p99.9 and the maximum beside p50 and p99 (the shape of the tail). */
+static double lat_p90 = -1, lat_p999 = -1, lat_max = -1;
+
 static void report(const char *mode, long long count, long long bytes, double secs, int capped,
                    const char *error, double p50, double p99) {
   printf("{\"mode\":\"%s\",\"count\":%lld,\"bytes\":%lld,\"seconds\":%.6f,\"capped\":%s", mode, count, bytes,
          secs, capped ? "true" : "false");
   if (p50 >= 0) printf(",\"p50us\":%.1f,\"p99us\":%.1f", p50, p99);
+  if (lat_max >= 0) printf(",\"p90us\":%.1f,\"p999us\":%.1f,\"maxus\":%.1f", lat_p90, lat_p999, lat_max);
   if (error) printf(",\"error\":\"%s\"", error);
   printf("}\n");
   fflush(stdout);
@@ -315,6 +319,11 @@ static int rr(struct sockaddr_in *a, long long n, double limit) {
   double secs = now_s() - t0;
   qsort(rtt, (size_t)done, sizeof(double), cmp_double);
   double p50 = done ? rtt[done / 2] * 1e6 : 0, p99 = done ? rtt[done * 99 / 100] * 1e6 : 0;
+  if (done) {
+    lat_p90 = rtt[done * 90 / 100] * 1e6;
+    lat_p999 = rtt[done * 999 / 1000] * 1e6;
+    lat_max = rtt[done - 1] * 1e6;
+  }
   report("rr", done, done, secs, capped, err, p50, p99);
   close(fd);
   return err ? 1 : 0;
