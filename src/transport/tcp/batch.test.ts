@@ -1,7 +1,7 @@
 /** Link batches (issue 10): segments a link delivers in one batch are answered once, at its end. */
 import { describe, expect, test } from "bun:test";
 import { TCP_ACK } from "../../header/tcp.ts";
-import { seqAdd } from "../../seqnum/seqnum.ts";
+import { seqAdd, seqSize } from "../../seqnum/seqnum.ts";
 import type { BatchDeferred, StackContext } from "../../stack/registration.ts";
 import { bytes, drain } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
@@ -93,5 +93,26 @@ describe("ESTABLISHED: one ACK per link batch", () => {
     const next = p.next();
     expect(next.seq).toBe(seqAdd(iss, 1 + acked));
     expect(next.payload.length).toBe(1000);
+  });
+
+  test("an ACK goes at once when a quarter of the advertised window arrived unacknowledged", () => {
+    const p = new RawPeer({
+      tcp: { quickAckSegments: 0, receiveBufferSize: { min: 4096, default: 8000, max: 8000 } },
+    });
+    const { irs, iss } = p.acceptConnection({ mss: 1000 });
+    const batch = withBatches(p);
+    let seq = seqAdd(irs, 1);
+    const steps: number[][] = [];
+    batch.run(() => {
+      for (let i = 0; i < 2; i++) {
+        p.send({ flags: TCP_ACK, seq, ack: seqAdd(iss, 1), payload: bytes(1000) });
+        seq = seqAdd(seq, 1000);
+        const acks: number[] = [];
+        for (let a = p.sent.shift(); a; a = p.sent.shift()) acks.push(seqSize(irs, a.ack) - 1);
+        steps.push(acks);
+      }
+    });
+    // The 8000-byte window: 1000 bytes waits for the batch's end, 2000 (a quarter) is acknowledged at once.
+    expect(steps).toEqual([[], [2000]]);
   });
 });
