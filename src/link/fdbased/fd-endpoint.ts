@@ -329,9 +329,15 @@ export class FdEndpoint implements LinkEndpoint {
   attach(dispatcher: NetworkDispatcher | undefined): void {
     if (this.closed) return;
     this.dispatcher = dispatcher;
-    // Detached, packets stay queued in the kernel: the worker sleeps (state READY), or a signal
-    // disarms the endpoint, until it is attached again.
-    if (!dispatcher) return;
+    // Detached, packets stay queued in the kernel: the worker sleeps (state READY), or the
+    // endpoint stops listening for signals, until it is attached again.
+    if (!dispatcher) {
+      if (this.signal) {
+        this.sleeping = false;
+        this.signal.disarm();
+      }
+      return;
+    }
     if (!this.started) this.startReadiness();
     else if (this.signal) {
       if (!this.sleeping) this.scheduleImmediate();
@@ -397,22 +403,34 @@ export class FdEndpoint implements LinkEndpoint {
     this.scheduleImmediate();
   }
 
-  /** The signal sleeper: called from the SIGIO listener (signal-readiness.ts). */
+  /**
+   * The signal sleeper: called from the SIGIO listener (signal-readiness.ts). O_ASYNC stays set
+   * through the drain: sparse traffic then costs no fcntl per packet, and a packet that comes
+   * during the drain raises a signal whose listener runs only after this task, once asleep again.
+   * `pump` clears it when it starts spinning.
+   */
   private readonly sleeper: SignalSleeper = {
     wake: () => {
       if (!this.sleeping) return;
       this.sleeping = false;
-      this.signal!.disarm();
-      if (this.rxStopped || !this.dispatcher) return; // detached: attach() drains again
+      if (this.rxStopped || !this.dispatcher) {
+        this.signal!.disarm(); // detached: attach() drains again
+        return;
+      }
       this.stats.rxWakeups++;
       if (!this.spinPays && performance.now() - this.armedAt < this.spinMs) this.spinPays = true;
       this.pump();
     },
   };
 
-  /** Signal mode: arms O_ASYNC and sleeps; a packet that came before the arming is looked for once. */
+  /** Signal mode: sleeps with O_ASYNC set; a packet that came before the arming is looked for once. */
   private sleepOnSignal(): void {
     const signal = this.signal!;
+    if (signal.armed) {
+      // Set since the last sleep: any packet after this drain's last read raises a signal.
+      this.sleeping = true;
+      return;
+    }
     if (!signal.arm(this.sleeper)) {
       // fcntl refused O_ASYNC: poll from the event loop rather than stall (counted, reported once).
       this.stats.rxErrors++;
@@ -525,6 +543,7 @@ export class FdEndpoint implements LinkEndpoint {
     if (got === this.batchSize) {
       // More may be queued: yield to the event loop (timers, HTTP), then continue without re-arming.
       this.stats.rxBatchLimited++;
+      this.signal?.disarm(); // dense traffic: no signal per packet
       this.scheduleImmediate();
       return;
     }
@@ -536,6 +555,7 @@ export class FdEndpoint implements LinkEndpoint {
       }
       if (now < this.spinUntil) {
         this.spinning = true;
+        this.signal?.disarm(); // dense traffic: no signal per packet
         this.scheduleImmediate();
         return;
       }

@@ -11,8 +11,9 @@
  *
  * A signal does not say which fd it is about, so every endpoint sleeping on
  * it is woken and looks (a nonblocking read that may find nothing). An
- * endpoint clears O_ASYNC while it is awake and draining, so a busy link is
- * not signalled per packet, and sets it again before it sleeps.
+ * endpoint keeps O_ASYNC set while traffic is sparse (no fcntl per packet),
+ * clears it when it starts spinning on dense traffic, so a busy link is not
+ * signalled per packet, and sets it again before it sleeps.
  *
  * The listener, once installed, stays for the life of the process: without
  * one, Bun restores SIGIO's default action, which terminates the process, and
@@ -77,6 +78,11 @@ export class SignalReadiness {
     } catch {
       return undefined;
     }
+  }
+
+  /** Whether O_ASYNC is set (for `s`). */
+  get armed(): boolean {
+    return this.armedFor !== undefined;
   }
 
   /** Sets O_ASYNC: the next packet queued on the fd wakes `s`. False if fcntl failed. */
