@@ -168,8 +168,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   lastRcvTime = 0;
   keepaliveProbes = 0;
   private lastOowAck = Number.NEGATIVE_INFINITY;
-  /** `output()` is queued for the end of the link's batch (`outputAfterBatch`). */
-  private outputDeferred = false;
+  /** Entries of this endpoint in the link's batch-end list (`outputAfterBatch`, `notify`); 0 when not queued. */
+  private outputDeferred = 0;
 
   // The four timers are made on first use (an idle connection never needs the cork or, without
   // keepalive, the state timer); stopping one that was never made does nothing.
@@ -361,8 +361,12 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
       if (peek) return r.queue.slice(0, Math.min(maxBytes, r.queue.size)).slice();
       const out = r.read(maxBytes);
       onApplicationRead(this, out.length);
-      // RFC 9293 §3.8.6.2.2: tell the peer when reading opened the window enough.
-      if (isSynchronized(this.state) && this.state !== "TIME-WAIT" && r.windowUpdateDue()) this.sendAck();
+      // RFC 9293 §3.8.6.2.2: tell the peer when reading opened the window enough. With output queued
+      // for the batch's end (a reader running there), it goes then, or on the reader's answer.
+      if (isSynchronized(this.state) && this.state !== "TIME-WAIT" && r.windowUpdateDue()) {
+        if (this.outputDeferred > 0) r.ackNow = true;
+        else this.sendAck();
+      }
       return out;
     }
     if (this.hardError) throw this.hardError;
@@ -755,18 +759,19 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     const due =
       r.ackNow && (r.oooBytes > 0 || seqSize(r.lastAckSent, r.nxt) * 4 >= seqSize(r.lastAckSent, r.advEdge));
     if (!due) {
-      if (this.outputDeferred) return;
+      if (this.outputDeferred > 0) return;
       if (this.stack.deferUntilBatchEnd?.(this) === true) {
-        this.outputDeferred = true;
+        this.outputDeferred = 1;
         return;
       }
     }
     this.output();
   }
 
-  /** The link's batch ended (see `outputAfterBatch`). */
+  /** The link's batch ended (see `outputAfterBatch`); output at this endpoint's last entry. */
   flushDeferred(): void {
-    this.outputDeferred = false;
+    if (--this.outputDeferred > 0) return;
+    this.outputDeferred = 0;
     const st = this.state;
     if (st !== "CLOSED" && st !== "LISTEN") this.output();
   }
@@ -969,6 +974,11 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   notify(mask: number): void {
     this.waiterQueue.notify(mask);
+    // Issue 10: a reader woken after our batch-end output was queued (a later segment of the batch)
+    // may have queued its read for the batch's end too, behind us: queue once more, behind it, so
+    // that its answer (echo, FIN) carries our ACK instead of following it (one segment, not two).
+    if (this.outputDeferred === 1 && (mask & EventIn) !== 0 && this.stack.deferUntilBatchEnd?.(this) === true)
+      this.outputDeferred = 2;
   }
 
   register(nic: number, netProtos: NetworkProtocolNumber[], id: TransportEndpointId): void {
