@@ -365,26 +365,80 @@ static int cps(struct sockaddr_in *a, long long n, double limit) {
   return 0;
 }
 
+/*
+ * Idle mode options from the environment (used by tun.bench.ts --scale):
+ *   TCPBENCH_SRC="a.b.c.d,..."  source addresses, round robin (one address has ~55,000 ports);
+ *   TCPBENCH_ECHO_SAMPLE=K      after opening, K connections spread over all of them each echo a
+ *                               byte (prints "echoed OK/K"), to show that held connections work;
+ *   TCPBENCH_CLOSE_BATCH=B      on SIGTERM, close B connections per 20 ms (default 100).
+ */
+static int dial_from(struct sockaddr_in *a, const struct sockaddr_in *src) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  set_timeouts(fd, 2.0);
+  int one = 1;
+  /* The port is chosen at connect time, for the whole 4-tuple (more ports per source address). */
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  if (bind(fd, (const struct sockaddr *)src, sizeof *src) < 0 ||
+      connect(fd, (struct sockaddr *)a, sizeof *a) < 0) {
+    int e = errno == EINPROGRESS ? ETIMEDOUT : errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 static int idle(struct sockaddr_in *a, long long n, double limit) {
   double t0 = now_s(), end = t0 + limit;
   int *fds = calloc((size_t)n, sizeof(int));
   long long open_ = 0, failed = 0;
+  int lasterr = 0;
+  struct sockaddr_in srcs[64];
+  int nsrc = 0;
+  const char *env = getenv("TCPBENCH_SRC");
+  if (env && *env) {
+    char list[2048];
+    snprintf(list, sizeof list, "%s", env);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t && nsrc < 64; t = strtok_r(NULL, ",", &save))
+      srcs[nsrc++] = addr_of(t, 0);
+  }
   for (long long i = 0; i < n && now_s() < end && !stop_flag; i++) {
-    int fd = dial(a, 2.0, 0);
-    if (fd < 0) failed++;
-    else fds[open_++] = fd;
+    int fd = nsrc ? dial_from(a, &srcs[i % nsrc]) : dial(a, 2.0, 0);
+    if (fd < 0) {
+      failed++;
+      lasterr = errno;
+    } else
+      fds[open_++] = fd;
+    if (failed > 1000 && failed > open_) break;
   }
   printf("open %lld\n", open_);
   fflush(stdout);
+  const char *sample = getenv("TCPBENCH_ECHO_SAMPLE");
+  long long k = sample ? atoll(sample) : 0;
+  if (k > open_) k = open_;
+  if (k > 0) {
+    long long ok = 0, step = open_ / k;
+    for (long long j = 0; j < k && !stop_flag; j++) {
+      int fd = fds[j * step];
+      char c = 'z';
+      if (write(fd, &c, 1) == 1 && read(fd, &c, 1) == 1 && c == 'z') ok++;
+    }
+    printf("echoed %lld/%lld\n", ok, k);
+    fflush(stdout);
+  }
   while (!stop_flag && now_s() < end) poll(NULL, 0, 50);
   /* Paced: 10,000 FINs at once overflow the TUN queue (qlen 500) towards the stack, and the kernel then
-   * retransmits them for many seconds with backoff, which the next figure would run into. */
+   * retransmits them for many seconds with backoff, which the next figure would run into.
+   * TCPBENCH_CLOSE_BATCH: connections closed per 20 ms (default 100). */
+  const char *cb = getenv("TCPBENCH_CLOSE_BATCH");
+  long long batch = cb && atoll(cb) > 0 ? atoll(cb) : 100;
   for (long long i = 0; i < open_; i++) {
     close(fds[i]);
-    if (i % 100 == 99) poll(NULL, 0, 20);
+    if (i % batch == batch - 1) poll(NULL, 0, 20);
   }
-  char e[64];
-  if (failed) snprintf(e, sizeof e, "%lld connections failed", failed);
+  char e[160];
+  if (failed) snprintf(e, sizeof e, "%lld connections failed, last: %s", failed, strerror(lasterr));
   report("idle", open_, 0, now_s() - t0, !stop_flag, failed ? e : NULL, -1, -1);
   return 0;
 }
