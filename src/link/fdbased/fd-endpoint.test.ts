@@ -228,8 +228,8 @@ describe("FdEndpoint, IP framing", () => {
 
 describe("FdEndpoint readiness by signal (signal-readiness.ts)", () => {
   test("one signal serves several endpoints: each finds its own packets", async () => {
-    const one = setup({ framing: "ip", spinMs: 0 });
-    const two = setup({ framing: "ip", spinMs: 0 });
+    const one = setup({ framing: "ip", spinMs: 0, readiness: "signal" });
+    const two = setup({ framing: "ip", spinMs: 0, readiness: "signal" });
     const r1 = new Recorder();
     const r2 = new Recorder();
     one.ep.attach(r1);
@@ -248,7 +248,7 @@ describe("FdEndpoint readiness by signal (signal-readiness.ts)", () => {
 
   test("close clears O_ASYNC on an fd the endpoint does not own", async () => {
     const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
-    const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip" });
+    const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip", readiness: "signal" });
     const rec = new Recorder();
     ep.attach(rec);
     writeFd(b, ipv4Packet(20));
@@ -266,14 +266,14 @@ describe("FdEndpoint readiness by signal (signal-readiness.ts)", () => {
   });
 });
 
-for (const readiness of ["auto", "worker"] as const) {
+for (const readiness of ["signal", "worker"] as const) {
   describe(`FdEndpoint readiness: ${readiness}`, () => {
-    test("auto is a signal on the main thread; worker is the poll worker", async () => {
+    test("signal is SIGIO on the main thread; worker (the default) is the poll worker", async () => {
       const { ep, peer } = setup({ framing: "ip", readiness });
       expect(ep.readinessMode).toBeUndefined();
       const rec = new Recorder();
       ep.attach(rec);
-      expect(ep.readinessMode).toBe(readiness === "auto" ? "signal" : "worker");
+      expect(ep.readinessMode).toBe(readiness);
       writeFd(peer, ipv4Packet(20));
       await rec.until(1);
     });

@@ -125,13 +125,16 @@ export interface FdEndpointOptions {
    */
   spinMs?: number;
   /**
-   * How an idle endpoint learns that packets arrived. `auto` (default): on the
-   * main thread of Linux, by a signal (signal-readiness.ts: the kernel wakes
-   * the event loop itself, one thread wake-up), else through the poll worker
-   * (poll-worker.ts: the kernel wakes the worker, which wakes the main thread).
-   * `worker`: always the poll worker.
+   * How an idle endpoint learns that packets arrived. `worker` (default): the
+   * poll worker (poll-worker.ts: the kernel wakes the worker, which wakes the
+   * main thread). `signal`: on the main thread of Linux, SIGIO
+   * (signal-readiness.ts: the kernel wakes the event loop itself, one thread
+   * wake-up), else the poll worker. Not the default: through `netstack serve`
+   * on the team's loaded VM it measured no better (issue 10: 200 pings at 5 ms,
+   * median of run medians 0.160 vs 0.137 ms in 11 pairs, but 600-ping runs
+   * pooled 0.151 vs 0.199 and 0.184 vs 0.203 ms, and a longer p99).
    */
-  readiness?: "auto" | "worker";
+  readiness?: "worker" | "signal";
   /** Called when the dispatcher throws or the fd fails; the endpoint counts and keeps going. */
   onError?: (error: unknown) => void;
 }
@@ -169,11 +172,11 @@ export interface FdEndpointStats {
  * read() is one packet, one write() is one packet (gVisor's `fdbased`).
  *
  * Inbound: an idle endpoint sleeps in the kernel (no CPU) until packets come.
- * On the main thread it sets O_ASYNC on the fd and the kernel's SIGIO wakes
- * the event loop itself (signal-readiness.ts); elsewhere ("wpoll", bun-io
- * research §2a/§6.2) a small Worker blocks in poll(2) on the fd and flips a
- * SharedArrayBuffer flag, and the main thread wakes through
- * `Atomics.waitAsync`. Woken, the main thread reads up to `batchSize` packets
+ * By default ("wpoll", bun-io research §2a/§6.2) a small Worker blocks in
+ * poll(2) on the fd and flips a SharedArrayBuffer flag, and the main thread
+ * wakes through `Atomics.waitAsync`; with `readiness: "signal"` the fd has
+ * O_ASYNC set and the kernel's SIGIO wakes the event loop itself
+ * (signal-readiness.ts). Woken, the main thread reads up to `batchSize` packets
  * with nonblocking read(), hands each to the dispatcher synchronously (a reply
  * written from there leaves at once), then keeps draining from the event loop
  * (`setImmediate`) until `spinMs` pass without a packet, and only then sleeps
@@ -295,7 +298,7 @@ export class FdEndpoint implements LinkEndpoint {
     this.ownsFd = opts.ownsFd === true;
     this.batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
     this.spinMs = Math.max(0, opts.spinMs ?? DEFAULT_SPIN_MS);
-    this.preferWorker = opts.readiness === "worker";
+    this.preferWorker = opts.readiness !== "signal";
     this.promiscuous = opts.promiscuous === true;
     this.onError = opts.onError;
     this.onClosed = opts.onClosed;

@@ -7,7 +7,9 @@
  * listener runs there: one thread wake-up between the kernel and the stack.
  * The poll worker (poll-worker.ts) needs two: the kernel wakes the worker,
  * which wakes the main thread (issue 10: ~15–40 µs each on the team's VM, and
- * more under load, when every wake-up waits for a CPU).
+ * more under load, when every wake-up waits for a CPU). Opt-in
+ * (`FdEndpoint` option `readiness: "signal"`): on the loaded VM it did not
+ * measure better end to end (see the option).
  *
  * A signal does not say which fd it is about, so every endpoint sleeping on
  * it is woken and looks (a nonblocking read that may find nothing). An
