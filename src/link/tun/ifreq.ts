@@ -22,6 +22,8 @@ export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 export const SIOCSIFHWADDR = 0x8924;
 export const SIOCGIFHWADDR = 0x8927;
+export const SIOCGIFTXQLEN = 0x8942;
+export const SIOCSIFTXQLEN = 0x8943;
 
 export const IFF_UP = 0x1;
 

@@ -99,6 +99,7 @@ async function tunPing(): Promise<void> {
   output({
     name: device.name,
     mtu: device.mtu,
+    txQueueLen: device.txQueueLen,
     link: sh("ip", "-o", "link", "show", device.name),
     seen,
     ping,

@@ -32,8 +32,10 @@ import {
   SIOCGIFFLAGS,
   SIOCGIFHWADDR,
   SIOCGIFMTU,
+  SIOCGIFTXQLEN,
   SIOCSIFFLAGS,
   SIOCSIFMTU,
+  SIOCSIFTXQLEN,
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
@@ -61,7 +63,19 @@ export interface OpenTunOptions {
   mtu?: number;
   /** Brings the interface up (`IFF_UP`); default true. */
   up?: boolean;
+  /**
+   * Packets the kernel may queue towards us (`SIOCSIFTXQLEN`; the tun driver
+   * sizes its ring from it). Default `DEFAULT_TUN_TX_QUEUE_LEN`. The kernel's
+   * own default of 500 overflows when thousands of connections close at
+   * once or while a garbage-collection pause holds our reads; the overflow is
+   * a drop the kernel's TCP then repairs only by retransmission timeout.
+   * Values below the device's current length leave it as it is.
+   */
+  txQueueLen?: number;
 }
+
+/** Room for a burst of tens of milliseconds at a few hundred thousand packets per second. */
+export const DEFAULT_TUN_TX_QUEUE_LEN = 4096;
 
 /** An open TUN/TAP queue: a nonblocking fd that reads and writes one packet per call. */
 export interface TunDevice {
@@ -74,6 +88,8 @@ export interface TunDevice {
   readonly offloads: number;
   /** Interface MTU (`SIOCGIFMTU`). */
   readonly mtu: number;
+  /** Transmit queue length towards us (`SIOCGIFTXQLEN`). */
+  readonly txQueueLen: number;
   /** The kernel side's MAC of a TAP device (`SIOCGIFHWADDR`); empty for TUN. */
   readonly mac: LinkAddress;
   /** Closes the fd. A non-persistent device disappears with its last fd. */
@@ -134,8 +150,17 @@ export function openTun(options: OpenTunOptions): TunDevice {
     }
     setNonblocking(fd);
 
-    const { mtu, mac } = configureInterface(name, kind, options);
-    return new OpenTunDevice(fd, name, options.mode, options.vnetHdr === true, offloads, mtu, mac);
+    const { mtu, mac, txQueueLen } = configureInterface(name, kind, options);
+    return new OpenTunDevice(
+      fd,
+      name,
+      options.mode,
+      options.vnetHdr === true,
+      offloads,
+      mtu,
+      mac,
+      txQueueLen,
+    );
   } catch (e) {
     close(fd);
     throw e;
@@ -199,7 +224,7 @@ function configureInterface(
   name: string,
   kind: string,
   o: OpenTunOptions,
-): { mtu: number; mac: LinkAddress } {
+): { mtu: number; mac: LinkAddress; txQueueLen: number } {
   const sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC);
   const fail = (e: unknown, what: string): unknown =>
     e instanceof Errno
@@ -223,6 +248,26 @@ function configureInterface(
     }
     const mtu = dv.getInt32(IFREQ_DATA, true);
 
+    let txQueueLen: number;
+    try {
+      ioctlBuffer(sock, SIOCGIFTXQLEN, ifr, "SIOCGIFTXQLEN");
+      txQueueLen = dv.getInt32(IFREQ_DATA, true);
+      const wanted = o.txQueueLen ?? DEFAULT_TUN_TX_QUEUE_LEN;
+      if (wanted > txQueueLen) {
+        dv.setInt32(IFREQ_DATA, wanted, true);
+        try {
+          ioctlBuffer(sock, SIOCSIFTXQLEN, ifr, "SIOCSIFTXQLEN");
+          txQueueLen = wanted;
+        } catch (e) {
+          // An unprivileged owner may attach to a persistent device but not
+          // resize it (CAP_NET_ADMIN): it keeps the length it has.
+          if (!(e instanceof Errno) || (e.errno !== ERRNO.EPERM && e.errno !== ERRNO.EACCES)) throw e;
+        }
+      }
+    } catch (e) {
+      throw fail(e, "set the transmit queue length");
+    }
+
     let mac = LinkAddress.EMPTY;
     if (o.mode === "tap") {
       try {
@@ -245,7 +290,7 @@ function configureInterface(
         throw fail(e, "bring up");
       }
     }
-    return { mtu, mac };
+    return { mtu, mac, txQueueLen };
   } finally {
     close(sock);
   }
@@ -261,6 +306,7 @@ class OpenTunDevice implements TunDevice {
     readonly offloads: number,
     readonly mtu: number,
     readonly mac: LinkAddress,
+    readonly txQueueLen: number,
   ) {}
 
   close(): void {

@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { DEFAULT_TUN_TX_QUEUE_LEN } from "./open-tun.ts";
 import { canRun, isRoot, useTestNamespace } from "./testing/netns.ts";
 
 const { helper } = useTestNamespace("tun", join(import.meta.dir, "netns-helper.ts"), {
@@ -54,6 +55,9 @@ describe("TUN/TAP in a network namespace", () => {
       expect(r.name).toBe("tunp0");
       expect(r.mtu).toBe(1500);
       expect(r.link).toContain("UP");
+      // The queue towards us is raised from the kernel's 500 (a burst of FINs overflowed it).
+      expect(r.txQueueLen).toBe(DEFAULT_TUN_TX_QUEUE_LEN);
+      expect(r.link).toContain(`qlen ${DEFAULT_TUN_TX_QUEUE_LEN}`);
       const echoes = r.seen.filter(
         (p: { protocol: number; hex: string }) => p.protocol === 0x0800 && bytes(p.hex)[9] === 1,
       );
