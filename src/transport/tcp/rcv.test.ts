@@ -68,4 +68,16 @@ describe("ReceiveState queue", () => {
     expect(r.queue.views.length).toBe(3);
     expect(r.read(1000)).toEqual(pattern(300, 0));
   });
+
+  test("the receive array is let go at the peer's FIN; the queued bytes stay readable", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    const tail = () => (r as unknown as { tail: Uint8Array | undefined }).tail;
+    r.accept(r.nxt, pattern(1448, 0), false);
+    expect(tail()).toBeDefined();
+    r.accept(r.nxt, pattern(1448, 1448), true);
+    expect(r.finReceived).toBe(true);
+    expect(tail()).toBeUndefined();
+    expect(r.read(10_000)).toEqual(pattern(2896, 0));
+  });
 });

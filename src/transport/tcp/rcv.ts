@@ -164,6 +164,10 @@ export class ReceiveState {
         this.finReceived = true;
         this.oooFin = undefined;
         this.nxt = seqAdd(this.nxt, 1);
+        // No text follows a FIN: let go of the receive array (what is queued keeps its bytes), so a
+        // connection in TIME-WAIT or CLOSE-WAIT does not hold up to 64 KiB it will never fill.
+        this.tail = undefined;
+        this.tailUsed = 0;
         // RFC 9293 §3.10.7.4 "eighth, check the FIN bit": "send an acknowledgment for the FIN".
         this.ackNow = true;
       }
