@@ -116,6 +116,8 @@ export class Stack implements StackContext {
   /** Nesting of link batches being delivered (`beginBatch`/`endBatch`), and the work put off to their end. */
   private batchDepth = 0;
   private batchDeferred: BatchDeferred[] = [];
+  /** An emptied list of a past batch, taken by the next one (no array per batch, issue 10). */
+  private batchSpare: BatchDeferred[] | undefined;
   private closed = false;
   /** Grows whenever routes, addresses or NICs change; routes made before are `stale` (re-resolve them). */
   routeGeneration = 0;
@@ -537,7 +539,8 @@ export class Stack implements StackContext {
     if (this.batchDepth === 0 || --this.batchDepth > 0) return;
     const list = this.batchDeferred;
     if (list.length === 0) return;
-    this.batchDeferred = [];
+    this.batchDeferred = this.batchSpare ?? [];
+    this.batchSpare = undefined;
     let error: unknown;
     for (let i = 0; i < list.length; i++) {
       try {
@@ -546,6 +549,9 @@ export class Stack implements StackContext {
         error ??= e;
       }
     }
+    // A batch nested in a flush took the spare or left its own; either way this list is free now.
+    list.length = 0;
+    this.batchSpare = list;
     if (error !== undefined) throw error;
   }
 

@@ -204,7 +204,7 @@ describe("RealClock", () => {
     expect(log).toEqual(["moved", "end"]);
   });
 
-  test("stopping the only timer clears the host timer, and new timers still fire", async () => {
+  test("stopping the only timer leaves nothing pending, and new timers still fire", async () => {
     const c = new RealClock();
     const t = c.afterFunc(5, () => {});
     expect(t.stop()).toBe(true);

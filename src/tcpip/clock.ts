@@ -192,19 +192,18 @@ export class RealClock extends TimerHeap {
   }
   protected earliestChanged(): void {
     const d = this.peekDeadline();
-    if (d === undefined) {
-      if (this.host !== undefined) clearTimeout(this.host);
-      this.host = undefined;
-      this.hostAt = Number.POSITIVE_INFINITY;
-      return;
-    }
+    // With no timer left the host timer stays set and fires for nothing (issue 10, request/response):
+    // a connection stops its retransmission timer on every ACK and arms it again on its next send;
+    // clearing and setting the host timer each time cost a `Timeout` and a closure per round trip.
+    if (d === undefined) return;
     if (this.host !== undefined && d >= this.hostAt) return;
     if (this.host !== undefined) clearTimeout(this.host);
     this.hostAt = d;
-    this.host = setTimeout(() => this.onHost(), Math.max(0, d - this.now()));
+    this.host = setTimeout(this.onHostTimer, Math.max(0, d - this.now()));
     // Timers of the stack must not keep a process alive on their own.
     (this.host as { unref?: () => void }).unref?.();
   }
+  private readonly onHostTimer = (): void => this.onHost();
   private onHost(): void {
     this.host = undefined;
     this.hostAt = Number.POSITIVE_INFINITY;
