@@ -163,6 +163,17 @@ export class Ipv4Protocol implements NetworkProtocol {
 }
 
 const ADDRESS_CACHE_SIZE = 4096;
+/** The header fields `writePacket` fills in for a packet without options (see there). */
+const outFields: Ipv4Fields = {
+  tos: 0,
+  totalLength: 0,
+  id: 0,
+  flags: 0,
+  ttl: 0,
+  protocol: 0,
+  src: Address.fromV4Number(0),
+  dst: Address.fromV4Number(0),
+};
 
 export class Ipv4Endpoint implements NetworkEndpoint {
   readonly protocol = IPV4_PROTOCOL_NUMBER;
@@ -212,17 +223,17 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     const off = pkt.prepend(hlen);
     const src = route.localAddress;
     const dst = route.remoteAddress;
-    const fields: Ipv4Fields = {
-      tos: params.tos,
-      totalLength: total,
-      id: this.proto.ids.next(src.is4 ? src.v4Number : 0, dst.v4Number, params.protocol),
-      flags: df ? IPV4_FLAG_DONT_FRAGMENT : 0,
-      ttl: params.ttl,
-      protocol: params.protocol,
-      src,
-      dst,
-    };
-    if (hlen > IPV4_MIN_SIZE) fields.options = opts!;
+    // One fields object for every packet without options (read by encodeIpv4 at once, never kept):
+    // issue 10, no allocation per packet on the request/response path.
+    const fields: Ipv4Fields = hlen > IPV4_MIN_SIZE ? { ...outFields, options: opts! } : outFields;
+    fields.tos = params.tos;
+    fields.totalLength = total;
+    fields.id = this.proto.ids.next(src.is4 ? src.v4Number : 0, dst.v4Number, params.protocol);
+    fields.flags = df ? IPV4_FLAG_DONT_FRAGMENT : 0;
+    fields.ttl = params.ttl;
+    fields.protocol = params.protocol;
+    fields.src = src;
+    fields.dst = dst;
     encodeIpv4(pkt.data, off, fields);
     pkt.networkHeader = off;
     pkt.networkProtocol = IPV4_PROTOCOL_NUMBER;

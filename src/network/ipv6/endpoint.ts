@@ -572,6 +572,8 @@ export class Ipv6Endpoint implements NetworkEndpoint {
     mtu: number,
   ): void {
     const payload = pkt.bytes();
+    // Read once: a caller may reuse its `params` object for a packet sent from within `send` (TCP does).
+    const { protocol, tos, ttl } = params;
     const per = Math.floor((mtu - IPV6_HEADER_SIZE - IPV6_FRAGMENT_HEADER_SIZE) / 8) * 8;
     // RFC 7739 §5: fragment identifications should be unpredictable.
     const id = this.proto.stack.random.u32();
@@ -581,23 +583,23 @@ export class Ipv6Endpoint implements NetworkEndpoint {
       const f = PacketBuffer.withPayload(headroom, payload.subarray(o, o + n));
       const fo = f.prepend(IPV6_FRAGMENT_HEADER_SIZE);
       encodeIpv6Fragment(f.data, fo, {
-        nextHeader: params.protocol,
+        nextHeader: protocol,
         fragmentOffset: o,
         more: o + n < payload.length,
         id,
       });
       const off = f.prepend(IPV6_HEADER_SIZE);
       encodeIpv6(f.data, off, {
-        trafficClass: params.tos,
+        trafficClass: tos,
         payloadLength: IPV6_FRAGMENT_HEADER_SIZE + n,
         nextHeader: IPV6_FRAGMENT,
-        hopLimit: params.ttl,
+        hopLimit: ttl,
         src,
         dst,
       });
       f.networkHeader = off;
       f.networkProtocol = IPV6_PROTOCOL_NUMBER;
-      f.transportProtocol = params.protocol;
+      f.transportProtocol = protocol;
       this.stats.fragments.fragmentsSent++;
       this.send(f, nextHop, src);
     }

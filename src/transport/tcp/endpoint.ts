@@ -94,6 +94,9 @@ const NO_ADDRESS: TransportEndpointId = {
   remoteAddress: undefined,
 };
 
+/** A stream read carries no control messages: one shared, frozen object (no allocation per read, issue 10). */
+const NO_CONTROL: ControlMessages = Object.freeze({});
+
 export class TcpEndpoint implements TransportEndpoint, Endpoint {
   state: TcpState = "CLOSED";
   readonly opts: TcpStackOptions;
@@ -348,11 +351,11 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   read(maxBytes = Number.POSITIVE_INFINITY): ReadResult {
     const data = this.readOrPeek(maxBytes, false);
-    return { data, control: {} };
+    return { data, control: NO_CONTROL };
   }
 
   peek(maxBytes = Number.POSITIVE_INFINITY): ReadResult {
-    return { data: this.readOrPeek(maxBytes, true), control: {} };
+    return { data: this.readOrPeek(maxBytes, true), control: NO_CONTROL };
   }
 
   private readOrPeek(maxBytes: number, peek: boolean): Uint8Array {
@@ -390,7 +393,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     if (room === 0) throw new ErrWouldBlock();
     const n = Math.min(room, size);
     // Copy: the caller may reuse its buffer once write returns.
-    s.buf.append(payloadBytes(payload, n).slice(0, n));
+    s.buf.append(payload instanceof Uint8Array ? payload.slice(0, n) : payloadBytes(payload, n).slice(0, n));
     s.held = opts.more === true;
     trySend(this);
     return n;

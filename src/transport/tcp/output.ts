@@ -7,7 +7,7 @@ import { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import type { VectorisedView } from "../../buffer/vectorised-view.ts";
 import { checksum, finishChecksum } from "../../header/checksum.ts";
 import { encodeTcp, encodeTcpOptions, TCP_MIN_SIZE, type TcpOptionFields } from "../../header/tcp.ts";
-import type { Route } from "../../stack/registration.ts";
+import type { NetworkHeaderParams, Route } from "../../stack/registration.ts";
 import { TcpipError } from "../../tcpip/errors.ts";
 import { TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import type { Stats } from "../../tcpip/stats.ts";
@@ -32,6 +32,13 @@ export interface OutSegment {
 }
 
 const scratch = new Uint8Array(40);
+/**
+ * The header fields and network parameters of the segment being written, filled in per call: both are
+ * read synchronously by `encodeTcp` and the network layer and never kept (issue 10: two objects fewer
+ * per segment on the request/response path).
+ */
+const tcpFields = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, optionsLength: 0 };
+const ipParams: NetworkHeaderParams = { protocol: TCP_PROTOCOL_NUMBER, ttl: 0, tos: 0, dontFragment: false };
 /** GsoInfo.type values (VIRTIO_NET_HDR_GSO_TCPV4 / _TCPV6). */
 const GSO_TCPV4 = 1;
 const GSO_TCPV6 = 4;
@@ -47,15 +54,15 @@ export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: numb
   const b = pkt.data;
   const off = pkt.head;
   for (let i = 0; i < optLen; i++) b[off + TCP_MIN_SIZE + i] = scratch[i]!;
-  encodeTcp(b, off, {
-    srcPort: s.srcPort,
-    dstPort: s.dstPort,
-    seq: s.seq >>> 0,
-    ack: s.ack >>> 0,
-    flags: s.flags,
-    window: s.window,
-    optionsLength: optLen,
-  });
+  const f = tcpFields;
+  f.srcPort = s.srcPort;
+  f.dstPort = s.dstPort;
+  f.seq = s.seq >>> 0;
+  f.ack = s.ack >>> 0;
+  f.flags = s.flags;
+  f.window = s.window;
+  f.optionsLength = optLen;
+  encodeTcp(b, off, f);
   if (len > 0) s.data!.copyTo(b, s.from ?? 0, off + hdrLen, len);
   const total = hdrLen + len;
   const gsoSize = s.gsoSize ?? 0;
@@ -90,7 +97,11 @@ export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: numb
     // RFC 1191 §3 / RFC 9293 §3.7.2: TCP does path MTU discovery, so its IPv4 datagrams carry DF. A segment
     // whose options outgrew the MSS budget (SACK blocks beyond the timestamp space) still leaves, fragmented.
     const df = route.localAddress.is4 && (pkt.gso !== undefined || total <= route.mtu);
-    route.writePacket(pkt, { protocol: TCP_PROTOCOL_NUMBER, ttl, tos, dontFragment: df });
+    const p = ipParams;
+    p.ttl = ttl;
+    p.tos = tos;
+    p.dontFragment = df;
+    route.writePacket(pkt, p);
   } catch (e) {
     if (!(e instanceof TcpipError)) throw e;
     stats.tcp.segmentSendErrors++;
