@@ -22,6 +22,8 @@ import { ChannelEndpoint } from "../src/link/channel/channel.ts";
 import type { NetworkDispatcher } from "../src/link/link-endpoint.ts";
 import { ServiceManager } from "../src/services/services.ts";
 import type { Stack } from "../src/stack/stack.ts";
+import { attachConnTable } from "../src/tcpconntrack/attach.ts";
+import { ConnTable } from "../src/tcpconntrack/table.ts";
 import { Address } from "../src/tcpip/address.ts";
 import { ErrConnectStarted } from "../src/tcpip/errors.ts";
 import { IPV4_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER } from "../src/tcpip/protocols.ts";
@@ -46,6 +48,8 @@ function host(cidr: string): { stack: Stack; ch: ChannelEndpoint; addr: Address 
 const srv = host("198.18.0.2/24");
 const cli = host("198.18.0.1/24");
 const services = new ServiceManager(srv.stack);
+// As netstack serve does (appliance.ts): conntrack on the stack's packet hooks. NOCT=1 leaves it off.
+if (!process.env.NOCT) attachConnTable(srv.stack, new ConnTable({ clock: srv.stack.clock }));
 await services.start({ kind: "echo", protocol: "tcp", port: 7 });
 const sd = (srv.ch as unknown as { dispatcher: NetworkDispatcher }).dispatcher;
 const cd = (cli.ch as unknown as { dispatcher: NetworkDispatcher }).dispatcher;

@@ -214,6 +214,22 @@ export class TransportDemuxer {
       const r = g[0]!;
       return r.nic === 0 || r.nic === nic ? r.ep : undefined;
     }
+    return this.pickAmong(g, nic, localKey, localPort, remoteKey, remotePort);
+  }
+
+  /**
+   * `pick` of several endpoints. Apart so that `pick` holds no closure: JSC allocates the scope of a
+   * function whose parameters a closure captures on every call, even when the closure is never made
+   * (issue 10: one object per packet).
+   */
+  private pickAmong(
+    g: Registered[],
+    nic: NICID,
+    localKey: string,
+    localPort: number,
+    remoteKey: string,
+    remotePort: number,
+  ): TransportEndpoint | undefined {
     // Prefer endpoints bound to this NIC (SO_BINDTODEVICE is more specific).
     let candidates = g.filter((r) => r.nic === nic);
     if (candidates.length === 0) candidates = g.filter((r) => r.nic === 0);

@@ -294,6 +294,14 @@ export class ReceiveState {
       this.hasDsack = false;
     }
     if (this.ooo.length === 0) return out;
+    return this.oooSackBlocks(max, out);
+  }
+
+  /**
+   * `sackBlocks` with out-of-order data held. Apart so that `sackBlocks`, run for every ACK, holds no
+   * closure: JSC allocates a scope for a function's captured variables on every call (issue 10).
+   */
+  private oooSackBlocks(max: number, out: number[]): number[] {
     const ranges: number[] = [];
     for (const e of this.ooo) {
       const end = seqAdd(e.seq, e.data.length);

@@ -269,6 +269,11 @@ function rackOnAck(ep: TcpEndpoint, rec: SackRecovery, u: SackUpdate, tsEcr: num
   rackDetectLoss(ep, rec, now);
 }
 
+/** Apart from `rackDetectLoss` (run per ACK): a closure there cost a scope object on every call (issue 10). */
+function newReoTimer(ep: TcpEndpoint): EndpointTimer {
+  return new EndpointTimer(ep.stack.clock, () => onReoTimer(ep));
+}
+
 /** RFC 8985 §6.2 step 5: mark losses; arm (or stop) the reordering timer for the segments not yet due. */
 function rackDetectLoss(ep: TcpEndpoint, rec: SackRecovery, now: number): void {
   const log = rec.log!;
@@ -276,7 +281,7 @@ function rackDetectLoss(ep: TcpEndpoint, rec: SackRecovery, now: number): void {
   const timeout = rack.detectLoss(log, now);
   log.lostCount += rack.newlyLost;
   if (timeout > 0) {
-    if (rec.reoTimer === undefined) rec.reoTimer = new EndpointTimer(ep.stack.clock, () => onReoTimer(ep));
+    if (rec.reoTimer === undefined) rec.reoTimer = newReoTimer(ep);
     rec.reoTimer.arm(timeout);
   } else {
     rec.reoTimer?.stop();
