@@ -60,6 +60,18 @@ export type HookKind = "inbound" | "outbound" | "forwarded";
  */
 export type PacketHook = (netProto: NetworkProtocolNumber, bytes: Uint8Array, nic: NICID) => unknown;
 
+/**
+ * A packet hook given the packet's own array and the range of its bytes (`data[off, off + len)`, from
+ * the network header) instead of a view: no view per packet (issue 10). The same rules as `PacketHook`.
+ */
+export type PacketRangeHook = (
+  netProto: NetworkProtocolNumber,
+  data: Uint8Array,
+  off: number,
+  len: number,
+  nic: NICID,
+) => unknown;
+
 export interface StackOptions {
   networkProtocols: readonly NetworkProtocolFactory[];
   transportProtocols?: readonly TransportProtocolFactory[];
@@ -108,7 +120,7 @@ export class Stack implements StackContext {
   private readonly ports: PortManager;
   /** Remotes of connected port reservations, so a release without its remote finds them. */
   private readonly connectedReservations = new Map<string, RemoteEnd[]>();
-  private readonly hooks: Record<HookKind, PacketHook[]> = { inbound: [], outbound: [], forwarded: [] };
+  private readonly hooks: Record<HookKind, PacketRangeHook[]> = { inbound: [], outbound: [], forwarded: [] };
   private readonly forwardingOn = new Set<NetworkProtocolNumber>();
   private readonly neighborConfig: Partial<NeighborConfig> | undefined;
   private readonly localQueue: { nic: NIC; proto: NetworkProtocolNumber; pkt: PacketBuffer }[] = [];
@@ -593,6 +605,13 @@ export class Stack implements StackContext {
 
   /** Adds a packet hook; returns a function that removes it. */
   addHook(kind: HookKind, fn: PacketHook): () => void {
+    return this.addRangeHook(kind, (netProto, data, off, len, nic) =>
+      fn(netProto, data.subarray(off, off + len), nic),
+    );
+  }
+
+  /** Adds a packet hook that takes the packet's array and range (no view per packet); returns its remover. */
+  addRangeHook(kind: HookKind, fn: PacketRangeHook): () => void {
     const list = this.hooks[kind];
     list.push(fn);
     return () => {
@@ -605,8 +624,9 @@ export class Stack implements StackContext {
   runHooks(kind: HookKind, netProto: NetworkProtocolNumber, pkt: PacketBuffer, nic: NICID): boolean {
     const list = this.hooks[kind];
     if (list.length === 0) return true;
-    const bytes = pkt.bytes();
-    for (const fn of list) if (fn(netProto, bytes, nic) === "drop") return false;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i]!(netProto, pkt.data, pkt.head, pkt.size, nic) === "drop") return false;
+    }
     return true;
   }
 

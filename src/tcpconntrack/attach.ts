@@ -20,6 +20,14 @@ import type { ConnTable, HookKind } from "./table.ts";
 /** The part of the Stack this needs (structural, so any hook host fits). */
 export interface PacketHookHost {
   addHook(kind: HookKind, fn: (netProto: number, bytes: Uint8Array, nic: number) => unknown): () => void;
+  /**
+   * The same with the packet's array and range instead of a view (the Stack has it): used when present,
+   * so that a packet costs no view and no `ArrayBuffer` object (issue 10).
+   */
+  addRangeHook?(
+    kind: HookKind,
+    fn: (netProto: number, data: Uint8Array, off: number, len: number, nic: number) => unknown,
+  ): () => void;
 }
 
 /** Outbound packets remembered for the loopback check. */
@@ -29,54 +37,70 @@ const HEAD = 64;
 
 /** Attaches `table` to `stack`'s hooks; returns the function that detaches it. */
 export function attachConnTable(stack: PacketHookHost, table: ConnTable): () => void {
-  const bufs: (ArrayBufferLike | undefined)[] = new Array(RECENT).fill(undefined);
+  const arrs: (Uint8Array | undefined)[] = new Array(RECENT).fill(undefined);
   const offs = new Int32Array(RECENT);
   const lens = new Int32Array(RECENT);
   const heads = new Uint8Array(RECENT * HEAD);
   let next = 0;
 
-  const remember = (b: Uint8Array): void => {
-    bufs[next] = b.buffer;
-    offs[next] = b.byteOffset;
-    lens[next] = b.length;
-    const n = Math.min(HEAD, b.length);
+  // Packets are told apart by their bytes' place in memory: the array's buffer and the absolute offset.
+  // The buffer is looked at only when the offset and length match and the arrays differ (rare): reading
+  // `.buffer` makes JSC create an ArrayBuffer object for an array that had none.
+  const remember = (b: Uint8Array, off: number, len: number): void => {
+    arrs[next] = b;
+    offs[next] = b.byteOffset + off;
+    lens[next] = len;
+    const n = Math.min(HEAD, len);
     const at = next * HEAD;
-    for (let i = 0; i < n; i++) heads[at + i] = b[i]!;
+    for (let i = 0; i < n; i++) heads[at + i] = b[off + i]!;
     next = (next + 1) % RECENT;
   };
 
   /**
-   * Whether `b` is a packet just sent: the same bytes of the same buffer. The header copy tells
-   * a looped-back packet from a new one that a link received into a reused buffer (a reply built
+   * Whether `b[off, off + len)` is a packet just sent: the same bytes of the same buffer. The header copy
+   * tells a looped-back packet from a new one that a link received into a reused buffer (a reply built
    * in place in a receive buffer, then the next packet read into it).
    */
-  const sentByUs = (b: Uint8Array): boolean => {
-    const buf = b.buffer;
+  const sentByUs = (b: Uint8Array, off: number, len: number): boolean => {
+    const abs = b.byteOffset + off;
     for (let k = 0; k < RECENT; k++) {
-      if (bufs[k] !== buf || offs[k] !== b.byteOffset || lens[k] !== b.length) continue;
-      bufs[k] = undefined;
-      const n = Math.min(HEAD, b.length);
+      const a = arrs[k];
+      if (a === undefined || offs[k] !== abs || lens[k] !== len) continue;
+      const n = Math.min(HEAD, len);
       const at = k * HEAD;
-      for (let i = 0; i < n; i++) if (heads[at + i] !== b[i]) return false;
+      let same = true;
+      for (let i = 0; i < n && same; i++) same = heads[at + i] === b[off + i];
+      // Other bytes: a new packet in a reused buffer, or another buffer. The buffer is compared last (above).
+      if (!same || (a !== b && a.buffer !== b.buffer)) continue;
+      arrs[k] = undefined;
       return true;
     }
     return false;
   };
 
-  const offInbound = stack.addHook("inbound", (netProto, bytes) => {
-    if (!sentByUs(bytes)) table.observe("inbound", netProto, bytes);
-  });
-  const offOutbound = stack.addHook("outbound", (netProto, bytes) => {
-    remember(bytes);
-    table.observe("outbound", netProto, bytes);
-  });
-  const offForwarded = stack.addHook("forwarded", (netProto, bytes) => {
-    table.markForwarded(netProto, bytes);
-  });
+  const onInbound = (netProto: number, b: Uint8Array, off: number, len: number): void => {
+    if (!sentByUs(b, off, len)) table.observe("inbound", netProto, b, off, len);
+  };
+  const onOutbound = (netProto: number, b: Uint8Array, off: number, len: number): void => {
+    remember(b, off, len);
+    table.observe("outbound", netProto, b, off, len);
+  };
+  const onForwarded = (netProto: number, b: Uint8Array, off: number, len: number): void => {
+    table.markForwarded(netProto, b, off, len);
+  };
+  const offs3 = stack.addRangeHook
+    ? [
+        stack.addRangeHook("inbound", onInbound),
+        stack.addRangeHook("outbound", onOutbound),
+        stack.addRangeHook("forwarded", onForwarded),
+      ]
+    : [
+        stack.addHook("inbound", (p, b) => onInbound(p, b, 0, b.length)),
+        stack.addHook("outbound", (p, b) => onOutbound(p, b, 0, b.length)),
+        stack.addHook("forwarded", (p, b) => onForwarded(p, b, 0, b.length)),
+      ];
   return () => {
-    offInbound();
-    offOutbound();
-    offForwarded();
-    bufs.fill(undefined);
+    for (const off of offs3) off();
+    arrs.fill(undefined);
   };
 }
