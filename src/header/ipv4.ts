@@ -67,9 +67,16 @@ export interface Ipv4Fields {
 
 export class Ipv4Header {
   constructor(
-    readonly b: Uint8Array,
-    readonly off: number,
+    public b: Uint8Array,
+    public off: number,
   ) {}
+
+  /** Points this view at the header at `b[off]`: one object reused on a hot path instead of one per packet. */
+  reset(b: Uint8Array, off: number): this {
+    this.b = b;
+    this.off = off;
+    return this;
+  }
 
   /**
    * Whether `len` bytes at `off` hold a well-formed header: version 4, IHL ≥ 5

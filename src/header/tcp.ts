@@ -103,9 +103,16 @@ export interface TcpFields {
 
 export class TcpHeader {
   constructor(
-    readonly b: Uint8Array,
-    readonly off: number,
+    public b: Uint8Array,
+    public off: number,
   ) {}
+
+  /** Points this view at the header at `b[off]`: one object reused on a hot path instead of one per packet. */
+  reset(b: Uint8Array, off: number): this {
+    this.b = b;
+    this.off = off;
+    return this;
+  }
 
   /**
    * Whether `len` bytes hold a well-formed header: at least 20 bytes and a

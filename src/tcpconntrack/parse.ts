@@ -49,6 +49,9 @@ export class FlowPacket {
 
 const tcpOptions = newTcpOptions();
 const extensions = new Ipv6ExtensionIterator();
+/** Header views reused for every packet (parsing is synchronous; issue 10: no object per packet). */
+const v4Header = new Ipv4Header(new Uint8Array(0), 0);
+const tcpHeader = new TcpHeader(new Uint8Array(0), 0);
 
 /** Fills `out` from the packet of `len` bytes at `off`. */
 export function parseFlowPacket(
@@ -65,7 +68,7 @@ export function parseFlowPacket(
 }
 
 function parseV4(b: Uint8Array, off: number, len: number, out: FlowPacket): ParseStatus {
-  const ip = new Ipv4Header(b, off);
+  const ip = v4Header.reset(b, off);
   if (!ip.isValid(len)) return PARSE_MALFORMED;
   // RFC 791 §3.2: only the first fragment carries the transport header.
   if (ip.fragmentOffset !== 0) return PARSE_UNTRACKED;
@@ -115,7 +118,7 @@ function parseTransport(
 ): ParseStatus {
   out.protocol = proto;
   if (proto === TCP_PROTOCOL_NUMBER) {
-    const tcp = new TcpHeader(b, off);
+    const tcp = tcpHeader.reset(b, off);
     if (!tcp.isValid(len)) return PARSE_MALFORMED;
     out.srcPort = tcp.srcPort;
     out.dstPort = tcp.dstPort;

@@ -181,6 +181,7 @@ export class Ipv4Endpoint implements NetworkEndpoint {
   readonly icmp: Icmpv4;
   readonly igmp: Igmp;
   private readonly onUnresolved = (pkt: PacketBuffer) => this.linkResolutionFailed(pkt);
+  private readonly rxHeader = new Ipv4Header(new Uint8Array(0), 0);
   /** RFC 1812 §5.2.7.1: a router that cannot resolve the next hop sends Host Unreachable to the source. */
   private readonly onForwardUnresolved = (pkt: PacketBuffer) => {
     this.stats.ip.outgoingPacketErrors++;
@@ -304,7 +305,10 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     ip.packetsReceived++;
     const b = pkt.data;
     const off = pkt.head;
-    const h = new Ipv4Header(b, off);
+    // One header view per endpoint, reused (issue 10: no object per packet). Local delivery reads it
+    // before handing the packet up; forwarding and reassembly, which send (and so may be re-entered)
+    // while they still read it, get their own.
+    const h = this.rxHeader.reset(b, off);
     // RFC 1122 §3.2.1.1: "A datagram whose version number is not 4 MUST be silently discarded";
     // isValid also checks IHL ≥ 5 and IHL ≤ Total Length ≤ what the link delivered (RFC 791 §3.1).
     if (!h.isValid(pkt.size)) {
@@ -352,14 +356,14 @@ export class Ipv4Endpoint implements NetworkEndpoint {
     const local = this.isLocalDestination(dst, dstNum);
     if (!local) {
       if (this.nic.forwardingFor ? this.nic.forwardingFor(IPV4_PROTOCOL_NUMBER) : this.nic.forwarding) {
-        this.forward(pkt, h, dst);
+        this.forward(pkt, new Ipv4Header(b, off), dst);
         return;
       }
       ip.invalidAddressesReceived++;
       return;
     }
     if (h.isFragment) {
-      this.reassemble(pkt, h, dst);
+      this.reassemble(pkt, new Ipv4Header(b, off), dst);
       return;
     }
     this.deliver(pkt, h, dst);

@@ -58,6 +58,9 @@ export function releaseSegment(s: Segment): void {
   if (pool.length < 64) pool.push(s);
 }
 
+/** The header view `parseSegment` reuses (read only inside it; issue 10: no object per segment). */
+const rxHeader = new TcpHeader(new Uint8Array(0), 0);
+
 /**
  * Parses the TCP segment at `pkt.head`. Returns undefined (after counting) for
  * a malformed header or a bad checksum: malformed input is dropped, never thrown.
@@ -68,7 +71,7 @@ export function parseSegment(
   stats: Stats,
 ): Segment | undefined {
   const len = pkt.size;
-  const h = new TcpHeader(pkt.data, pkt.head);
+  const h = rxHeader.reset(pkt.data, pkt.head);
   if (!h.isValid(len)) {
     stats.tcp.invalidSegmentsReceived++;
     return undefined;
