@@ -94,6 +94,24 @@ const NO_ADDRESS: TransportEndpointId = {
   remoteAddress: undefined,
 };
 
+/**
+ * The data and ACK segments an endpoint sends, filled in per segment: `writeSegment` reads it before it
+ * returns and keeps nothing (issue 10: no object per segment). Its payload reference is dropped after.
+ */
+const outSegment: OutSegment = {
+  srcPort: 0,
+  dstPort: 0,
+  seq: 0,
+  ack: 0,
+  flags: 0,
+  window: 0,
+  options: undefined,
+  data: undefined,
+  from: 0,
+  len: 0,
+  gsoSize: 0,
+};
+
 /** A stream read carries no control messages: one shared, frozen object (no allocation per read, issue 10). */
 const NO_CONTROL: ControlMessages = Object.freeze({});
 
@@ -642,33 +660,38 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   /** A data or FIN segment from the send buffer (`from` bytes after SND.UNA). */
   emit(flags: number, seq: number, from: number, len: number): void {
-    this.transmit({
-      srcPort: this.id.localPort,
-      dstPort: this.id.remotePort,
-      seq,
-      ack: this.rcv.nxt,
-      flags,
-      window: this.rcv.selectWindow(false),
-      options: this.segmentOptions(),
-      data: this.snd.buf,
-      from,
-      len,
-      gsoSize: this.maxPayload(),
-    });
+    const o = outSegment;
+    o.srcPort = this.id.localPort;
+    o.dstPort = this.id.remotePort;
+    o.seq = seq;
+    o.ack = this.rcv.nxt;
+    o.flags = flags;
+    o.window = this.rcv.selectWindow(false);
+    o.options = this.segmentOptions();
+    o.data = this.snd.buf;
+    o.from = from;
+    o.len = len;
+    o.gsoSize = this.maxPayload();
+    this.transmit(o);
+    o.data = undefined;
     this.afterAck();
   }
 
   /** A bare ACK with sequence number `seq` (SND.NXT, or an old one for probes). */
   emitAck(seq: number): void {
-    this.transmit({
-      srcPort: this.id.localPort,
-      dstPort: this.id.remotePort,
-      seq,
-      ack: this.rcv.nxt,
-      flags: TCP_ACK,
-      window: this.rcv.selectWindow(false),
-      options: this.segmentOptions(),
-    });
+    const o = outSegment;
+    o.srcPort = this.id.localPort;
+    o.dstPort = this.id.remotePort;
+    o.seq = seq;
+    o.ack = this.rcv.nxt;
+    o.flags = TCP_ACK;
+    o.window = this.rcv.selectWindow(false);
+    o.options = this.segmentOptions();
+    o.data = undefined;
+    o.from = 0;
+    o.len = 0;
+    o.gsoSize = 0;
+    this.transmit(o);
     this.afterAck();
   }
 

@@ -67,9 +67,14 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
     return this.keys;
   }
 
+  /** One result object, reused: the stack reads it at once (see `TransportProtocol.parsePorts`; issue 10). */
+  private readonly ports = { src: 0, dst: 0 };
+
   parsePorts(b: Uint8Array, off: number, len: number): { src: number; dst: number } | undefined {
     if (len < 4 || off + 4 > b.length) return undefined;
-    return { src: (b[off]! << 8) | b[off + 1]!, dst: (b[off + 2]! << 8) | b[off + 3]! };
+    this.ports.src = (b[off]! << 8) | b[off + 1]!;
+    this.ports.dst = (b[off + 2]! << 8) | b[off + 3]!;
+    return this.ports;
   }
 
   private forwarder: ((seg: Segment, info: TransportPacketInfo) => boolean) | undefined;
