@@ -82,6 +82,8 @@ const opts = {
   out: resolve(option("--out") ?? join(import.meta.dir, "results/latest.json")),
   write: !flag("--no-write"),
   repeat: Math.max(1, Number(option("--repeat") ?? 1)),
+  /** `--only upload,download`: measure only these figures (no memory figure either), for quick A/B runs. */
+  only: option("--only")?.split(","),
 };
 
 // ------------------------------------------------------------------ figures
@@ -962,8 +964,10 @@ try {
   envs.push(stack);
   clkTck = Number((await run(["getconf", "CLK_TCK"], 5000)).stdout.trim()) || 100;
   // Memory first, on a fresh stack process: later figures grow the JS heap, whose free room would hide the cost.
-  await memoryKernel(kernel);
-  await memoryStack(stack);
+  if (!opts.only || opts.only.includes("memory")) {
+    await memoryKernel(kernel);
+    await memoryStack(stack);
+  }
   if (opts.offload) envs.push(await stackEnv(true, cmd.argv));
   // Interleaved: each figure is measured on every side back to back, so a burst of load from
   // other work on the machine hits the sides of one ratio alike as far as possible.
@@ -972,6 +976,7 @@ try {
     for (const kind of ["upload", "download", "rr", "cps", "ping", "idlecpu"] as const)
       for (const env of envs) {
         if (kind === "idlecpu" && env.side === "netstack+offload") continue;
+        if (opts.only && !opts.only.includes(kind)) continue;
         await measure(kind, env);
       }
   }

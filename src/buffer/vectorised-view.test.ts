@@ -155,3 +155,33 @@ describe("VectorisedView.copyTo at an offset", () => {
     expect([...dst.subarray(0, 3)]).toEqual([8, 9, 0]);
   });
 });
+
+test("copyTo stays right across its scan hint: later, earlier and overlapping ranges, after trimFront", () => {
+  // A send queue of many small chunks, read like TCP does: segment after segment, then a
+  // retransmission from the front, with acknowledged bytes trimmed in between.
+  let ref: number[] = [];
+  const v = new VectorisedView();
+  let next = 0;
+  for (let c = 0; c < 200; c++) {
+    const chunk = new Uint8Array(1 + ((c * 37) % 90));
+    for (let i = 0; i < chunk.length; i++) chunk[i] = next++ & 0xff;
+    v.append(chunk);
+    ref.push(...chunk);
+  }
+  const check = (from: number, len: number): void => {
+    const out = new Uint8Array(len);
+    expect(v.copyTo(out, from, 0, len)).toBe(Math.min(len, ref.length - from));
+    expect([...out.subarray(0, Math.min(len, ref.length - from))]).toEqual(ref.slice(from, from + len));
+  };
+  for (let round = 0; round < 6; round++) {
+    for (let from = 0; from + 50 <= ref.length; from += 50) check(from, 50);
+    check(0, 30);
+    check(Math.floor(ref.length / 2), 75);
+    check(3, 1);
+    const trim = 17 + round * 211;
+    v.trimFront(trim);
+    ref = ref.slice(trim);
+    check(0, 40);
+    check(Math.floor(ref.length / 3), 120);
+  }
+});

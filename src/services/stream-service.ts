@@ -71,6 +71,8 @@ class StreamConnection implements Entry, BatchDeferred {
   private pumping = false;
   private done = false;
   readDue = false;
+  /** chargen: a write waits for the link batch's end (`schedulePump`). */
+  private pumpDue = false;
 
   constructor(
     private readonly service: StreamService,
@@ -88,7 +90,7 @@ class StreamConnection implements Entry, BatchDeferred {
   callback(mask: number): void {
     if (this.done) return;
     if (mask & EventOut) {
-      if (this.service.kind === "chargen") this.pump();
+      if (this.service.kind === "chargen") this.schedulePump();
       else if (this.pending) {
         this.flushPending();
         if (!this.pending) {
@@ -111,8 +113,27 @@ class StreamConnection implements Entry, BatchDeferred {
     }
   }
 
-  /** The link's batch ended (`scheduleRead`). */
+  /**
+   * chargen: room in the send buffer. Inside a link batch (an ACK freed it) the writes wait for the
+   * batch's end: one write of the room all the batch's ACKs made, not one small write per ACK in the
+   * middle of the batch (issue 10: with a write per ACK the send queue held thousands of ~3 KB chunks,
+   * each write a copy of its own, and the segments left between ACKs instead of after the batch).
+   */
+  private schedulePump(): void {
+    if (this.pumpDue || this.done) return;
+    this.pumpDue = true;
+    if (this.service.deferToBatchEnd(this)) return;
+    this.pumpDue = false;
+    this.pump();
+  }
+
+  /** The link's batch ended (`scheduleRead`, `schedulePump`). */
   flushDeferred(): void {
+    if (this.pumpDue) {
+      this.pumpDue = false;
+      this.pump();
+    }
+    if (!this.readDue) return;
     this.readDue = false;
     this.readAll();
   }
@@ -178,6 +199,8 @@ class StreamConnection implements Entry, BatchDeferred {
     const ep = this.ep;
     try {
       while (!this.done) {
+        // Asked first: a write into a full buffer throws ErrWouldBlock, an Error with its stack trace.
+        if ((ep.readiness(EventOut) & EventOut) === 0) return;
         let n: number;
         try {
           n = ep.write(this.off === 0 ? CHARGEN : CHARGEN.subarray(this.off));
