@@ -292,6 +292,14 @@ const WATCH = [
   "TCPSACKRecovery",
   "TCPFastRetrans",
   "TCPZeroWindowDrop",
+  // The client as a receiver: data it dropped, held out of order, or got twice (a retransmission it did not need).
+  "TCPRcvQDrop",
+  "TCPBacklogDrop",
+  "TCPOFOQueue",
+  "TCPOFODrop",
+  "TCPDSACKOldSent",
+  "TCPDSACKOfoSent",
+  "InErrs",
 ];
 function delta(a: Record<string, number>, b: Record<string, number>): string {
   const parts = WATCH.filter((k) => (b[k] ?? 0) - (a[k] ?? 0) > 0).map(
