@@ -45,6 +45,8 @@ export interface StreamServiceOptions {
 const READ_MAX = 64 * 1024;
 /** ~63 KiB per write, whole periods so the pattern continues seamlessly from any offset. */
 const CHARGEN = chargenChunk(9);
+/** `CHARGEN` never changes: TCP may queue views of it rather than a copy per write. */
+const IMMUTABLE = { immutable: true } as const;
 
 /** The stack's batch-end hook, when it has one (the `Stack` does). */
 type BatchingStack = StackLike & Partial<Pick<StackContext, "deferUntilBatchEnd">>;
@@ -203,7 +205,7 @@ class StreamConnection implements Entry, BatchDeferred {
         if ((ep.readiness(EventOut) & EventOut) === 0) return;
         let n: number;
         try {
-          n = ep.write(this.off === 0 ? CHARGEN : CHARGEN.subarray(this.off));
+          n = ep.write(this.off === 0 ? CHARGEN : CHARGEN.subarray(this.off), IMMUTABLE);
         } catch (e) {
           if (!(e instanceof ErrWouldBlock)) this.destroy();
           return;

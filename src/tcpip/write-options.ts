@@ -8,6 +8,11 @@ export interface WriteOptions {
   more?: boolean;
   /** Ends a record for record-oriented endpoints. */
   endOfRecord?: boolean;
+  /**
+   * The caller never changes the written bytes afterwards (a constant pattern): a
+   * stream endpoint may queue a view of them instead of a copy. Default false.
+   */
+  immutable?: boolean;
 }
 
 /** Ancillary data returned with a read. */

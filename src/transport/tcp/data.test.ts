@@ -186,6 +186,24 @@ describe("ESTABLISHED: send buffer", () => {
     expect(ep.write(bytes(10000))).toBe(4096);
     expect(() => ep.write(bytes(1))).toThrow(ErrWouldBlock);
   });
+
+  test("a write marked immutable queues the caller's bytes without a copy; a plain write copies", () => {
+    const p = new RawPeer();
+    const { ep } = p.acceptConnection({ mss: 1000 });
+    ep.setSockOpt("SendBufferSize", 4096);
+    const held = bytes(3000, 3);
+    const copied = bytes(1000, 4);
+    expect(ep.write(held, { immutable: true })).toBe(3000);
+    expect(ep.write(copied)).toBe(1000);
+    const views = ep.snd.buf.views;
+    expect(views[0]!.buffer).toBe(held.buffer);
+    expect(views[0]!.length).toBe(3000);
+    expect(views[1]!.buffer).not.toBe(copied.buffer);
+    // Only what fits is queued, as a view of the front of the caller's bytes.
+    expect(ep.write(bytes(500, 5), { immutable: true })).toBe(96);
+    expect(ep.snd.buf.views[2]!.length).toBe(96);
+    expect([...p.next().payload]).toEqual([...held.subarray(0, 1000)]);
+  });
 });
 
 describe("sequence numbers wrap at 2^32 (RFC 9293 §3.4)", () => {

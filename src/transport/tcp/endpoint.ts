@@ -410,8 +410,12 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     const room = s.space;
     if (room === 0) throw new ErrWouldBlock();
     const n = Math.min(room, size);
-    // Copy: the caller may reuse its buffer once write returns.
-    s.buf.append(payload instanceof Uint8Array ? payload.slice(0, n) : payloadBytes(payload, n).slice(0, n));
+    // Copy: the caller may reuse its buffer once write returns (unless it promised not to change it).
+    if (opts.immutable === true && payload instanceof Uint8Array) s.buf.append(payload.subarray(0, n));
+    else
+      s.buf.append(
+        payload instanceof Uint8Array ? payload.slice(0, n) : payloadBytes(payload, n).slice(0, n),
+      );
     s.held = opts.more === true;
     trySend(this);
     return n;
