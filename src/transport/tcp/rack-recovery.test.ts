@@ -8,85 +8,27 @@
  */
 import { describe, expect, test } from "bun:test";
 import { TCP_ACK, TCP_SYN } from "../../header/tcp.ts";
-import { NetSim, type PathOptions } from "../../link/netsim/netsim.ts";
+import type { PathOptions } from "../../link/netsim/netsim.ts";
 import { seqAdd } from "../../seqnum/seqnum.ts";
-import type { Stack } from "../../stack/stack.ts";
-import { Address } from "../../tcpip/address.ts";
-import { ManualClock } from "../../tcpip/clock.ts";
-import { ErrConnectStarted, ErrWouldBlock } from "../../tcpip/errors.ts";
-import { TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import { SeededRandom } from "../../tcpip/random.ts";
-import { addV4, endpoint, newTestStack } from "../udp/testing.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
-import { TcpProtocol } from "./protocol.ts";
 import type { TcpStackOptions } from "./protocol-options.ts";
+import { sizedTransfer } from "./testing/netsim-transfer.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
 
-/** `size` bytes from A to B over NetSim (A→B shaped by `aToB`, B→A a plain 10 ms delay); A's counters. */
+/** `size` bytes from A to B over NetSim (A→B shaped by `aToB`, B→A a plain delay); A's counters. */
 function simTransfer(tcp: Partial<TcpStackOptions>, seed: number, aToB: PathOptions, size: number) {
-  const clock = new ManualClock();
-  const extra = { transportProtocols: [TcpProtocol.factory(tcp)] };
-  const a: Stack = newTestStack(clock, seed + 1, extra);
-  const b: Stack = newTestStack(clock, seed + 2, extra);
-  const sim = new NetSim({
-    clock,
-    random: new SeededRandom(seed),
-    aToB,
-    bToA: { delayMs: aToB.delayMs ?? 0 },
-  });
-  a.createNIC(1, sim.a);
-  b.createNIC(1, sim.b);
-  addV4(a, 1, "198.18.0.1/24");
-  addV4(b, 1, "198.18.0.2/24");
-  const listener = endpoint(b, TCP_PROTOCOL_NUMBER);
-  listener.ep.bind({ port: 9 });
-  listener.ep.listen!(1);
-  const client = endpoint(a, TCP_PROTOCOL_NUMBER);
-  expect(() => client.ep.connect({ addr: Address.parse("198.18.0.2"), port: 9 })).toThrow(ErrConnectStarted);
-  clock.advance(1000);
-  const server = listener.ep.accept!().endpoint;
-  const data = bytes(size, seed);
-  let sent = 0;
-  let received = 0;
-  let ok = true;
-  const start = clock.now();
-  while (received < size && clock.now() - start < 600_000) {
-    while (sent < size) {
-      try {
-        sent += client.ep.write(data.subarray(sent, Math.min(size, sent + 65536)));
-      } catch (e) {
-        if (e instanceof ErrWouldBlock) break;
-        throw e;
-      }
-    }
-    for (;;) {
-      let chunk: Uint8Array;
-      try {
-        chunk = server.read().data;
-      } catch (e) {
-        if (e instanceof ErrWouldBlock) break;
-        throw e;
-      }
-      if (chunk.length === 0) break;
-      for (let i = 0; i < chunk.length; i++) if (chunk[i] !== data[received + i]) ok = false;
-      received += chunk.length;
-    }
-    if (received < size && !clock.advanceToNext()) break;
-  }
-  const t = a.stats.tcp;
-  const out = {
-    ok: ok && received === size,
-    simMs: Math.round(clock.now() - start),
-    reordered: sim.statsAToB.reordered,
-    retransmits: t.retransmits,
-    spuriousRetransmits: t.spuriousRetransmits,
-    recoveries: t.sackRecovery,
-    undone: t.spuriousRecovery,
-    timeouts: t.timeouts,
+  const r = sizedTransfer({ seed, tcp, path: aToB, size });
+  return {
+    ok: r.ok,
+    simMs: Math.round(r.simMs),
+    reordered: r.dataPath.reordered,
+    retransmits: r.tcp.retransmits,
+    spuriousRetransmits: r.tcp.spuriousRetransmits,
+    recoveries: r.tcp.sackRecovery,
+    undone: r.tcp.spuriousRecovery,
+    timeouts: r.tcp.timeouts,
   };
-  sim.close();
-  return out;
 }
 
 describe("RACK (RFC 8985 §6) in the sender", () => {

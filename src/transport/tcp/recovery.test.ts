@@ -6,89 +6,26 @@
  */
 import { describe, expect, test } from "bun:test";
 import { mathisBitsPerSecond } from "../../link/netsim/mathis.ts";
-import { NetSim } from "../../link/netsim/netsim.ts";
-import type { Stack } from "../../stack/stack.ts";
-import { Address } from "../../tcpip/address.ts";
-import { ManualClock } from "../../tcpip/clock.ts";
-import { ErrConnectStarted, ErrWouldBlock } from "../../tcpip/errors.ts";
-import { TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import { SeededRandom } from "../../tcpip/random.ts";
-import { addV4, endpoint, newTestStack } from "../udp/testing.ts";
-import { TcpProtocol } from "./protocol.ts";
+import { sizedTransfer } from "./testing/netsim-transfer.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
 
 /** 4 MB from A to B over a 50 Mbit/s, 20 ms RTT path with 1% random loss (seeded); the sender's counters. */
 function lossyTransfer(sack: boolean, seed: number, delayMs = 10, lossRate = 0.01, size = 4 << 20) {
-  const clock = new ManualClock();
-  const extra = { transportProtocols: [TcpProtocol.factory({ sack })] };
-  const a: Stack = newTestStack(clock, seed + 1, extra);
-  const b: Stack = newTestStack(clock, seed + 2, extra);
-  const sim = new NetSim({
-    clock,
-    random: new SeededRandom(seed),
-    aToB: { bandwidthBps: 50_000_000, delayMs, queueBytes: 400_000, lossRate },
-    bToA: { delayMs },
+  const r = sizedTransfer({
+    seed,
+    tcp: { sack },
+    path: { bandwidthBps: 50_000_000, delayMs, queueBytes: 400_000, lossRate },
+    size,
   });
-  a.createNIC(1, sim.a);
-  b.createNIC(1, sim.b);
-  addV4(a, 1, "198.18.0.1/24");
-  addV4(b, 1, "198.18.0.2/24");
-  const listener = endpoint(b, TCP_PROTOCOL_NUMBER);
-  listener.ep.bind({ port: 9 });
-  listener.ep.listen!(1);
-  const client = endpoint(a, TCP_PROTOCOL_NUMBER);
-  expect(() => client.ep.connect({ addr: Address.parse("198.18.0.2"), port: 9 })).toThrow(ErrConnectStarted);
-  // A lost SYN or SYN-ACK is resent after the 1 s initial RTO.
-  let server: ReturnType<NonNullable<typeof listener.ep.accept>>["endpoint"] | undefined;
-  for (let i = 0; i < 10 && server === undefined; i++) {
-    clock.advance(1000);
-    try {
-      server = listener.ep.accept!().endpoint;
-    } catch (e) {
-      if (!(e instanceof ErrWouldBlock)) throw e;
-    }
-  }
-  if (server === undefined) throw new Error("no connection");
-  const data = bytes(size, seed);
-  let sent = 0;
-  let received = 0;
-  let ok = true;
-  const start = clock.now();
-  while (received < size && clock.now() - start < 600_000) {
-    while (sent < size) {
-      try {
-        sent += client.ep.write(data.subarray(sent, Math.min(size, sent + 65536)));
-      } catch (e) {
-        if (e instanceof ErrWouldBlock) break;
-        throw e;
-      }
-    }
-    for (;;) {
-      let chunk: Uint8Array;
-      try {
-        chunk = server.read().data;
-      } catch (e) {
-        if (e instanceof ErrWouldBlock) break;
-        throw e;
-      }
-      if (chunk.length === 0) break;
-      for (let i = 0; i < chunk.length; i++) if (chunk[i] !== data[received + i]) ok = false;
-      received += chunk.length;
-    }
-    if (received < size && !clock.advanceToNext()) break;
-  }
-  const t = a.stats.tcp;
-  const out = {
-    ok: ok && received === size,
-    simMs: clock.now() - start,
-    timeouts: t.timeouts,
-    retransmits: t.retransmits,
-    fastRetransmit: t.fastRetransmit,
-    fastRecovery: t.fastRecovery,
-    sackRecovery: t.sackRecovery,
+  return {
+    ok: r.ok,
+    simMs: r.simMs,
+    timeouts: r.tcp.timeouts,
+    retransmits: r.tcp.retransmits,
+    fastRetransmit: r.tcp.fastRetransmit,
+    fastRecovery: r.tcp.fastRecovery,
+    sackRecovery: r.tcp.sackRecovery,
   };
-  sim.close();
-  return out;
 }
 
 describe("SACK loss recovery (RFC 6675 + PRR) between two stacks", () => {

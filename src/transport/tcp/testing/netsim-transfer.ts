@@ -14,11 +14,13 @@ import { ManualClock } from "../../../tcpip/clock.ts";
 import { ErrConnectStarted, ErrWouldBlock } from "../../../tcpip/errors.ts";
 import { TCP_PROTOCOL_NUMBER } from "../../../tcpip/protocols.ts";
 import { SeededRandom } from "../../../tcpip/random.ts";
+import type { Stats } from "../../../tcpip/stats.ts";
 import { addV4, endpoint, newTestStack } from "../../udp/testing.ts";
 import type { TcpEndpoint } from "../endpoint.ts";
 import { EventIn, EventOut } from "../events.ts";
 import { TcpProtocol } from "../protocol.ts";
 import type { TcpStackOptions } from "../protocol-options.ts";
+import { bytes } from "./pair.ts";
 
 export interface TimedTransferOptions {
   seed: number;
@@ -58,7 +60,29 @@ export interface TimedTransferResult {
 /** Period of the byte pattern (a prime, so it never lines up with segment or buffer sizes). */
 const PATTERN = 65521;
 
-export function timedTransfer(o: TimedTransferOptions): TimedTransferResult {
+/** Two stacks joined by NetSim (A is 198.18.0.1, B 198.18.0.2) with one established connection A → B:9. */
+export interface NetSimConnection {
+  clock: ManualClock;
+  a: Stack;
+  b: Stack;
+  sim: NetSim;
+  client: TcpEndpoint;
+  server: TcpEndpoint;
+}
+
+/**
+ * Builds the two stacks and connects. The clock moves in `stepMs` steps until
+ * the server accepts: a lost SYN or SYN-ACK is resent after the 1 s initial
+ * RTO (and backs off), so the handshake may take several steps.
+ */
+export function connectOverNetSim(o: {
+  seed: number;
+  path: PathOptions;
+  mtu?: number;
+  tcp?: Partial<TcpStackOptions>;
+  fixedBuffer?: number;
+  stepMs: number;
+}): NetSimConnection {
   const clock = new ManualClock();
   const extra = { transportProtocols: [TcpProtocol.factory(o.tcp ?? {})] };
   const a: Stack = newTestStack(clock, o.seed + 1, extra);
@@ -89,10 +113,9 @@ export function timedTransfer(o: TimedTransferOptions): TimedTransferResult {
   } catch (e) {
     if (!(e instanceof ErrConnectStarted)) throw e;
   }
-  // A lost SYN or SYN-ACK is resent after the 1 s initial RTO (and backs off).
   let server: TcpEndpoint | undefined;
   for (let i = 0; i < 64 && server === undefined; i++) {
-    clock.advance(500);
+    clock.advance(o.stepMs);
     try {
       server = listener.ep.accept!().endpoint as TcpEndpoint;
     } catch (e) {
@@ -100,7 +123,71 @@ export function timedTransfer(o: TimedTransferOptions): TimedTransferResult {
     }
   }
   if (server === undefined) throw new Error("the connection was not established");
-  const cl = client.ep as TcpEndpoint;
+  return { clock, a, b, sim, client: client.ep as TcpEndpoint, server };
+}
+
+export interface SizedTransferResult {
+  /** Every byte arrived in order and intact. */
+  ok: boolean;
+  /** Simulated ms from the accept to the last byte read. */
+  simMs: number;
+  /** The client's (sender's) TCP counters over the whole run. */
+  tcp: Stats["tcp"];
+  dataPath: PathStats;
+}
+
+/**
+ * `size` seeded bytes from A to B, written as fast as the send buffer takes
+ * them and checked byte by byte; stops at the last byte or after 600 s of
+ * simulated time. The handshake steps the clock by 1 s.
+ */
+export function sizedTransfer(o: {
+  seed: number;
+  path: PathOptions;
+  tcp?: Partial<TcpStackOptions>;
+  size: number;
+}): SizedTransferResult {
+  const { clock, a, sim, client, server } = connectOverNetSim({ ...o, stepMs: 1000 });
+  const data = bytes(o.size, o.seed);
+  let sent = 0;
+  let received = 0;
+  let ok = true;
+  const start = clock.now();
+  while (received < o.size && clock.now() - start < 600_000) {
+    while (sent < o.size) {
+      try {
+        sent += client.write(data.subarray(sent, Math.min(o.size, sent + 65536)));
+      } catch (e) {
+        if (e instanceof ErrWouldBlock) break;
+        throw e;
+      }
+    }
+    for (;;) {
+      let chunk: Uint8Array;
+      try {
+        chunk = server.read().data;
+      } catch (e) {
+        if (e instanceof ErrWouldBlock) break;
+        throw e;
+      }
+      if (chunk.length === 0) break;
+      for (let i = 0; i < chunk.length; i++) if (chunk[i] !== data[received + i]) ok = false;
+      received += chunk.length;
+    }
+    if (received < o.size && !clock.advanceToNext()) break;
+  }
+  const out = {
+    ok: ok && received === o.size,
+    simMs: clock.now() - start,
+    tcp: { ...a.stats.tcp },
+    dataPath: { ...sim.statsAToB },
+  };
+  sim.close();
+  return out;
+}
+
+export function timedTransfer(o: TimedTransferOptions): TimedTransferResult {
+  const { clock, a, sim, client: cl, server } = connectOverNetSim({ ...o, stepMs: 500 });
 
   // Two periods of the pattern back to back, so any PATTERN-long piece is one subarray.
   const src = new Uint8Array(2 * PATTERN);
