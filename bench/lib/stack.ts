@@ -28,7 +28,15 @@ export async function netstackCommand(opts: { bin?: string; source?: boolean }):
   what: string;
 }> {
   if (opts.bin) return { argv: [resolve(opts.bin)], what: `${opts.bin} (--bin)` };
-  if (opts.source) return { argv: [process.execPath, join(root, "src/index.ts")], what: "bun src/index.ts" };
+  if (opts.source) {
+    // NETSTACK_BENCH_BUN_ARGS: extra runtime flags for a profile, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof"
+    // (the profile is written when the harness stops the stack with SIGTERM).
+    const extra = process.env.NETSTACK_BENCH_BUN_ARGS?.split(" ").filter((a) => a !== "") ?? [];
+    return {
+      argv: [process.execPath, ...extra, join(root, "src/index.ts")],
+      what: `bun ${[...extra, "src/index.ts"].join(" ")}`,
+    };
+  }
   const dist = join(root, "dist/netstack");
   try {
     if (statSync(dist).mtimeMs > newestMtime(join(root, "src")))
