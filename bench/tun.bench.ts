@@ -57,7 +57,7 @@ function option(name: string): string | undefined {
 }
 if (flag("--help")) {
   console.log(
-    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--pin] [--repeat N] [--idle N] [--idle-cpu-conns N] [--scale N] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
+    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--io-threads] [--pin] [--repeat N] [--idle N] [--idle-cpu-conns N] [--scale N] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
   );
   process.exit(0);
 }
@@ -77,6 +77,8 @@ const opts = {
   /** Off by default: N idle connections held through one netstack serve (issue 10: 100,000). */
   scale: Number(option("--scale") ?? 0),
   offload: !flag("--no-offload"),
+  /** `--io-threads`: also measure `netstack serve --io-threads` (TUN syscalls on worker threads). */
+  ioThreads: flag("--io-threads"),
   pin: flag("--pin"),
   client: option("--client") ?? "native",
   out: resolve(option("--out") ?? join(import.meta.dir, "results/latest.json")),
@@ -88,7 +90,12 @@ const opts = {
 
 // ------------------------------------------------------------------ figures
 
-type Side = "kernel" | "netstack" | "netstack+offload";
+type Side = "kernel" | "netstack" | "netstack+offload" | "netstack+io-threads";
+/** The netstack sides besides the plain one: each is `netstack serve` with one more flag. */
+const VARIANTS: { side: Side; flag: string }[] = [
+  { side: "netstack+offload", flag: "--offload" },
+  { side: "netstack+io-threads", flag: "--io-threads" },
+];
 type Kind = "upload" | "download" | "rr" | "tail" | "cps" | "ping" | "memory" | "idlecpu" | "scale";
 
 /**
@@ -138,6 +145,7 @@ const PLAIN_ONLY: Kind[] = ["memory", "idlecpu", "scale"];
 /** Issue 10 asks ≥ 0.4 of the kernel for bulk transfers with IFF_VNET_HDR offload. */
 function targetOf(kind: Kind, side: Side): number | undefined {
   if (side === "netstack+offload" && (kind === "upload" || kind === "download")) return 0.4;
+  // --io-threads is still a plain TUN (one syscall per 1500-byte packet), so the plain targets apply.
   return KINDS[kind].target;
 }
 
@@ -455,8 +463,8 @@ async function kernelEnv(): Promise<Env> {
   };
 }
 
-async function stackEnv(offload: boolean, cmd: string[]): Promise<Env> {
-  const side: Side = offload ? "netstack+offload" : "netstack";
+async function stackEnv(side: Side, cmd: string[]): Promise<Env> {
+  const extra = VARIANTS.find((v) => v.side === side)?.flag;
   const ns = await Netns.create("nbs");
   await ns.sh(["sysctl", "-qw", "net.ipv4.ip_local_port_range=10000 65000"]);
   await ns.sh(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"]);
@@ -472,7 +480,7 @@ async function stackEnv(offload: boolean, cmd: string[]): Promise<Env> {
       tun,
       addr: ip(2),
       hostAddr: ip(1),
-      offload,
+      ...(extra ? { extraArgs: [extra] } : {}),
       ...(opts.pin ? { cpu: SERVER_CPU } : {}),
     });
     if (s.failure) {
@@ -858,10 +866,10 @@ interface Row {
 
 function rows(): Row[] {
   const out: Row[] = [];
-  const sides: Side[] = opts.offload ? ["netstack", "netstack+offload"] : ["netstack"];
+  const sides = envs.map((e) => e.side).filter((s) => s !== "kernel");
   for (const side of sides)
     for (const kind of Object.keys(KINDS) as Kind[]) {
-      if (side === "netstack+offload" && PLAIN_ONLY.includes(kind)) continue;
+      if (side !== "netstack" && PLAIN_ONLY.includes(kind)) continue;
       if (kind === "scale" && opts.scale === 0) continue;
       const k = figureOf(kind, "kernel");
       const s = figureOf(kind, side);
@@ -871,10 +879,11 @@ function rows(): Row[] {
       // An absolute target is met by netstack's own figure; the others by the ratio.
       const judged = info.absolute ? s.v : ratio;
       out.push({
-        key: side === "netstack" ? kind : `${kind}+offload`,
+        key: side === "netstack" ? kind : `${kind}+${side.slice("netstack+".length)}`,
         kind,
         side,
-        label: side === "netstack" ? info.label : `${info.label}, --offload`,
+        label:
+          side === "netstack" ? info.label : `${info.label}, ${VARIANTS.find((v) => v.side === side)?.flag}`,
         unit: info.unit,
         higherIsBetter: info.higherIsBetter,
         kernel: k.v,
@@ -968,7 +977,7 @@ try {
   );
   const kernel = await kernelEnv();
   envs.push(kernel);
-  const stack = await stackEnv(false, cmd.argv);
+  const stack = await stackEnv("netstack", cmd.argv);
   envs.push(stack);
   clkTck = Number((await run(["getconf", "CLK_TCK"], 5000)).stdout.trim()) || 100;
   // Memory first, on a fresh stack process: later figures grow the JS heap, whose free room would hide the cost.
@@ -976,14 +985,15 @@ try {
     await memoryKernel(kernel);
     await memoryStack(stack);
   }
-  if (opts.offload) envs.push(await stackEnv(true, cmd.argv));
+  if (opts.offload) envs.push(await stackEnv("netstack+offload", cmd.argv));
+  if (opts.ioThreads) envs.push(await stackEnv("netstack+io-threads", cmd.argv));
   // Interleaved: each figure is measured on every side back to back, so a burst of load from
   // other work on the machine hits the sides of one ratio alike as far as possible.
   for (let round = 1; round <= opts.repeat; round++) {
     if (opts.repeat > 1) console.error(`round ${round}/${opts.repeat}:`);
     for (const kind of ["upload", "download", "rr", "cps", "ping", "idlecpu"] as const)
       for (const env of envs) {
-        if (kind === "idlecpu" && env.side === "netstack+offload") continue;
+        if (kind === "idlecpu" && env.side !== "netstack" && env.side !== "kernel") continue;
         if (opts.only && !opts.only.includes(kind)) continue;
         await measure(kind, env);
       }

@@ -67,7 +67,7 @@ let apiPort = 17000 + Math.floor(Math.random() * 2000);
 export async function startStack(
   ns: Netns,
   cmd: string[],
-  o: { tun: string; addr: string; hostAddr: string; offload: boolean; cpu?: string },
+  o: { tun: string; addr: string; hostAddr: string; extraArgs?: string[]; cpu?: string },
 ): Promise<StackRun> {
   const dir = mkdtempSync(join(tmpdir(), "netstack-bench-serve-"));
   const argv = ns.argv([
@@ -98,7 +98,7 @@ export async function startStack(
     "0",
     "--log-level",
     "warn",
-    ...(o.offload ? ["--offload"] : []),
+    ...(o.extraArgs ?? []),
   ]);
   const child = spawn(argv);
   void child.proc.exited.then(() => rmSync(dir, { recursive: true, force: true }));
