@@ -69,6 +69,16 @@ function nextConnection(srv: ServerLike): Promise<SocketLike> {
   return new Promise((resolve) => srv.once("connection", resolve as never));
 }
 
+/** A server without a listener, a client connected to it, and the server's side of that connection. */
+async function connectedPair(impl: NetImpl): Promise<{ srv: ServerLike; c: SocketLike; s: SocketLike }> {
+  const srv = impl.createServer({});
+  const peer = nextConnection(srv);
+  const port = await listen(srv);
+  const c = impl.connect({ port, host: HOST });
+  await once(c, "connect");
+  return { srv, c, s: await peer };
+}
+
 function collect(s: SocketLike): Promise<Buffer> {
   const chunks: Buffer[] = [];
   s.on("data", (d: Buffer) => chunks.push(d));
@@ -194,12 +204,7 @@ for (const impl of [ours, theirs]) {
     });
 
     test("destroy() closes with a FIN: the peer sees end, then close without error", async () => {
-      const srv = impl.createServer({});
-      const peer = nextConnection(srv);
-      const port = await listen(srv);
-      const c = impl.connect({ port, host: HOST });
-      await once(c, "connect");
-      const s = await peer;
+      const { srv, c, s } = await connectedPair(impl);
       const ended = collect(s);
       const closed = once<boolean>(s, "close");
       c.destroy();
@@ -210,12 +215,7 @@ for (const impl of [ours, theirs]) {
     });
 
     test("resetAndDestroy() sends a RST: the peer gets ECONNRESET", async () => {
-      const srv = impl.createServer({});
-      const peer = nextConnection(srv);
-      const port = await listen(srv);
-      const c = impl.connect({ port, host: HOST });
-      await once(c, "connect");
-      const s = await peer;
+      const { srv, c, s } = await connectedPair(impl);
       s.resume();
       const err = once<NodeJS.ErrnoException>(s, "error");
       const closed = once<boolean>(s, "close");
@@ -226,11 +226,7 @@ for (const impl of [ours, theirs]) {
     });
 
     test("setTimeout: an idle socket emits timeout and stays open; 0 turns it off", async () => {
-      const srv = impl.createServer({});
-      const peer = nextConnection(srv);
-      const port = await listen(srv);
-      const c = impl.connect({ port, host: HOST });
-      await once(c, "connect");
+      const { srv, c, s } = await connectedPair(impl);
       expect(c.setTimeout(30)).toBe(c);
       expect(c.timeout).toBe(30);
       await once(c, "timeout");
@@ -238,7 +234,7 @@ for (const impl of [ours, theirs]) {
       c.setTimeout(0);
       expect(c.timeout).toBe(0);
       c.destroy();
-      (await peer).destroy();
+      s.destroy();
       await closeServer(srv);
     });
 
@@ -264,12 +260,7 @@ for (const impl of [ours, theirs]) {
     });
 
     test("backpressure: with a reader that does not read, write() returns false; drain follows reading", async () => {
-      const srv = impl.createServer({});
-      const peer = nextConnection(srv);
-      const port = await listen(srv);
-      const c = impl.connect({ port, host: HOST });
-      await once(c, "connect");
-      const s = await peer;
+      const { srv, c, s } = await connectedPair(impl);
       s.pause();
       const chunk = pattern(64 * 1024);
       let accepted = 0;
@@ -308,12 +299,7 @@ for (const impl of [ours, theirs]) {
     });
 
     test("server.close() waits for open connections; getConnections counts them", async () => {
-      const srv = impl.createServer({});
-      const peer = nextConnection(srv);
-      const port = await listen(srv);
-      const c = impl.connect({ port, host: HOST });
-      await once(c, "connect");
-      const s = await peer;
+      const { srv, c, s } = await connectedPair(impl);
       const n = await new Promise<number>((r) => srv.getConnections((_e, k) => r(k)));
       expect(n).toBe(1);
       let closed = false;
