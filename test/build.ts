@@ -24,6 +24,7 @@ export function compiledBinary(): Promise<string> {
         "--minify",
         join(root, "src/index.ts"),
         join(root, "src/link/fdbased/poll-worker.ts"),
+        join(root, "src/link/fdbased/io-worker.ts"),
         "--outfile",
         out,
       ],

@@ -43,7 +43,7 @@ import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../tcpip/protocols.t
 import { flattenStats } from "../tcpip/stats.ts";
 import { parseAddressWithPrefix, Subnet } from "../tcpip/subnet.ts";
 import { buildStack } from "./build-stack.ts";
-import { type LinkOpener, type OpenedLink, tunOpener } from "./link-opener.ts";
+import { type LinkOpener, type OpenedLink, tunOpener, tunOpenerWith } from "./link-opener.ts";
 import type { Logger } from "./logger.ts";
 import type { ServeConfig } from "./serve-config.ts";
 
@@ -108,7 +108,7 @@ export class Appliance implements Controller {
     this.config = o.config;
     this.store = o.store;
     this.log = o.log;
-    this.opener = o.opener ?? tunOpener;
+    this.opener = o.opener ?? (o.config.ioThreads ? tunOpenerWith({ ioThreads: true }) : tunOpener);
     this.stack = o.stack ?? buildStack();
     const statusApp = createStatusApp({
       version: this.version,

@@ -1,9 +1,11 @@
 /** How the appliance gets a link for a NIC: a TUN/TAP device in production, an in-memory link in tests. */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { NicSpec } from "../http/controller.ts";
+import { ThreadedFdEndpoint } from "../link/fdbased/threaded-endpoint.ts";
 import type { LinkEndpoint } from "../link/link-endpoint.ts";
 import { SnifferEndpoint } from "../link/sniffer/sniffer.ts";
 import { addHostAddress } from "../link/tun/host-address.ts";
+import { openTun } from "../link/tun/open-tun.ts";
 import { openTunEndpoint } from "../link/tun/tun-endpoint.ts";
 import type { Clock } from "../tcpip/clock.ts";
 import { parseMACAddress } from "../tcpip/link-address.ts";
@@ -23,47 +25,95 @@ export interface LinkOpener {
   open(spec: NicSpec & { pcap?: string }, clock: Clock, onError: (e: unknown) => void): OpenedLink;
 }
 
+export interface TunOpenerOptions {
+  /**
+   * `serve --io-threads`: plain TUN NICs (no offload) get a `ThreadedFdEndpoint`,
+   * whose read()/write() calls run on worker threads; TAP and offload NICs keep
+   * the `FdEndpoint`.
+   */
+  ioThreads?: boolean;
+}
+
 /** Opens (or attaches to) TUN/TAP devices; gives the kernel side its host addresses; optional pcap of every packet. */
-export const tunOpener: LinkOpener = {
-  open(spec, clock, onError) {
-    const tun = openTunEndpoint({
-      name: spec.name,
-      mode: spec.kind,
-      vnetHdr: spec.offload ?? false,
-      ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}),
-      ...(spec.mac !== undefined ? { linkAddress: parseMACAddress(spec.mac) } : {}),
+export function tunOpenerWith(o: TunOpenerOptions): LinkOpener {
+  return {
+    open(spec, clock, onError) {
+      const tun =
+        o.ioThreads && spec.kind === "tun" && !spec.offload
+          ? openThreaded(spec, onError)
+          : openFd(spec, onError);
+      let pcapFd: number | undefined;
+      try {
+        for (const h of spec.hostAddresses ?? []) {
+          const a = parseAddressWithPrefix(h);
+          addHostAddress(tun.name, a.address, a.prefixLen);
+        }
+        let link: LinkEndpoint = tun.endpoint;
+        if (spec.pcap) {
+          const fd = openSync(spec.pcap, "w", 0o600);
+          pcapFd = fd;
+          link = new SnifferEndpoint(link, {
+            clock,
+            pcap: { write: (b: Uint8Array) => void writeSync(fd, b) },
+          });
+        }
+        return {
+          link,
+          name: tun.name,
+          mtu: tun.mtu,
+          mac: spec.kind === "tap" ? tun.endpoint.linkAddress.toString() : null,
+          close() {
+            tun.endpoint.close?.();
+            if (pcapFd !== undefined) closeSync(pcapFd);
+            pcapFd = undefined;
+          },
+        };
+      } catch (e) {
+        tun.endpoint.close?.();
+        if (pcapFd !== undefined) closeSync(pcapFd);
+        throw e;
+      }
+    },
+  };
+}
+
+interface OpenedDevice {
+  endpoint: LinkEndpoint;
+  name: string;
+  mtu: number;
+}
+
+function openFd(spec: NicSpec, onError: (e: unknown) => void): OpenedDevice {
+  const tun = openTunEndpoint({
+    name: spec.name,
+    mode: spec.kind,
+    vnetHdr: spec.offload ?? false,
+    ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}),
+    ...(spec.mac !== undefined ? { linkAddress: parseMACAddress(spec.mac) } : {}),
+    onError,
+  });
+  return { endpoint: tun.endpoint, name: tun.device.name, mtu: tun.device.mtu };
+}
+
+function openThreaded(spec: NicSpec, onError: (e: unknown) => void): OpenedDevice {
+  const device = openTun({
+    name: spec.name,
+    mode: "tun",
+    ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}),
+  });
+  try {
+    const endpoint = new ThreadedFdEndpoint({
+      fd: device.fd,
+      mtu: device.mtu,
+      onClosed: () => device.close(),
       onError,
     });
-    let pcapFd: number | undefined;
-    try {
-      for (const h of spec.hostAddresses ?? []) {
-        const a = parseAddressWithPrefix(h);
-        addHostAddress(tun.device.name, a.address, a.prefixLen);
-      }
-      let link: LinkEndpoint = tun.endpoint;
-      if (spec.pcap) {
-        const fd = openSync(spec.pcap, "w", 0o600);
-        pcapFd = fd;
-        link = new SnifferEndpoint(link, {
-          clock,
-          pcap: { write: (b: Uint8Array) => void writeSync(fd, b) },
-        });
-      }
-      return {
-        link,
-        name: tun.device.name,
-        mtu: tun.device.mtu,
-        mac: spec.kind === "tap" ? tun.endpoint.linkAddress.toString() : null,
-        close() {
-          tun.endpoint.close?.();
-          if (pcapFd !== undefined) closeSync(pcapFd);
-          pcapFd = undefined;
-        },
-      };
-    } catch (e) {
-      tun.endpoint.close?.();
-      if (pcapFd !== undefined) closeSync(pcapFd);
-      throw e;
-    }
-  },
-};
+    return { endpoint, name: device.name, mtu: device.mtu };
+  } catch (e) {
+    device.close();
+    throw e;
+  }
+}
+
+/** The default opener: every NIC on an `FdEndpoint`. */
+export const tunOpener: LinkOpener = tunOpenerWith({});

@@ -34,6 +34,11 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: "mtu", kind: "string", value: "N", help: "MTU of the device (576..65535)" },
   { name: "offload", kind: "bool", help: "use IFF_VNET_HDR segmentation/checksum offload (TSO/GRO)" },
   {
+    name: "io-threads",
+    kind: "bool",
+    help: "plain TUN: packet read()/write() on worker threads (more throughput, more latency)",
+  },
+  {
     name: "api",
     kind: "string",
     value: "HOST:PORT|unix:PATH",
@@ -111,6 +116,8 @@ export interface ServeConfig {
   routes: RouteFlag[];
   mtu?: number;
   offload: boolean;
+  /** --io-threads: plain TUN NICs do their packet syscalls on worker threads (link-opener.ts). */
+  ioThreads?: boolean;
   api: ApiAddress;
   apiOpenReads: boolean;
   tokenFile: string;
@@ -233,6 +240,11 @@ export function serveConfig(f: ParsedFlags): ServeConfig {
   const user = str(f, "user");
   if (user !== undefined) cfg.user = user;
   if (bool(f, "no-runtime-nics")) cfg.noRuntimeNics = true;
+  if (bool(f, "io-threads")) {
+    if (device.kind !== "tun") throw new FlagError("--io-threads", "only applies to --tun devices");
+    if (cfg.offload) throw new FlagError("--io-threads", "applies to plain TUN only, not with --offload");
+    cfg.ioThreads = true;
+  }
   const pcap = str(f, "pcap");
   if (pcap !== undefined) cfg.pcap = pcap;
   const seen = new Set<string>();

@@ -1,0 +1,304 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
+import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import type { NetworkDispatcher } from "../link-endpoint.ts";
+import {
+  AF_UNIX,
+  close,
+  ERRNO,
+  POLLIN,
+  PollFds,
+  poll,
+  readFd,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
+  socketpair,
+  writeFd,
+} from "../rawfile/index.ts";
+import { ThreadedFdEndpoint, type ThreadedFdEndpointOptions } from "./threaded-endpoint.ts";
+
+/** A dispatcher that records packets (copied) and resolves `until(n)` once `n` have arrived. */
+class Recorder implements NetworkDispatcher {
+  readonly got: { protocol: number; bytes: Uint8Array }[] = [];
+  batches = 0;
+  private waiters: { n: number; resolve: () => void }[] = [];
+  deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
+    this.got.push({ protocol, bytes: pkt.data.slice(pkt.head, pkt.tail) });
+    this.waiters = this.waiters.filter((w) => {
+      if (this.got.length < w.n) return true;
+      w.resolve();
+      return false;
+    });
+  }
+  beginBatch(): void {
+    this.batches++;
+  }
+  until(n: number): Promise<void> {
+    if (this.got.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ n, resolve });
+      setTimeout(() => reject(new Error(`only ${this.got.length} of ${n} packets arrived`)), 10_000);
+    });
+  }
+}
+
+const open: { ep: ThreadedFdEndpoint; peer: number }[] = [];
+
+/** An endpoint over one end of a SOCK_SEQPACKET pair; the test plays the TUN device on `peer`. */
+function setup(opts: Omit<ThreadedFdEndpointOptions, "fd" | "mtu"> & { mtu?: number } = {}): {
+  ep: ThreadedFdEndpoint;
+  peer: number;
+} {
+  const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const ep = new ThreadedFdEndpoint({ mtu: 1500, ...opts, fd: a, ownsFd: true });
+  open.push({ ep, peer: b });
+  return { ep, peer: b };
+}
+
+afterEach(async () => {
+  for (const { ep, peer } of open.splice(0)) {
+    ep.close();
+    await ep.wait();
+    close(peer);
+  }
+});
+
+/** An IPv4 (or IPv6) packet of `size` bytes whose payload encodes `seq`. */
+function ipPacket(seq: number, size: number, version: 4 | 6 = 4): Uint8Array {
+  const b = new Uint8Array(size);
+  b[0] = version === 4 ? 0x45 : 0x60;
+  for (let i = 1; i < size; i++) b[i] = (seq * 7 + i) & 0xff;
+  b[size - 1] = seq & 0xff;
+  return b;
+}
+
+function outbound(bytes: Uint8Array, headroom = 16): PacketBuffer {
+  const data = new Uint8Array(headroom + bytes.length);
+  data.set(bytes, headroom);
+  const pkt = new PacketBuffer(data, headroom, headroom + bytes.length);
+  pkt.networkProtocol = IPV4_PROTOCOL_NUMBER;
+  return pkt;
+}
+
+/** Writes `pkts` into the peer end, waiting for room when its socket buffer is full. */
+async function feed(peer: number, pkts: Uint8Array[]): Promise<void> {
+  for (const p of pkts) {
+    for (;;) {
+      const n = writeFd(peer, p);
+      if (n === p.length) break;
+      expect(n).toBe(-ERRNO.EAGAIN);
+      await Bun.sleep(1);
+    }
+  }
+}
+
+/** Reads `count` packets from the peer end (polling), in order. */
+async function drainPeer(peer: number, count: number): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  const fds = new PollFds(1);
+  const end = Date.now() + 10_000;
+  while (out.length < count && Date.now() < end) {
+    const n = readFd(peer, buf);
+    if (n >= 0) {
+      out.push(buf.slice(0, n));
+      continue;
+    }
+    expect(n).toBe(-ERRNO.EAGAIN);
+    fds.set(0, peer, POLLIN);
+    poll(fds, 0);
+    await Bun.sleep(1);
+  }
+  return out;
+}
+
+describe("ThreadedFdEndpoint inbound", () => {
+  test("delivers every packet in order, byte-exact, with the protocol from the IP version", async () => {
+    const { ep, peer } = setup();
+    const rec = new Recorder();
+    ep.attach(rec);
+    const sent = [ipPacket(0, 20), ipPacket(1, 1500, 6), ipPacket(2, 41)];
+    await feed(peer, sent);
+    await rec.until(3);
+    expect(rec.got.map((g) => g.protocol)).toEqual([
+      IPV4_PROTOCOL_NUMBER,
+      IPV6_PROTOCOL_NUMBER,
+      IPV4_PROTOCOL_NUMBER,
+    ]);
+    expect(rec.got.map((g) => g.bytes)).toEqual(sent);
+    expect(ep.stats.rxPackets).toBe(3);
+    expect(ep.stats.rxBytes).toBe(20 + 1500 + 41);
+  });
+
+  test("more packets than the ring holds arrive in order: the reader waits for room", async () => {
+    // 8 slots and batches of 3: the reader fills the ring many times over and must wait each time.
+    const { ep, peer } = setup({ rxSlots: 8, batchSize: 3 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    const sent = Array.from({ length: 500 }, (_, i) => ipPacket(i, 60 + (i % 1400)));
+    await feed(peer, sent);
+    await rec.until(500);
+    expect(rec.got.length).toBe(500);
+    for (let i = 0; i < 500; i++) expect(rec.got[i]!.bytes).toEqual(sent[i]!);
+    expect(ep.stats.rxBatchLimited).toBeGreaterThan(0);
+    expect(rec.batches).toBeGreaterThanOrEqual(Math.ceil(500 / 3));
+  });
+
+  test("a delivered packet keeps its bytes after its ring slot is reused", async () => {
+    const { ep, peer } = setup({ rxSlots: 2, batchSize: 1 });
+    const kept: PacketBuffer[] = [];
+    let count = 0;
+    const done = new Promise<void>((resolve) => {
+      ep.attach({
+        deliverNetworkPacket(_p, pkt) {
+          kept.push(pkt);
+          if (++count === 20) resolve();
+        },
+      });
+    });
+    const sent = Array.from({ length: 20 }, (_, i) => ipPacket(i, 100));
+    await feed(peer, sent);
+    await done;
+    for (let i = 0; i < 20; i++) {
+      const k = kept[i]!;
+      expect(Array.from(k.data.subarray(k.head, k.tail))).toEqual(Array.from(sent[i]!));
+    }
+  });
+
+  test("packets that are neither IPv4 nor IPv6, or larger than the MTU, are counted and dropped", async () => {
+    const { ep, peer } = setup({ mtu: 100 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    const bad = new Uint8Array(30);
+    bad[0] = 0x10;
+    await feed(peer, [bad, ipPacket(1, 101), ipPacket(2, 100)]);
+    await rec.until(1);
+    expect(rec.got.map((g) => g.bytes)).toEqual([ipPacket(2, 100)]);
+    expect(ep.stats.rxMalformed).toBe(2);
+  });
+
+  test("packets that come while detached are delivered after attach", async () => {
+    const { ep, peer } = setup();
+    const first = new Recorder();
+    ep.attach(first);
+    await feed(peer, [ipPacket(0, 40)]);
+    await first.until(1);
+    ep.attach(undefined);
+    expect(ep.isAttached()).toBe(false);
+    await feed(peer, [ipPacket(1, 40), ipPacket(2, 40)]);
+    await Bun.sleep(20);
+    const second = new Recorder();
+    ep.attach(second);
+    await second.until(2);
+    expect(second.got.map((g) => g.bytes)).toEqual([ipPacket(1, 40), ipPacket(2, 40)]);
+    expect(first.got.length).toBe(1);
+  });
+
+  test("a dispatcher that throws is counted and reported; later packets still arrive", async () => {
+    const errors: unknown[] = [];
+    const { ep, peer } = setup({ onError: (e) => errors.push(e) });
+    const rec = new Recorder();
+    let thrown = false;
+    ep.attach({
+      deliverNetworkPacket(p, pkt) {
+        if (!thrown) {
+          thrown = true;
+          throw new Error("boom");
+        }
+        rec.deliverNetworkPacket(p, pkt);
+      },
+    });
+    await feed(peer, [ipPacket(0, 40), ipPacket(1, 40)]);
+    await rec.until(1);
+    expect(rec.got[0]!.bytes).toEqual(ipPacket(1, 40));
+    expect(ep.stats.rxErrors).toBe(1);
+    expect((errors[0] as Error).message).toBe("boom");
+  });
+
+  test("the peer hanging up stops the reader without an error", async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const errors: unknown[] = [];
+    const ep = new ThreadedFdEndpoint({ fd: a, mtu: 1500, ownsFd: true, onError: (e) => errors.push(e) });
+    const rec = new Recorder();
+    ep.attach(rec);
+    await feed(b, [ipPacket(0, 40)]);
+    await rec.until(1);
+    close(b);
+    expect(ep.receiving).toBe(true);
+    while (ep.receiving) await Bun.sleep(5);
+    ep.close();
+    await ep.wait();
+    expect(errors).toEqual([]);
+    expect(rec.got.length).toBe(1);
+  });
+});
+
+describe("ThreadedFdEndpoint outbound", () => {
+  test("writes every packet in order, byte-exact, one write() each", async () => {
+    const { ep, peer } = setup();
+    const sent = Array.from({ length: 50 }, (_, i) => ipPacket(i, 20 + i * 29));
+    let accepted = 0;
+    for (let i = 0; i < sent.length; i += 5) {
+      accepted += ep.writePackets(sent.slice(i, i + 5).map((b) => outbound(b)));
+    }
+    expect(accepted).toBe(50);
+    const got = await drainPeer(peer, 50);
+    expect(got).toEqual(sent);
+    expect(ep.stats.txPackets).toBe(50);
+    expect(ep.stats.txBytes).toBe(sent.reduce((s, b) => s + b.length, 0));
+  });
+
+  test("a full TX ring makes the caller wait for the writer: nothing is dropped", async () => {
+    // 4 slots, 100 packets in one call: the main thread must wait for the writer many times
+    // (the peer's socket buffer holds all 100: nothing reads it while the main thread waits).
+    const { ep, peer } = setup({ txSlots: 4 });
+    const sent = Array.from({ length: 100 }, (_, i) => ipPacket(i, 40));
+    expect(ep.writePackets(sent.map((b) => outbound(b)))).toBe(100);
+    const got = await drainPeer(peer, 100);
+    expect(got).toEqual(sent);
+    expect(ep.stats.txRingFullWaits).toBeGreaterThan(0);
+  });
+
+  test("empty packets and packets larger than the MTU are refused and counted", () => {
+    const { ep } = setup({ mtu: 100 });
+    const empty = new PacketBuffer(new Uint8Array(10), 10, 10);
+    expect(ep.writePackets([empty, outbound(ipPacket(0, 101))])).toBe(0);
+    expect(ep.stats.txErrors).toBe(2);
+  });
+
+  test("close() lets the writer finish what was queued, then closes the fd and calls onClosed", async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let closed = 0;
+    const ep = new ThreadedFdEndpoint({ fd: a, mtu: 1500, ownsFd: true, onClosed: () => closed++ });
+    const sent = Array.from({ length: 10 }, (_, i) => ipPacket(i, 64));
+    expect(ep.writePackets(sent.map((p) => outbound(p)))).toBe(10);
+    ep.close();
+    ep.close();
+    await ep.wait();
+    expect(closed).toBe(1);
+    expect(ep.writePackets([outbound(ipPacket(0, 64))])).toBe(0);
+    const got = await drainPeer(b, 10);
+    expect(got).toEqual(sent);
+    close(b);
+  });
+});
+
+describe("ThreadedFdEndpoint options", () => {
+  test("ring sizes must be powers of two, the fd and MTU valid", () => {
+    expect(() => new ThreadedFdEndpoint({ fd: 0, mtu: 1500, rxSlots: 100 })).toThrow(ErrInvalidOptionValue);
+    expect(() => new ThreadedFdEndpoint({ fd: -1, mtu: 1500 })).toThrow(ErrInvalidOptionValue);
+    expect(() => new ThreadedFdEndpoint({ fd: 0, mtu: 0 })).toThrow(ErrInvalidOptionValue);
+  });
+
+  test("an endpoint closed before use releases at once", async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let closed = 0;
+    const ep = new ThreadedFdEndpoint({ fd: a, mtu: 1500, ownsFd: true, onClosed: () => closed++ });
+    ep.close();
+    await ep.wait();
+    expect(closed).toBe(1);
+    close(b);
+  });
+});

@@ -1,0 +1,569 @@
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
+import { LinkAddress } from "../../tcpip/link-address.ts";
+import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { LinkCapability, type LinkEndpoint, type NetworkDispatcher } from "../link-endpoint.ts";
+import { close as closeFd, EFD_CLOEXEC, eventfd, writeFd } from "../rawfile/index.ts";
+import {
+  CONTROL_CELLS,
+  type IoWorkerStart,
+  RX_EMPTY,
+  RX_ERRNO,
+  RX_HANGUP,
+  RX_HEAD,
+  RX_NOTIFIES,
+  RX_SLEEP,
+  RX_SPACE,
+  RX_TAIL,
+  STOP,
+  TX_EAGAIN,
+  TX_ERRORS,
+  TX_HEAD,
+  TX_SLEEP,
+  TX_SPACE,
+  TX_TAIL,
+} from "./io-protocol.ts";
+import { ioWorkerUrl } from "./io-worker-url.ts";
+
+/** Receive slab size: packets are copied out of the RX ring back to back into one slab (as FdEndpoint reads). */
+const SLAB_SIZE = 1 << 20;
+/** Most packets delivered per event-loop turn before yielding (timers, HTTP). */
+const DEFAULT_BATCH = 256;
+/** Slots per ring (a power of two). */
+const DEFAULT_RX_SLOTS = 2048;
+const DEFAULT_TX_SLOTS = 4096;
+/**
+ * After a drain that found packets, keep looking at the RX ring from the event
+ * loop (`setImmediate`, no syscall: one atomic load) for this long before
+ * sleeping, so dense traffic costs the reader no notify and the main thread
+ * no wake-up.
+ */
+const DEFAULT_SPIN_MS = 1;
+/** How long the main thread blocks at most, per attempt, on a full TX ring before looking again. */
+const TX_SPACE_WAIT_MS = 50;
+/** Waits in a row without the writer freeing a slot after which a full TX ring drops the packet (~2 s). */
+const TX_STALL_WAITS = 40;
+
+export interface ThreadedFdEndpointOptions {
+  /** A boundary-preserving fd carrying IP packets (a plain TUN: no IFF_VNET_HDR), nonblocking. */
+  fd: number;
+  /** Largest network-layer packet (the device MTU). */
+  mtu: number;
+  /** Close the fd once both workers have stopped (default false: the opener owns it). */
+  ownsFd?: boolean;
+  /** Called once after `close()`, when no worker uses the fd any more (e.g. to close the device). */
+  onClosed?: () => void;
+  /** Called when the dispatcher throws or the fd fails; the endpoint counts and keeps going. */
+  onError?: (error: unknown) => void;
+  /** Packets delivered per event-loop turn (default 256). */
+  batchSize?: number;
+  /** See `DEFAULT_SPIN_MS` (default 1; 0 sleeps as soon as the ring is empty). */
+  spinMs?: number;
+  /** Slots in the RX ring, a power of two (default 2048). */
+  rxSlots?: number;
+  /** Slots in the TX ring, a power of two (default 4096). */
+  txSlots?: number;
+}
+
+/** Counters of a `ThreadedFdEndpoint`, as plain numbers. */
+export interface ThreadedFdEndpointStats {
+  rxPackets: number;
+  rxBytes: number;
+  /** Too short, not IPv4/IPv6, or empty datagrams. */
+  rxMalformed: number;
+  /** read() failures and dispatcher exceptions. */
+  rxErrors: number;
+  /** Times the main thread slept and was woken by the reader. */
+  rxWakeups: number;
+  /** Drains that stopped at `batchSize` with more packets in the ring. */
+  rxBatchLimited: number;
+  /** Drains made from the event loop while spinning (no wake-up). */
+  rxSpinDrains: number;
+  /** Packets queued for the writer. */
+  txPackets: number;
+  txBytes: number;
+  /** Packets the fd refused with EAGAIN even after the writer waited: dropped. */
+  txDroppedEagain: number;
+  /** write() failures, packets larger than a slot, and packets queued after the writer stopped. */
+  txErrors: number;
+  /** Times the TX ring was full and the main thread waited for the writer. */
+  txRingFullWaits: number;
+  /** Times the main thread woke a sleeping writer. */
+  txWakeups: number;
+}
+
+/**
+ * A `LinkEndpoint` over a packet fd (a plain TUN) whose read() and write()
+ * calls run on two Worker threads instead of the stack's thread (issue 10).
+ * On this VM a TUN read costs ~4 µs and a TUN write ~10 µs (the kernel runs
+ * its whole receive path inside it), most of the stack thread's time in a bulk
+ * transfer; the workers take that to the other core.
+ *
+ * Inbound: the reader (io-worker.ts) reads packets straight into the slots of
+ * a SharedArrayBuffer ring and wakes the main thread only when it sleeps. The
+ * main thread copies each packet out of its slot into a slab of its own (so
+ * the stack may keep packets, e.g. out of order, without holding ring slots),
+ * frees the slot and hands the packet up; a drain is one `beginBatch`/`endBatch`
+ * batch of up to `batchSize` packets. Woken, it keeps draining from the event
+ * loop until `spinMs` pass without a packet, then sleeps in
+ * `Atomics.waitAsync`.
+ *
+ * Outbound: `writePackets` copies each packet into a TX slot and publishes it;
+ * the one writer thread writes them in order (one write() per packet) and is
+ * woken only when it sleeps. A full TX ring blocks the main thread until the
+ * writer frees a slot, as a blocking write would: nothing is dropped for
+ * lack of room.
+ *
+ * The price is latency: a packet crosses a thread in each direction, and a
+ * sleeping thread takes tens of microseconds to wake here. Plain TUN only (IP
+ * framing, no virtio header).
+ */
+export class ThreadedFdEndpoint implements LinkEndpoint {
+  readonly fd: number;
+  readonly mtu: number;
+  readonly capabilities = LinkCapability.None;
+  readonly maxHeaderLength = 0;
+  readonly linkAddress = LinkAddress.EMPTY;
+  readonly gsoMaxSize = 0;
+  /** `writePackets` copies every packet into the TX ring and keeps no reference (link-endpoint.ts). */
+  readonly synchronousWrite = true;
+  private readonly counters = {
+    rxPackets: 0,
+    rxBytes: 0,
+    rxMalformed: 0,
+    rxErrors: 0,
+    rxWakeups: 0,
+    rxBatchLimited: 0,
+    rxSpinDrains: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txErrors: 0,
+    txRingFullWaits: 0,
+    txWakeups: 0,
+  };
+  /** The last error passed to `onError` (or that would have been). */
+  lastError: unknown;
+
+  private dispatcher: NetworkDispatcher | undefined;
+  private readonly ownsFd: boolean;
+  private readonly onClosed: (() => void) | undefined;
+  private readonly onError: ((e: unknown) => void) | undefined;
+  private readonly batchSize: number;
+  private readonly spinMs: number;
+  private readonly slotSize: number;
+
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_CELLS));
+  private readonly rxSlots: number;
+  private readonly rxData: Uint8Array;
+  private readonly rxLengths: Int32Array;
+  private readonly txSlots: number;
+  private readonly txData: Uint8Array;
+  private readonly txLengths: Int32Array;
+
+  // Receive state (main thread).
+  private rxTail = 0;
+  private slab = new Uint8Array(0);
+  private slabOffset = 0;
+  private waiting = false;
+  private immediatePending = false;
+  private spinUntil = 0;
+  private rxStopped = false;
+
+  // Transmit state (main thread).
+  private txHead = 0;
+  private txTailSeen = 0;
+  /** The writer freed no slot for a whole stall: drop at once while the ring stays full. */
+  private txStalled = false;
+
+  // Workers.
+  private started = false;
+  private closed = false;
+  private wakeFd = -1;
+  private running = 0;
+  private done: Promise<void> = Promise.resolve();
+  private resolveDone: (() => void) | undefined;
+
+  constructor(opts: ThreadedFdEndpointOptions) {
+    if (!(opts.mtu > 0) || !Number.isInteger(opts.fd) || opts.fd < 0) throw new ErrInvalidOptionValue();
+    this.fd = opts.fd;
+    this.mtu = opts.mtu;
+    this.ownsFd = opts.ownsFd === true;
+    this.onClosed = opts.onClosed;
+    this.onError = opts.onError;
+    this.batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
+    this.spinMs = Math.max(0, opts.spinMs ?? DEFAULT_SPIN_MS);
+    this.rxSlots = powerOfTwo(opts.rxSlots ?? DEFAULT_RX_SLOTS);
+    this.txSlots = powerOfTwo(opts.txSlots ?? DEFAULT_TX_SLOTS);
+    // One more byte than the MTU: a read that fills the whole slot was truncated (too large for the link).
+    this.slotSize = (opts.mtu + 1 + 63) & ~63;
+    this.rxData = new Uint8Array(new SharedArrayBuffer(this.rxSlots * this.slotSize));
+    this.rxLengths = new Int32Array(new SharedArrayBuffer(4 * this.rxSlots));
+    this.txData = new Uint8Array(new SharedArrayBuffer(this.txSlots * this.slotSize));
+    this.txLengths = new Int32Array(new SharedArrayBuffer(4 * this.txSlots));
+  }
+
+  get stats(): ThreadedFdEndpointStats {
+    const c = this.control;
+    return {
+      ...this.counters,
+      rxMalformed: this.counters.rxMalformed + Atomics.load(c, RX_EMPTY),
+      txDroppedEagain: Atomics.load(c, TX_EAGAIN),
+      txErrors: this.counters.txErrors + Atomics.load(c, TX_ERRORS),
+    };
+  }
+
+  /** Whether the reader thread runs (false before the first attach, after close, a hang-up or a read error). */
+  get receiving(): boolean {
+    return this.started && this.running === 2 && !this.rxStopped;
+  }
+
+  /** Times the reader woke the sleeping main thread (diagnostics). */
+  get rxNotifies(): number {
+    return Atomics.load(this.control, RX_NOTIFIES);
+  }
+
+  attach(dispatcher: NetworkDispatcher | undefined): void {
+    if (this.closed) return;
+    this.dispatcher = dispatcher;
+    if (!dispatcher) return; // packets wait in the ring (then in the kernel) until attached again
+    if (!this.started) this.start();
+    else if (!this.waiting) this.scheduleImmediate();
+  }
+
+  isAttached(): boolean {
+    return this.dispatcher !== undefined;
+  }
+
+  /** Resolves when both workers have stopped (after `close()`). */
+  wait(): Promise<void> {
+    return this.done;
+  }
+
+  /** Stops the workers (the writer first writes what is queued); closes the fd if owned. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dispatcher = undefined;
+    this.rxStopped = true;
+    const c = this.control;
+    Atomics.store(c, STOP, 1);
+    Atomics.notify(c, TX_SLEEP);
+    Atomics.notify(c, RX_SPACE);
+    // Ends our own pending waitAsync, so nothing holds the event loop.
+    Atomics.store(c, RX_SLEEP, 0);
+    Atomics.notify(c, RX_SLEEP);
+    if (this.wakeFd >= 0) {
+      const one = new Uint8Array(8);
+      one[0] = 1;
+      writeFd(this.wakeFd, one);
+    }
+    if (!this.started) this.release();
+  }
+
+  private release(): void {
+    if (this.wakeFd >= 0) closeFd(this.wakeFd);
+    this.wakeFd = -1;
+    if (this.ownsFd) closeFd(this.fd);
+    this.onClosed?.();
+  }
+
+  private start(): void {
+    this.started = true;
+    this.wakeFd = eventfd(0, EFD_CLOEXEC);
+    this.done = new Promise<void>((resolve) => {
+      this.resolveDone = resolve;
+    });
+    this.running = 2;
+    const control = this.control.buffer as SharedArrayBuffer;
+    this.spawn({
+      role: "rx",
+      fd: this.fd,
+      wakeFd: this.wakeFd,
+      control,
+      data: this.rxData.buffer as SharedArrayBuffer,
+      lengths: this.rxLengths.buffer as SharedArrayBuffer,
+      slots: this.rxSlots,
+      slotSize: this.slotSize,
+    });
+    this.spawn({
+      role: "tx",
+      fd: this.fd,
+      wakeFd: -1,
+      control,
+      data: this.txData.buffer as SharedArrayBuffer,
+      lengths: this.txLengths.buffer as SharedArrayBuffer,
+      slots: this.txSlots,
+      slotSize: this.slotSize,
+    });
+    this.scheduleImmediate();
+  }
+
+  private spawn(start: IoWorkerStart): void {
+    // Beside this module from source; inside `bun build --compile` io-worker.ts must be an
+    // extra entrypoint (see io-worker-url.ts).
+    const w = new Worker(ioWorkerUrl());
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      w.terminate();
+      if (start.role === "rx") this.readerStopped();
+      if (--this.running === 0) {
+        if (this.closed) this.release();
+        this.resolveDone?.();
+      }
+    };
+    w.onmessage = finish;
+    w.addEventListener("close", finish);
+    w.onerror = (ev) => {
+      this.report(ev instanceof ErrorEvent ? (ev.error ?? new Error(ev.message)) : ev);
+      finish();
+    };
+    w.postMessage(start);
+  }
+
+  private readerStopped(): void {
+    if (this.closed) return;
+    const errno = Atomics.load(this.control, RX_ERRNO);
+    if (errno !== 0) {
+      this.counters.rxErrors++;
+      this.report(new Error(`read() on fd ${this.fd} failed with errno ${errno}`));
+    }
+    // Deliver what is still in the ring; `pump` stops once it is empty.
+    this.scheduleImmediate();
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  private scheduleImmediate(): void {
+    if (this.immediatePending) return;
+    this.immediatePending = true;
+    setImmediate(this.onImmediate);
+  }
+
+  private readonly onImmediate = (): void => {
+    this.immediatePending = false;
+    if (this.rxStopped || !this.dispatcher || this.waiting) return;
+    if (this.spinUntil !== 0) this.counters.rxSpinDrains++;
+    this.pump();
+  };
+
+  private readonly onWake = (): void => {
+    this.waiting = false;
+    if (this.rxStopped || !this.dispatcher) return;
+    this.counters.rxWakeups++;
+    this.pump();
+  };
+
+  /** Drains one batch, then yields and drains again, spins, or sleeps until the reader wakes us. */
+  private pump(): void {
+    const got = this.drain();
+    if (this.rxStopped || !this.dispatcher) return;
+    if (got === this.batchSize) {
+      this.counters.rxBatchLimited++;
+      this.scheduleImmediate();
+      return;
+    }
+    if (this.spinMs > 0) {
+      const now = performance.now();
+      if (got > 0) this.spinUntil = now + this.spinMs;
+      if (now < this.spinUntil) {
+        this.scheduleImmediate();
+        return;
+      }
+      this.spinUntil = 0;
+    }
+    this.sleep();
+  }
+
+  private sleep(): void {
+    const c = this.control;
+    // The reader stopped (hang-up or error) and the ring is empty: nothing will wake us.
+    if (this.running < 2 && Atomics.load(c, RX_HEAD) === this.rxTail) {
+      if (Atomics.load(c, RX_HANGUP) !== 0) this.rxStopped = true;
+      return;
+    }
+    Atomics.store(c, RX_SLEEP, 1);
+    // A packet published before the flag was raised woke nobody: look once more.
+    if (Atomics.load(c, RX_HEAD) !== this.rxTail) {
+      Atomics.store(c, RX_SLEEP, 0);
+      this.scheduleImmediate();
+      return;
+    }
+    const r = Atomics.waitAsync(c, RX_SLEEP, 1);
+    if (!r.async) {
+      this.scheduleImmediate();
+      return;
+    }
+    this.waiting = true;
+    r.value.then(this.onWake);
+  }
+
+  /**
+   * Copies up to `batchSize` packets out of the RX ring and delivers them as
+   * one batch (`beginBatch`/`endBatch`); returns how many it took.
+   */
+  private drain(): number {
+    const c = this.control;
+    let tail = this.rxTail;
+    const avail = (Atomics.load(c, RX_HEAD) - tail) | 0;
+    if (avail === 0) return 0;
+    const n = Math.min(avail, this.batchSize);
+    const d = this.dispatcher;
+    const mask = this.rxSlots - 1;
+    const slotSize = this.slotSize;
+    let got = 0;
+    d?.beginBatch?.();
+    try {
+      while (got < n) {
+        const slot = tail & mask;
+        const len = this.rxLengths[slot]!;
+        if (this.slab.length - this.slabOffset < slotSize) this.newSlab();
+        const off = this.slabOffset;
+        const from = slot * slotSize;
+        this.slab.set(this.rxData.subarray(from, from + len), off);
+        tail = (tail + 1) | 0;
+        Atomics.store(c, RX_TAIL, tail);
+        got++;
+        this.slabOffset = (off + len + 7) & ~7;
+        try {
+          this.deliver(off, len);
+        } catch (e) {
+          this.counters.rxErrors++;
+          this.report(e);
+        }
+        if (!this.dispatcher) break;
+      }
+    } finally {
+      this.rxTail = tail;
+      if (Atomics.load(c, RX_SPACE) === 1 && Atomics.compareExchange(c, RX_SPACE, 1, 0) === 1) {
+        Atomics.notify(c, RX_SPACE);
+      }
+      try {
+        d?.endBatch?.();
+      } catch (e) {
+        this.counters.rxErrors++;
+        this.report(e);
+      }
+    }
+    return got;
+  }
+
+  private newSlab(): void {
+    this.slab = new Uint8Array(SLAB_SIZE);
+    this.slabOffset = 0;
+  }
+
+  private deliver(off: number, n: number): void {
+    const d = this.dispatcher;
+    if (!d) return;
+    if (n > this.mtu) {
+      // Filled the whole slot: larger than the MTU, so truncated. Counted and dropped.
+      this.counters.rxMalformed++;
+      return;
+    }
+    const version = this.slab[off]! >>> 4;
+    let proto: number;
+    if (version === 4) proto = IPV4_PROTOCOL_NUMBER;
+    else if (version === 6) proto = IPV6_PROTOCOL_NUMBER;
+    else {
+      this.counters.rxMalformed++;
+      return;
+    }
+    const pkt = new PacketBuffer(this.slab.subarray(off, off + n), 0, n);
+    pkt.networkHeader = 0;
+    pkt.networkProtocol = proto;
+    this.counters.rxPackets++;
+    this.counters.rxBytes += n;
+    d.deliverNetworkPacket(proto, pkt);
+  }
+
+  private report(e: unknown): void {
+    this.lastError = e;
+    this.onError?.(e);
+  }
+
+  // --------------------------------------------------------------- outbound
+
+  /**
+   * Queues each packet for the writer (copied into a TX slot). Returns how
+   * many were queued; packets larger than the MTU, empty ones and any after
+   * `close()` or a writer failure are counted in `txErrors` and dropped.
+   */
+  writePackets(pkts: readonly PacketBuffer[]): number {
+    if (this.closed) return 0;
+    if (!this.started) this.start();
+    let queued = 0;
+    for (let i = 0; i < pkts.length; i++) {
+      if (this.queue(pkts[i]!)) queued++;
+    }
+    if (queued > 0) this.wakeWriter();
+    return queued;
+  }
+
+  private queue(pkt: PacketBuffer): boolean {
+    const size = pkt.tail - pkt.head;
+    if (size <= 0 || size > this.mtu) {
+      this.counters.txErrors++;
+      return false;
+    }
+    if (((this.txHead - this.txTailSeen) | 0) >= this.txSlots && !this.waitForTxSpace()) {
+      this.counters.txErrors++;
+      return false;
+    }
+    const slot = this.txHead & (this.txSlots - 1);
+    this.txData.set(pkt.data.subarray(pkt.head, pkt.tail), slot * this.slotSize);
+    this.txLengths[slot] = size;
+    this.txHead = (this.txHead + 1) | 0;
+    Atomics.store(this.control, TX_HEAD, this.txHead);
+    this.counters.txPackets++;
+    this.counters.txBytes += size;
+    return true;
+  }
+
+  private wakeWriter(): void {
+    const c = this.control;
+    if (Atomics.load(c, TX_SLEEP) === 1 && Atomics.compareExchange(c, TX_SLEEP, 1, 0) === 1) {
+      Atomics.notify(c, TX_SLEEP);
+      this.counters.txWakeups++;
+    }
+  }
+
+  /**
+   * Blocks until the writer frees a TX slot. False (the packet is dropped) once
+   * the endpoint is closing, or if the writer freed nothing for
+   * `TX_STALL_WAITS` waits in a row: a writer that died cannot stop this
+   * thread for good.
+   */
+  private waitForTxSpace(): boolean {
+    const c = this.control;
+    const seen = Atomics.load(c, TX_TAIL);
+    if (seen !== this.txTailSeen) this.txStalled = false;
+    this.txTailSeen = seen;
+    if (((this.txHead - seen) | 0) < this.txSlots) return true;
+    if (this.txStalled) return false;
+    this.counters.txRingFullWaits++;
+    this.wakeWriter();
+    for (let stalls = 0; stalls < TX_STALL_WAITS && Atomics.load(c, STOP) === 0; ) {
+      Atomics.store(c, TX_SPACE, 1);
+      const seen = Atomics.load(c, TX_TAIL);
+      if (seen !== this.txTailSeen) stalls = 0;
+      else stalls++;
+      this.txTailSeen = seen;
+      if (((this.txHead - seen) | 0) < this.txSlots) {
+        Atomics.store(c, TX_SPACE, 0);
+        return true;
+      }
+      Atomics.wait(c, TX_SPACE, 1, TX_SPACE_WAIT_MS);
+    }
+    Atomics.store(c, TX_SPACE, 0);
+    // Stalled: drop without waiting until the writer frees a slot again.
+    this.txStalled = true;
+    return false;
+  }
+}
+
+function powerOfTwo(n: number): number {
+  if (!Number.isInteger(n) || n < 2 || (n & (n - 1)) !== 0) throw new ErrInvalidOptionValue();
+  return n;
+}
