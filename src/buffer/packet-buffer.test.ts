@@ -149,4 +149,30 @@ describe("PacketBuffer", () => {
     expect([q.linkHeader, q.networkHeader, q.transportHeader]).toEqual([-1, -1, -1]);
     expect(q.headroom).toBe(0);
   });
+
+  test("reuse makes a packet new over the same array: range set, every offset and metadata field reset", () => {
+    const pkt = PacketBuffer.alloc(8, 4);
+    const data = pkt.data;
+    pkt.prepend(4);
+    pkt.linkHeader = 0;
+    pkt.networkHeader = 4;
+    pkt.transportHeader = 8;
+    pkt.networkProtocol = 0x0800;
+    pkt.transportProtocol = 6;
+    pkt.nic = 3;
+    pkt.linkSrc = LinkAddress.BROADCAST;
+    pkt.linkDst = LinkAddress.BROADCAST;
+    pkt.checksumVerified = true;
+    pkt.gso = { type: 1, size: 4, headerLength: 4, needsChecksum: true, checksumStart: 0, checksumOffset: 0 };
+    pkt.linkBroadcastOrMulticast = true;
+    pkt.consumedByLink = true;
+    data[10] = 0x99;
+    pkt.reuse(6, 9);
+    expect(pkt.data).toBe(data);
+    expect([pkt.head, pkt.tail, pkt.size]).toEqual([6, 9, 3]);
+    const fresh = new PacketBuffer(data, 6, 9);
+    for (const k of Object.keys(fresh) as (keyof PacketBuffer)[]) expect(pkt[k]).toEqual(fresh[k]);
+    // The bytes are the writer's to overwrite: reuse does not clear them.
+    expect(data[10]).toBe(0x99);
+  });
 });

@@ -47,6 +47,14 @@ export class PacketBuffer {
   gso: GsoInfo | undefined;
   /** Whether the packet was addressed to a link broadcast or multicast address. */
   linkBroadcastOrMulticast = false;
+  /**
+   * Set by the NIC when it handed the packet straight to a link that declares `synchronousWrite`
+   * (src/link/link-endpoint.ts): that link was done with it when `writePackets` returned, and no layer
+   * between the writer and the link kept it (no neighbor queue, no local delivery, no fragments made
+   * of it). Only then may the writer reuse the packet and its `data` for a later packet (issue 10).
+   * False on every other path, so a link or test that keeps packets never sees a buffer reused.
+   */
+  consumedByLink = false;
 
   constructor(
     public data: Uint8Array,
@@ -72,6 +80,27 @@ export class PacketBuffer {
   /** Wraps received bytes without copying. */
   static wrap(bytes: Uint8Array): PacketBuffer {
     return new PacketBuffer(bytes, 0, bytes.length);
+  }
+
+  /**
+   * Makes this packet new again over the same `data`: bytes `[head, tail)`, every offset and metadata
+   * field reset. For a writer that owns the packet again (`consumedByLink`); the bytes are not cleared.
+   */
+  reuse(head: number, tail: number): void {
+    this.head = head;
+    this.tail = tail;
+    this.linkHeader = -1;
+    this.networkHeader = -1;
+    this.transportHeader = -1;
+    this.networkProtocol = 0;
+    this.transportProtocol = 0;
+    this.nic = 0;
+    this.linkSrc = undefined;
+    this.linkDst = undefined;
+    this.checksumVerified = false;
+    this.gso = undefined;
+    this.linkBroadcastOrMulticast = false;
+    this.consumedByLink = false;
   }
 
   get size(): number {

@@ -62,6 +62,16 @@ export interface LinkEndpoint {
    * and the sniffer writes its pcap as LINKTYPE_ETHERNET. Absent means false.
    */
   readonly carriesFrames?: boolean;
+  /**
+   * True when `writePackets` is done with every packet when it returns: it has written or copied the
+   * bytes it needs and keeps no reference to any packet or its `data` (the fdbased link writes each
+   * packet during the call). The NIC then marks each packet it handed over `consumedByLink`, and the
+   * writer may reuse the buffer for its next packet instead of allocating one (issue 10). Absent means
+   * false: the link may keep packets (channel, loopback, pipe, a queue). Deliberately not a
+   * `LinkCapability` bit: wrappers (sniffer, waitable, ethernet) pass `capabilities` through, and a
+   * wrapper that queues or logs packets must not inherit this; one that keeps nothing may forward it.
+   */
+  readonly synchronousWrite?: boolean;
 
   /** Starts delivering inbound packets to `dispatcher`; `undefined` detaches. */
   attach(dispatcher: NetworkDispatcher | undefined): void;

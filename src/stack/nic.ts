@@ -47,6 +47,8 @@ export class NIC implements NetworkDispatcher, NicContext {
   private readonly caches = new Map<NetworkProtocolNumber, NeighborCache>();
   private readonly resolvers = new Map<NetworkProtocolNumber, LinkAddressResolver>();
   private readonly scratch: PacketBuffer[] = [];
+  /** The link's `synchronousWrite`, read once: packets it took are marked `consumedByLink` (issue 10). */
+  private readonly linkConsumes: boolean;
   enabled = false;
   removed = false;
   promiscuous = false;
@@ -59,6 +61,7 @@ export class NIC implements NetworkDispatcher, NicContext {
     readonly link: LinkEndpoint,
     neighborConfig: Partial<NeighborConfig> | undefined,
   ) {
+    this.linkConsumes = link.synchronousWrite === true;
     for (const proto of stack.networkProtocolList()) {
       this.endpoints.set(proto.number, proto.newEndpoint(this));
     }
@@ -206,6 +209,8 @@ export class NIC implements NetworkDispatcher, NicContext {
     this.scratch[0] = pkt;
     const n = this.link.writePackets(this.scratch);
     this.scratch[0] = undefined as unknown as PacketBuffer;
+    // Whether the link took it or dropped it, it keeps nothing: the writer may have the buffer back.
+    if (this.linkConsumes) pkt.consumedByLink = true;
     if (n === 0) {
       this.countDrop();
       return;

@@ -45,12 +45,52 @@ const GSO_TCPV6 = 4;
 const IPV4_MIN_SIZE = 20;
 const IPV6_MIN_SIZE = 40;
 
+/**
+ * Packets a link gave back (issue 10): when the NIC marks a segment `consumedByLink` (its link declares
+ * `synchronousWrite` and wrote it during the call, nothing below kept it), the next segment is built in
+ * the same packet and array instead of a new zero-filled one. One spare per size class: MSS-sized
+ * segments and ACKs, and GSO super-segments. A spare is taken out while a segment is being written, so
+ * a segment written from inside that write (a link delivering synchronously) never shares it. Every
+ * byte of a reused segment in `[head, tail)` is written again: the TCP header and options by
+ * `encodeTcp`, the payload by `copyTo`, the IP header by the network layer.
+ */
+let spareSmall: PacketBuffer | undefined;
+let spareLarge: PacketBuffer | undefined;
+/** Largest array (headroom included) kept as the small spare; MSS segments on a 1500-byte MTU fit. */
+const SMALL_SPARE_MAX = 4096;
+
+function takePacket(headroom: number, size: number): PacketBuffer {
+  const need = headroom + size;
+  let p: PacketBuffer | undefined;
+  if (need <= SMALL_SPARE_MAX) {
+    p = spareSmall;
+    if (p !== undefined && p.data.length >= need) spareSmall = undefined;
+    else p = undefined;
+  } else {
+    p = spareLarge;
+    if (p !== undefined && p.data.length >= need) spareLarge = undefined;
+    else p = undefined;
+  }
+  if (p === undefined) return PacketBuffer.alloc(headroom, size);
+  p.reuse(headroom, need);
+  return p;
+}
+
+/** Keeps `pkt` as a spare if its link is done with it (the larger array of a class wins). */
+function giveBack(pkt: PacketBuffer): void {
+  if (!pkt.consumedByLink) return;
+  const cap = pkt.data.length;
+  if (cap <= SMALL_SPARE_MAX) {
+    if (spareSmall === undefined || spareSmall.data.length <= cap) spareSmall = pkt;
+  } else if (spareLarge === undefined || spareLarge.data.length <= cap) spareLarge = pkt;
+}
+
 /** Encodes `s` and writes it along `route`; returns whether the route took it. */
 export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: number, stats: Stats): boolean {
   const optLen = s.options ? encodeTcpOptions(scratch, 0, s.options) : 0;
   const hdrLen = TCP_MIN_SIZE + optLen;
   const len = s.data ? (s.len ?? 0) : 0;
-  const pkt = PacketBuffer.alloc(route.maxHeaderLength, hdrLen + len);
+  const pkt = takePacket(route.maxHeaderLength, hdrLen + len);
   const b = pkt.data;
   const off = pkt.head;
   for (let i = 0; i < optLen; i++) b[off + TCP_MIN_SIZE + i] = scratch[i]!;
@@ -102,6 +142,7 @@ export function writeSegment(route: Route, s: OutSegment, ttl: number, tos: numb
     p.tos = tos;
     p.dontFragment = df;
     route.writePacket(pkt, p);
+    giveBack(pkt);
   } catch (e) {
     if (!(e instanceof TcpipError)) throw e;
     stats.tcp.segmentSendErrors++;
