@@ -52,6 +52,8 @@ export const TX_ERRORS = STATUS + 5;
 export const TX_EAGAIN = STATUS + 6;
 /** errno of the last write() failure. */
 export const TX_ERRNO = STATUS + 7;
+/** poll() calls the reader made (it found the fd empty). */
+export const RX_POLLS = STATUS + 8;
 /** Int32 cells in the control buffer. */
 export const CONTROL_CELLS = STATUS + LINE;
 

@@ -32,6 +32,7 @@ import {
   RX_HANGUP,
   RX_HEAD,
   RX_NOTIFIES,
+  RX_POLLS,
   RX_SLEEP,
   RX_SPACE,
   RX_TAIL,
@@ -84,6 +85,7 @@ function runReader(s: IoWorkerStart): void {
       continue;
     }
     if (n === -ERRNO.EAGAIN) {
+      Atomics.add(c, RX_POLLS, 1);
       const r = poll(fds, -1);
       if (r < 0) {
         if (r === -ERRNO.EINTR) continue;

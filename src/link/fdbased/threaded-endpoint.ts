@@ -1,3 +1,4 @@
+import { ptr } from "bun:ffi";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
@@ -12,6 +13,7 @@ import {
   RX_HANGUP,
   RX_HEAD,
   RX_NOTIFIES,
+  RX_POLLS,
   RX_SLEEP,
   RX_SPACE,
   RX_TAIL,
@@ -24,6 +26,7 @@ import {
   TX_TAIL,
 } from "./io-protocol.ts";
 import { ioWorkerUrl } from "./io-worker-url.ts";
+import { memcpy } from "./memcpy.ts";
 
 /** Receive slab size: packets are copied out of the RX ring back to back into one slab (as FdEndpoint reads). */
 const SLAB_SIZE = 1 << 20;
@@ -155,14 +158,17 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_CELLS));
   private readonly rxSlots: number;
   private readonly rxData: Uint8Array;
+  private readonly rxAddress: number;
   private readonly rxLengths: Int32Array;
   private readonly txSlots: number;
   private readonly txData: Uint8Array;
+  private readonly txAddress: number;
   private readonly txLengths: Int32Array;
 
   // Receive state (main thread).
   private rxTail = 0;
   private slab = new Uint8Array(0);
+  private slabAddress = 0;
   private slabOffset = 0;
   private waiting = false;
   private immediatePending = false;
@@ -200,6 +206,8 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     this.rxLengths = new Int32Array(new SharedArrayBuffer(4 * this.rxSlots));
     this.txData = new Uint8Array(new SharedArrayBuffer(this.txSlots * this.slotSize));
     this.txLengths = new Int32Array(new SharedArrayBuffer(4 * this.txSlots));
+    this.rxAddress = ptr(this.rxData);
+    this.txAddress = ptr(this.txData);
   }
 
   get stats(): ThreadedFdEndpointStats {
@@ -217,9 +225,12 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     return this.started && this.running === 2 && !this.rxStopped;
   }
 
-  /** Times the reader woke the sleeping main thread (diagnostics). */
-  get rxNotifies(): number {
-    return Atomics.load(this.control, RX_NOTIFIES);
+  /** Times the reader woke the sleeping main thread, and times it found the fd empty and polled (diagnostics). */
+  get workerCounts(): { rxNotifies: number; rxPolls: number } {
+    return {
+      rxNotifies: Atomics.load(this.control, RX_NOTIFIES),
+      rxPolls: Atomics.load(this.control, RX_POLLS),
+    };
   }
 
   attach(dispatcher: NetworkDispatcher | undefined): void {
@@ -420,8 +431,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
         const len = this.rxLengths[slot]!;
         if (this.slab.length - this.slabOffset < slotSize) this.newSlab();
         const off = this.slabOffset;
-        const from = slot * slotSize;
-        this.slab.set(this.rxData.subarray(from, from + len), off);
+        memcpy(this.slabAddress + off, this.rxAddress + slot * slotSize, len);
         tail = (tail + 1) | 0;
         Atomics.store(c, RX_TAIL, tail);
         got++;
@@ -451,6 +461,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
 
   private newSlab(): void {
     this.slab = new Uint8Array(SLAB_SIZE);
+    this.slabAddress = ptr(this.slab);
     this.slabOffset = 0;
   }
 
@@ -512,7 +523,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       return false;
     }
     const slot = this.txHead & (this.txSlots - 1);
-    this.txData.set(pkt.data.subarray(pkt.head, pkt.tail), slot * this.slotSize);
+    memcpy(this.txAddress + slot * this.slotSize, ptr(pkt.data, pkt.head), size);
     this.txLengths[slot] = size;
     this.txHead = (this.txHead + 1) | 0;
     Atomics.store(this.control, TX_HEAD, this.txHead);
