@@ -28,8 +28,6 @@ import {
 import { ioWorkerUrl } from "./io-worker-url.ts";
 import { memcpy } from "./memcpy.ts";
 
-/** Receive slab size: packets are copied out of the RX ring back to back into one slab (as FdEndpoint reads). */
-const SLAB_SIZE = 1 << 20;
 /** Most packets delivered per event-loop turn before yielding (timers, HTTP). */
 const DEFAULT_BATCH = 256;
 /** Slots per ring (a power of two). */
@@ -104,7 +102,7 @@ export interface ThreadedFdEndpointStats {
  *
  * Inbound: the reader (io-worker.ts) reads packets straight into the slots of
  * a SharedArrayBuffer ring and wakes the main thread only when it sleeps. The
- * main thread copies each packet out of its slot into a slab of its own (so
+ * main thread copies each packet out of its slot into an array of its own (so
  * the stack may keep packets, e.g. out of order, without holding ring slots),
  * frees the slot and hands the packet up; a drain is one `beginBatch`/`endBatch`
  * batch of up to `batchSize` packets. Woken, it keeps draining from the event
@@ -167,9 +165,6 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
 
   // Receive state (main thread).
   private rxTail = 0;
-  private slab = new Uint8Array(0);
-  private slabAddress = 0;
-  private slabOffset = 0;
   private waiting = false;
   private immediatePending = false;
   private spinUntil = 0;
@@ -429,15 +424,16 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       while (got < n) {
         const slot = tail & mask;
         const len = this.rxLengths[slot]!;
-        if (this.slab.length - this.slabOffset < slotSize) this.newSlab();
-        const off = this.slabOffset;
-        memcpy(this.slabAddress + off, this.rxAddress + slot * slotSize, len);
+        // Each packet gets its own array: the stack may keep it (out of order) as long as it likes.
+        // (Back-to-back slabs as FdEndpoint reads into cost a page fault per 4 KiB of fresh slab here:
+        // 0.7-1.3 us per 1,500-B packet against 0.25 us for a small array from the GC heap.)
+        const bytes = new Uint8Array(len);
+        memcpy(ptr(bytes), this.rxAddress + slot * slotSize, len);
         tail = (tail + 1) | 0;
         Atomics.store(c, RX_TAIL, tail);
         got++;
-        this.slabOffset = (off + len + 7) & ~7;
         try {
-          this.deliver(off, len);
+          this.deliver(bytes, len);
         } catch (e) {
           this.counters.rxErrors++;
           this.report(e);
@@ -459,13 +455,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     return got;
   }
 
-  private newSlab(): void {
-    this.slab = new Uint8Array(SLAB_SIZE);
-    this.slabAddress = ptr(this.slab);
-    this.slabOffset = 0;
-  }
-
-  private deliver(off: number, n: number): void {
+  private deliver(bytes: Uint8Array, n: number): void {
     const d = this.dispatcher;
     if (!d) return;
     if (n > this.mtu) {
@@ -473,7 +463,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       this.counters.rxMalformed++;
       return;
     }
-    const version = this.slab[off]! >>> 4;
+    const version = bytes[0]! >>> 4;
     let proto: number;
     if (version === 4) proto = IPV4_PROTOCOL_NUMBER;
     else if (version === 6) proto = IPV6_PROTOCOL_NUMBER;
@@ -481,7 +471,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       this.counters.rxMalformed++;
       return;
     }
-    const pkt = new PacketBuffer(this.slab.subarray(off, off + n), 0, n);
+    const pkt = new PacketBuffer(bytes, 0, n);
     pkt.networkHeader = 0;
     pkt.networkProtocol = proto;
     this.counters.rxPackets++;
