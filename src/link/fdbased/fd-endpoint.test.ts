@@ -400,8 +400,8 @@ for (const readiness of ["signal", "worker"] as const) {
       expect(ep.stats.rxSpinDrains).toBeGreaterThan(spun);
     });
 
-    test("spinMs 0: every drain sleeps again, and every packet wakes it", async () => {
-      const { ep, peer } = setup({ framing: "ip", spinMs: 0, readiness });
+    test("spinMs 0 and hotMs 0: every drain sleeps again, and every packet wakes it", async () => {
+      const { ep, peer } = setup({ framing: "ip", spinMs: 0, hotMs: 0, readiness });
       const rec = new Recorder();
       ep.attach(rec);
       writeFd(peer, ipv4Packet(20));
@@ -418,6 +418,90 @@ for (const readiness of ["signal", "worker"] as const) {
     });
   });
 }
+
+describe("FdEndpoint hot poll (worker readiness, hotMs)", () => {
+  test("while traffic is recent the main thread polls the fd itself: packets arrive without a worker wake-up", async () => {
+    const { ep, peer } = setup({ framing: "ip", spinMs: 0, hotMs: 60_000 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(24, 1));
+    await rec.until(1);
+    expect(ep.stats.rxWakeups).toBe(1); // the first packet finds the worker armed
+    expect(ep.hot).toBe(true);
+    for (let i = 2; i <= 5; i++) {
+      writeFd(peer, ipv4Packet(24, i));
+      await rec.until(i);
+    }
+    expect(rec.got.map((g) => g.pkt.data[g.pkt.head + 20])).toEqual([1, 2, 3, 4, 5]);
+    expect(ep.stats.rxWakeups).toBe(1);
+    expect(ep.stats.rxHotWakeups).toBe(4);
+    expect(ep.stats.rxSpinDrains).toBe(0);
+  });
+
+  test("hot and quiet, it blocks in poll(2) instead of spinning", async () => {
+    const { ep, peer } = setup({ framing: "ip", spinMs: 0, hotMs: 60_000 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(20));
+    await rec.until(1);
+    const before = process.cpuUsage();
+    await Bun.sleep(500);
+    const used = process.cpuUsage(before);
+    expect(ep.hot).toBe(true);
+    // A resource bound, not a timing assert: a nonblocking loop would burn ~500 ms here.
+    expect((used.user + used.system) / 1000).toBeLessThan(200);
+  });
+
+  test("after hotMs without a packet it arms the worker again: the next packet is a worker wake-up", async () => {
+    const { ep, peer } = setup({ framing: "ip", spinMs: 0, hotMs: 20 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(peer, ipv4Packet(20, 1));
+    await rec.until(1);
+    for (let i = 0; i < 500 && ep.hot; i++) await Bun.sleep(10);
+    expect(ep.hot).toBe(false);
+    const hotWakeups = ep.stats.rxHotWakeups;
+    writeFd(peer, ipv4Packet(20, 2));
+    await rec.until(2);
+    expect(ep.stats.rxWakeups).toBe(2);
+    expect(ep.stats.rxHotWakeups).toBe(hotWakeups);
+    expect(ep.hot).toBe(true); // traffic again: hot again
+  });
+
+  test("a peer that hangs up while hot stops reading", async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip", ownsFd: true, spinMs: 0, hotMs: 60_000 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    writeFd(b, ipv4Packet(20));
+    await rec.until(1);
+    expect(ep.hot).toBe(true);
+    close(b);
+    for (let i = 0; i < 500 && ep.hot; i++) await Bun.sleep(10);
+    expect(ep.hot).toBe(false); // the hot poll saw POLLHUP and the read of 0 bytes stopped the link
+    expect(ep.stats.rxWakeups).toBe(1);
+    expect(ep.stats.rxErrors).toBe(0);
+    const before = process.cpuUsage();
+    await Bun.sleep(300);
+    const used = process.cpuUsage(before);
+    expect((used.user + used.system) / 1000).toBeLessThan(150);
+    expect(ep.hot).toBe(false);
+    ep.close();
+    await ep.wait();
+  });
+
+  test("signal readiness does not poll hot", async () => {
+    const { ep, peer } = setup({ framing: "ip", spinMs: 0, hotMs: 60_000, readiness: "signal" });
+    const rec = new Recorder();
+    ep.attach(rec);
+    for (let i = 1; i <= 3; i++) {
+      writeFd(peer, ipv4Packet(20));
+      await rec.until(i);
+    }
+    expect(ep.hot).toBe(false);
+    expect(ep.stats.rxHotWakeups).toBe(0);
+  });
+});
 
 describe("FdEndpoint, Ethernet framing", () => {
   test("needs a 6-byte MAC and advertises resolution", () => {
