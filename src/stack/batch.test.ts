@@ -48,4 +48,38 @@ describe("Stack link batches", () => {
     s.endBatch();
     expect(ran).toEqual(["b", "c"]);
   });
+
+  test("batchNow: the clock outside a batch; inside, the time of its first read, through the batch's end-of-batch work", () => {
+    const clock = new ManualClock();
+    const s = new Stack({ networkProtocols: [], clock, random: new SeededRandom(1) });
+    clock.advance(10);
+    expect(s.batchNow()).toBe(10);
+    s.beginBatch();
+    clock.advance(5);
+    expect(s.batchNow()).toBe(15);
+    clock.advance(5);
+    expect(s.batchNow()).toBe(15);
+    const seen: number[] = [];
+    s.deferUntilBatchEnd({
+      flushDeferred() {
+        clock.advance(1);
+        seen.push(s.batchNow());
+        // A batch nested in the end-of-batch work reads its own time; the work then reads anew.
+        s.beginBatch();
+        seen.push(s.batchNow());
+        s.endBatch();
+        clock.advance(1);
+        seen.push(s.batchNow());
+      },
+    });
+    s.endBatch();
+    expect(seen).toEqual([15, 21, 22]);
+    expect(s.batchNow()).toBe(22);
+    clock.advance(3);
+    expect(s.batchNow()).toBe(25);
+    // The next batch reads the clock again.
+    s.beginBatch();
+    expect(s.batchNow()).toBe(25);
+    s.endBatch();
+  });
 });

@@ -175,6 +175,13 @@ export interface StackContext {
    * queued (one entry per batch).
    */
   deferUntilBatchEnd?(item: BatchDeferred): boolean;
+  /**
+   * Added for issue 10 (optional): `clock.now()` read once per link batch. Inside a batch and its
+   * end-of-batch work every call returns the time of the first one (as Linux caches the TCP clock per
+   * packet in `tcp_mstamp`); outside a batch it is `clock.now()`. For timestamps and RTT samples that a
+   * batch's worth of processing (well under a millisecond) cannot skew.
+   */
+  batchNow?(): number;
 }
 
 /** Work a protocol put off to the end of the link's batch (see `StackContext.deferUntilBatchEnd`). */

@@ -130,6 +130,10 @@ export class Stack implements StackContext {
   private batchDeferred: BatchDeferred[] = [];
   /** An emptied list of a past batch, taken by the next one (no array per batch, issue 10). */
   private batchSpare: BatchDeferred[] | undefined;
+  /** `batchNow`: whether the time of this batch was read, and the time; flushing = in `endBatch`'s work. */
+  private batchTimeSet = false;
+  private batchTime = 0;
+  private batchFlushing = false;
   private closed = false;
   /** Grows whenever routes, addresses or NICs change; routes made before are `stale` (re-resolve them). */
   routeGeneration = 0;
@@ -540,7 +544,16 @@ export class Stack implements StackContext {
 
   /** A link started delivering a batch of packets (through its NIC). */
   beginBatch(): void {
-    this.batchDepth++;
+    if (this.batchDepth++ === 0) this.batchTimeSet = false;
+  }
+
+  batchNow(): number {
+    if (this.batchDepth === 0 && !this.batchFlushing) return this.clock.now();
+    if (!this.batchTimeSet) {
+      this.batchTime = this.clock.now();
+      this.batchTimeSet = true;
+    }
+    return this.batchTime;
   }
 
   /**
@@ -550,10 +563,16 @@ export class Stack implements StackContext {
   endBatch(): void {
     if (this.batchDepth === 0 || --this.batchDepth > 0) return;
     const list = this.batchDeferred;
-    if (list.length === 0) return;
+    if (list.length === 0) {
+      this.batchTimeSet = false;
+      return;
+    }
     this.batchDeferred = this.batchSpare ?? [];
     this.batchSpare = undefined;
     let error: unknown;
+    // The batch's time holds through its work (a batch nested in it reads its own, then this one anew).
+    const flushing = this.batchFlushing;
+    this.batchFlushing = true;
     for (let i = 0; i < list.length; i++) {
       try {
         list[i]!.flushDeferred();
@@ -561,6 +580,8 @@ export class Stack implements StackContext {
         error ??= e;
       }
     }
+    this.batchFlushing = flushing;
+    if (!flushing) this.batchTimeSet = false;
     // A batch nested in a flush took the spare or left its own; either way this list is free now.
     list.length = 0;
     this.batchSpare = list;

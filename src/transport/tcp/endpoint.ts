@@ -247,8 +247,10 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   // ---------------------------------------------------------------- clocks
 
+  /** The stack's time, read once per link batch (`StackContext.batchNow`: issue 10, ~10 clock reads per segment). */
   now(): number {
-    return this.stack.clock.now();
+    const s = this.stack;
+    return s.batchNow !== undefined ? s.batchNow() : s.clock.now();
   }
 
   /** Our TSval: a 1 ms clock plus a per-connection offset (RFC 7323 §5.4). */

@@ -101,7 +101,8 @@ export function parseSegment(
   s.window = h.windowSize;
   // With length 0 this just resets the reused options.
   parseTcpOptions(pkt.data, h.optionsOffset, h.optionsLength, s.options);
-  s.payload = pkt.data.subarray(h.payloadOffset, pkt.tail);
+  // A pure ACK gets the shared empty array: no view per ACK (issue 10).
+  s.payload = h.payloadOffset < pkt.tail ? pkt.data.subarray(h.payloadOffset, pkt.tail) : EMPTY;
   stats.tcp.validSegmentsReceived++;
   return s;
 }
