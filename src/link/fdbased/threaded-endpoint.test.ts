@@ -285,6 +285,55 @@ describe("ThreadedFdEndpoint outbound", () => {
   });
 });
 
+describe("ThreadedFdEndpoint replies", () => {
+  test("a reply from a receive drain is written by the main thread while the writer sleeps", async () => {
+    const { ep, peer } = setup();
+    ep.attach({
+      deliverNetworkPacket(_p, pkt) {
+        const reply = pkt.data.slice(pkt.head, pkt.tail);
+        reply[1] = 0xee;
+        ep.writePackets([outbound(reply)]);
+      },
+    });
+    // Request/response exchanges: once the writer has gone to sleep, replies skip it.
+    for (let i = 0; i < 20 && ep.stats.txInline === 0; i++) {
+      await feed(peer, [ipPacket(i, 60)]);
+      const [got] = await drainPeer(peer, 1);
+      const want = ipPacket(i, 60);
+      want[1] = 0xee;
+      expect(got).toEqual(want);
+    }
+    expect(ep.stats.txInline).toBeGreaterThan(0);
+    expect(ep.stats.txWakeups).toBeLessThan(ep.stats.txPackets);
+  });
+
+  test("replies written inline and through the writer keep their order", async () => {
+    const { ep, peer } = setup();
+    let seq = 0;
+    const sent: Uint8Array[] = [];
+    ep.attach({
+      deliverNetworkPacket() {
+        // Five packets per request: the first may go inline, the rest through the ring.
+        const burst: PacketBuffer[] = [];
+        for (let k = 0; k < 5; k++) {
+          const b = ipPacket(seq++, 80);
+          sent.push(b);
+          burst.push(outbound(b));
+        }
+        ep.writePackets(burst.slice(0, 1));
+        ep.writePackets(burst.slice(1));
+      },
+    });
+    for (let i = 0; i < 20; i++) {
+      await feed(peer, [ipPacket(i, 40)]);
+      await Bun.sleep(1);
+    }
+    const got = await drainPeer(peer, 100);
+    expect(got).toEqual(sent);
+    expect(ep.stats.txPackets).toBe(100);
+  });
+});
+
 describe("ThreadedFdEndpoint options", () => {
   test("ring sizes must be powers of two, the fd and MTU valid", () => {
     expect(() => new ThreadedFdEndpoint({ fd: 0, mtu: 1500, rxSlots: 100 })).toThrow(ErrInvalidOptionValue);
