@@ -200,23 +200,26 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   private corkT: EndpointTimer | undefined;
   /** RTO and persist share one timer: only one can be needed at a time. */
   get rtxTimer(): EndpointTimer {
-    if (this.rtxT === undefined) this.rtxT = new EndpointTimer(this.stack.clock, () => this.onRtxTimer());
+    if (this.rtxT === undefined)
+      this.rtxT = new EndpointTimer(this.stack.clock, () => this.onRtxTimer(), this);
     return this.rtxT;
   }
   rtxMode: "rto" | "persist" | "handshake" = "rto";
   get ackTimer(): EndpointTimer {
-    if (this.ackT === undefined) this.ackT = new EndpointTimer(this.stack.clock, () => this.onAckTimer());
+    if (this.ackT === undefined)
+      this.ackT = new EndpointTimer(this.stack.clock, () => this.onAckTimer(), this);
     return this.ackT;
   }
   /** Keepalive, FIN-WAIT-2 timeout and TIME-WAIT (2MSL). */
   get stateTimer(): EndpointTimer {
     if (this.stateT === undefined)
-      this.stateT = new EndpointTimer(this.stack.clock, () => this.onStateTimer());
+      this.stateT = new EndpointTimer(this.stack.clock, () => this.onStateTimer(), this);
     return this.stateT;
   }
   /** Ends a cork after 200 ms. */
   get corkTimer(): EndpointTimer {
-    if (this.corkT === undefined) this.corkT = new EndpointTimer(this.stack.clock, () => this.onCorkTimer());
+    if (this.corkT === undefined)
+      this.corkT = new EndpointTimer(this.stack.clock, () => this.onCorkTimer(), this);
     return this.corkT;
   }
   private readonly sackScratch: number[] = [];

@@ -271,7 +271,7 @@ function rackOnAck(ep: TcpEndpoint, rec: SackRecovery, u: SackUpdate, tsEcr: num
 
 /** Apart from `rackDetectLoss` (run per ACK): a closure there cost a scope object on every call (issue 10). */
 function newReoTimer(ep: TcpEndpoint): EndpointTimer {
-  return new EndpointTimer(ep.stack.clock, () => onReoTimer(ep));
+  return new EndpointTimer(ep.stack.clock, () => onReoTimer(ep), ep);
 }
 
 /** RFC 8985 §6.2 step 5: mark losses; arm (or stop) the reordering timer for the segments not yet due. */
