@@ -145,6 +145,32 @@ describe("VectorisedView.appendContiguous", () => {
   });
 });
 
+describe("VectorisedView.appendRange", () => {
+  test("appends bytes of an array by range, merged as appendContiguous merges", () => {
+    const backing = Uint8Array.from({ length: 10 }, (_, i) => i);
+    const v = new VectorisedView();
+    v.appendRange(backing, 0, 3);
+    v.appendRange(backing, 3, 2);
+    expect(v.views.length).toBe(1);
+    expect(v.size).toBe(5);
+    v.appendRange(backing, 6, 2); // a gap: not contiguous
+    v.appendRange(Uint8Array.of(99), 0, 1); // another buffer
+    v.appendRange(backing, 8, 0);
+    expect(v.views.length).toBe(3);
+    expect([...v.toBytes()]).toEqual([0, 1, 2, 3, 4, 6, 7, 99]);
+    expect(v.slice(1, 3).buffer).toBe(backing.buffer);
+  });
+
+  test("a range of a view continues a chunk that began before the view", () => {
+    const backing = Uint8Array.from({ length: 10 }, (_, i) => i);
+    const v = new VectorisedView();
+    v.appendRange(backing, 1, 3);
+    v.appendRange(backing.subarray(4), 0, 2);
+    expect(v.views.length).toBe(1);
+    expect([...v.toBytes()]).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
 describe("VectorisedView.copyTo at an offset", () => {
   test("copies `len` bytes from `from` into dst at dstOff, across chunks, whole chunks included", () => {
     const v = new VectorisedView([b(1, 2, 3), b(4, 5), b(6, 7, 8, 9)]);

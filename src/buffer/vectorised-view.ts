@@ -58,6 +58,24 @@ export class VectorisedView {
     this.total += chunk.length;
   }
 
+  /**
+   * `appendContiguous(arr.subarray(off, off + len))` with one view made instead of two: the bytes
+   * `[off, off + len)` of `arr` are appended, merged into the last chunk when it ends right before
+   * them in the same buffer (issue 10: TCP's receive queue appends each segment so).
+   */
+  appendRange(arr: Uint8Array, off: number, len: number): void {
+    if (len === 0) return;
+    const n = this.chunks.length;
+    const last = n > 0 ? this.chunks[n - 1]! : undefined;
+    const at = arr.byteOffset + off;
+    if (last !== undefined && last.byteOffset + last.length === at && last.buffer === arr.buffer) {
+      this.chunks[n - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + len);
+    } else {
+      this.chunks.push(arr.subarray(off, off + len));
+    }
+    this.total += len;
+  }
+
   /** Removes `n` bytes from the front. */
   trimFront(n: number): void {
     if (n > this.total) n = this.total;

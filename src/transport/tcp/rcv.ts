@@ -207,7 +207,7 @@ export class ReceiveState {
       this.tail = t;
     }
     t.set(data, used);
-    this.queue.appendContiguous(t.subarray(used, used + n));
+    this.queue.appendRange(t, used, n);
     this.tailUsed = used + n;
   }
 
@@ -287,7 +287,7 @@ export class ReceiveState {
    * the most recently received segment, then other recent blocks.
    */
   sackBlocks(max: number, out: number[]): number[] {
-    out.length = 0;
+    if (out.length !== 0) out.length = 0;
     if (!this.sackEnabled) return out;
     if (this.hasDsack) {
       out.push(this.dsackStart, this.dsackEnd);
