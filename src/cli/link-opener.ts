@@ -27,9 +27,9 @@ export interface LinkOpener {
 
 export interface TunOpenerOptions {
   /**
-   * `serve --io-threads`: plain TUN NICs (no offload) get a `ThreadedFdEndpoint`,
-   * whose read()/write() calls run on worker threads; TAP and offload NICs keep
-   * the `FdEndpoint`.
+   * `serve --io-threads`: TUN NICs (with or without offload) get a
+   * `ThreadedFdEndpoint`, whose read()/write() calls run on worker threads;
+   * TAP NICs keep the `FdEndpoint`.
    */
   ioThreads?: boolean;
 }
@@ -38,10 +38,7 @@ export interface TunOpenerOptions {
 export function tunOpenerWith(o: TunOpenerOptions): LinkOpener {
   return {
     open(spec, clock, onError) {
-      const tun =
-        o.ioThreads && spec.kind === "tun" && !spec.offload
-          ? openThreaded(spec, onError)
-          : openFd(spec, onError);
+      const tun = o.ioThreads && spec.kind === "tun" ? openThreaded(spec, onError) : openFd(spec, onError);
       let pcapFd: number | undefined;
       try {
         for (const h of spec.hostAddresses ?? []) {
@@ -99,12 +96,14 @@ function openThreaded(spec: NicSpec, onError: (e: unknown) => void): OpenedDevic
   const device = openTun({
     name: spec.name,
     mode: "tun",
+    vnetHdr: spec.offload ?? false,
     ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}),
   });
   try {
     const endpoint = new ThreadedFdEndpoint({
       fd: device.fd,
       mtu: device.mtu,
+      vnetHdr: device.vnetHdr,
       onClosed: () => device.close(),
       onError,
     });

@@ -36,7 +36,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   {
     name: "io-threads",
     kind: "bool",
-    help: "plain TUN: packet read()/write() on worker threads (more throughput, more latency)",
+    help: "TUN: packet read()/write() on worker threads (more bulk throughput, more latency)",
   },
   {
     name: "api",
@@ -116,7 +116,7 @@ export interface ServeConfig {
   routes: RouteFlag[];
   mtu?: number;
   offload: boolean;
-  /** --io-threads: plain TUN NICs do their packet syscalls on worker threads (link-opener.ts). */
+  /** --io-threads: TUN NICs do their packet syscalls on worker threads (link-opener.ts). */
   ioThreads?: boolean;
   api: ApiAddress;
   apiOpenReads: boolean;
@@ -242,7 +242,6 @@ export function serveConfig(f: ParsedFlags): ServeConfig {
   if (bool(f, "no-runtime-nics")) cfg.noRuntimeNics = true;
   if (bool(f, "io-threads")) {
     if (device.kind !== "tun") throw new FlagError("--io-threads", "only applies to --tun devices");
-    if (cfg.offload) throw new FlagError("--io-threads", "applies to plain TUN only, not with --offload");
     cfg.ioThreads = true;
   }
   const pcap = str(f, "pcap");

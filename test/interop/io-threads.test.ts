@@ -1,7 +1,8 @@
 /**
  * The compiled `netstack serve --io-threads` (packet read()/write() on worker
  * threads, src/link/fdbased/threaded-endpoint.ts) against the Linux kernel on
- * a plain TUN at MTU 1500: TCP both ways at once through the echo service
+ * a TUN at MTU 1500, plain and with `--offload` (IFF_VNET_HDR: GRO
+ * super-packets in, GSO super-packets out): TCP both ways at once through the echo service
  * (RFC 862) and one way from chargen (RFC 864), byte-exact by SHA-256, pings,
  * and a clean exit on SIGTERM (both workers stop). The compiled binary also
  * proves io-worker.ts is embedded as an extra entrypoint.
@@ -29,6 +30,11 @@ function chargenPrefix(size: number): string {
 }
 
 describe.skipIf(!canNetns)("netstack serve --io-threads (compiled) against the kernel over TUN", () => {
+  for (const offload of [false, true])
+    describe(offload ? "--offload" : "plain TUN", () => configuration(offload));
+});
+
+function configuration(offload: boolean): void {
   let ns: Netns | undefined;
   let dir: string | undefined;
   let serve: ReturnType<typeof Bun.spawn> | undefined;
@@ -55,6 +61,7 @@ describe.skipIf(!canNetns)("netstack serve --io-threads (compiled) against the k
         "--tun",
         tun,
         "--io-threads",
+        ...(offload ? ["--offload"] : []),
         "--addr",
         `${stack4}/24`,
         "--addr",
@@ -141,4 +148,4 @@ describe.skipIf(!canNetns)("netstack serve --io-threads (compiled) against the k
     expect(await serve!.exited).toBe(0);
     expect(err).not.toContain('"level":"error"');
   }, 20_000);
-});
+}

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { encodeVirtioNetHeader, VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import type { NetworkDispatcher } from "../link-endpoint.ts";
+import { LinkCapability, type NetworkDispatcher } from "../link-endpoint.ts";
 import {
   AF_UNIX,
   close,
@@ -19,13 +20,58 @@ import {
 } from "../rawfile/index.ts";
 import { ThreadedFdEndpoint, type ThreadedFdEndpointOptions } from "./threaded-endpoint.ts";
 
+/** `body` behind a virtio-net header with these fields. */
+function vnet(
+  f: {
+    flags?: number;
+    gsoType?: number;
+    hdrLen?: number;
+    gsoSize?: number;
+    csumStart?: number;
+    csumOffset?: number;
+  },
+  body: Uint8Array,
+): Uint8Array {
+  const b = new Uint8Array(VIRTIO_NET_HDR_SIZE + body.length);
+  encodeVirtioNetHeader(b, 0, {
+    flags: f.flags ?? 0,
+    gsoType: f.gsoType ?? 0,
+    hdrLen: f.hdrLen ?? 0,
+    gsoSize: f.gsoSize ?? 0,
+    csumStart: f.csumStart ?? 0,
+    csumOffset: f.csumOffset ?? 0,
+  });
+  b.set(body, VIRTIO_NET_HDR_SIZE);
+  return b;
+}
+
+/** An IPv4 TCP segment (ACK, 20-byte header) of `len` payload bytes at `seq`; checksums left zero. */
+function tcpSegment(seq: number, len: number): PacketBuffer {
+  const b = new Uint8Array(40 + len);
+  const dv = new DataView(b.buffer);
+  b[0] = 0x45;
+  dv.setUint16(2, b.length);
+  b[8] = 64;
+  b[9] = 6;
+  b.set([198, 18, 0, 1, 198, 18, 0, 2], 12);
+  dv.setUint16(20, 7);
+  dv.setUint16(22, 40000);
+  dv.setUint32(24, seq);
+  dv.setUint32(28, 1);
+  b[32] = 5 << 4;
+  b[33] = 0x10;
+  dv.setUint16(34, 1000);
+  b.fill(seq & 0xff, 40);
+  return PacketBuffer.withPayload(32, b);
+}
+
 /** A dispatcher that records packets (copied) and resolves `until(n)` once `n` have arrived. */
 class Recorder implements NetworkDispatcher {
-  readonly got: { protocol: number; bytes: Uint8Array }[] = [];
+  readonly got: { protocol: number; bytes: Uint8Array; pkt: PacketBuffer }[] = [];
   batches = 0;
   private waiters: { n: number; resolve: () => void }[] = [];
   deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
-    this.got.push({ protocol, bytes: pkt.data.slice(pkt.head, pkt.tail) });
+    this.got.push({ protocol, bytes: pkt.data.slice(pkt.head, pkt.tail), pkt });
     this.waiters = this.waiters.filter((w) => {
       if (this.got.length < w.n) return true;
       w.resolve();
@@ -331,6 +377,94 @@ describe("ThreadedFdEndpoint replies", () => {
     const got = await drainPeer(peer, 100);
     expect(got).toEqual(sent);
     expect(ep.stats.txPackets).toBe(100);
+  });
+});
+
+describe("ThreadedFdEndpoint with a virtio-net header", () => {
+  test("advertises offloads", () => {
+    const { ep } = setup({ vnetHdr: true });
+    expect(ep.capabilities & LinkCapability.HardwareGSO).toBe(LinkCapability.HardwareGSO);
+    expect(ep.capabilities & LinkCapability.RXChecksumOffload).toBe(LinkCapability.RXChecksumOffload);
+    expect(ep.capabilities & LinkCapability.TXChecksumOffload).toBe(0);
+    expect(ep.gsoMaxSize).toBe(65535);
+    expect(
+      setup({ vnetHdr: true, txChecksumOffload: true }).ep.capabilities & LinkCapability.TXChecksumOffload,
+    ).toBe(LinkCapability.TXChecksumOffload);
+    expect(setup().ep.capabilities).toBe(LinkCapability.None);
+  });
+
+  test("inbound: a GRO super-packet gets pkt.gso and checksumVerified; malformed headers are counted", async () => {
+    const { ep, peer } = setup({ vnetHdr: true });
+    const rec = new Recorder();
+    ep.attach(rec);
+    const big = ipPacket(1, 60_000);
+    await feed(peer, [
+      new Uint8Array(5),
+      vnet({ gsoType: 2 }, ipPacket(2, 20)),
+      vnet({ flags: 1, gsoType: 0x81, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 }, big),
+      vnet({ flags: 2 }, ipPacket(3, 20)),
+      vnet({}, ipPacket(4, 20)),
+    ]);
+    await rec.until(3);
+    const [a, b, c] = rec.got;
+    expect(a!.bytes).toEqual(big);
+    expect(a!.pkt.checksumVerified).toBe(true);
+    expect(a!.pkt.gso).toEqual({
+      type: 1,
+      size: 1448,
+      headerLength: 52,
+      needsChecksum: true,
+      checksumStart: 20,
+      checksumOffset: 16,
+    });
+    expect(b!.pkt.checksumVerified).toBe(true);
+    expect(b!.pkt.gso).toBeUndefined();
+    expect(c!.pkt.checksumVerified).toBe(false);
+    expect(ep.stats.rxGsoPackets).toBe(1);
+    expect(ep.stats.rxMalformed).toBe(2);
+    expect(ep.stats.rxBytes).toBe(60_000 + 20 + 20);
+  });
+
+  test("outbound: pkt.gso becomes the virtio header, a zero header without it", async () => {
+    const { ep, peer } = setup({ vnetHdr: true, txCoalesce: false });
+    const body = ipPacket(5, 3000);
+    const gso = {
+      type: 1,
+      size: 1448,
+      headerLength: 52,
+      needsChecksum: true,
+      checksumStart: 20,
+      checksumOffset: 16,
+    };
+    const p = outbound(body);
+    p.gso = gso;
+    expect(ep.writePackets([p, outbound(ipPacket(6, 20))])).toBe(2);
+    const got = await drainPeer(peer, 2);
+    expect(got[0]).toEqual(
+      vnet({ flags: 1, gsoType: 1, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 }, body),
+    );
+    expect(got[1]).toEqual(vnet({}, ipPacket(6, 20)));
+    expect(ep.stats.txGsoPackets).toBe(1);
+    expect(ep.stats.txBytes).toBe(3020);
+  });
+
+  test("outbound: TCP segments written in one turn leave as one GSO super-packet, in order with the rest", async () => {
+    const { ep, peer } = setup({ vnetHdr: true });
+    expect(ep.writePackets([outbound(ipPacket(7, 20))])).toBe(1);
+    expect(ep.writePackets([tcpSegment(100, 1000), tcpSegment(1100, 1000)])).toBe(2);
+    expect(ep.writePackets([tcpSegment(2100, 500)])).toBe(1);
+    await Promise.resolve();
+    // A packet that is not TCP flushes the open run first.
+    ep.writePackets([tcpSegment(2600, 1000), outbound(ipPacket(8, 20))]);
+    const got = await drainPeer(peer, 4);
+    expect(got[0]).toEqual(vnet({}, ipPacket(7, 20)));
+    expect(got[1]!.length).toBe(VIRTIO_NET_HDR_SIZE + 40 + 2500);
+    expect(got[1]![1]).toBe(1); // gso_type TCPV4
+    expect(new DataView(got[1]!.buffer, got[1]!.byteOffset).getUint16(4, true)).toBe(1000); // gso_size
+    expect(got[2]!.length).toBe(VIRTIO_NET_HDR_SIZE + 1040);
+    expect(got[3]).toEqual(vnet({}, ipPacket(8, 20)));
+    expect(ep.stats.txPackets).toBe(6);
+    expect(ep.stats.txGsoPackets).toBe(1);
   });
 });
 

@@ -1,5 +1,19 @@
 import { ptr } from "bun:ffi";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import {
+  clearVirtioNetHeader,
+  encodeVirtioNetHeader,
+  VIRTIO_CSUM_OFFSET,
+  VIRTIO_CSUM_START,
+  VIRTIO_FLAGS,
+  VIRTIO_GSO_SIZE,
+  VIRTIO_GSO_TYPE,
+  VIRTIO_HDR_LEN,
+  VIRTIO_NET_HDR_F_DATA_VALID,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_SIZE,
+} from "../../header/virtio-net.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
@@ -27,12 +41,17 @@ import {
 } from "./io-protocol.ts";
 import { ioWorkerUrl } from "./io-worker-url.ts";
 import { memcpy } from "./memcpy.ts";
+import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
 
 /** Most packets delivered per event-loop turn before yielding (timers, HTTP). */
 const DEFAULT_BATCH = 256;
 /** Slots per ring (a power of two). */
 const DEFAULT_RX_SLOTS = 2048;
 const DEFAULT_TX_SLOTS = 4096;
+/** With a vnet header a slot holds a 64 KiB super-packet: fewer of them. */
+const DEFAULT_VNET_SLOTS = 128;
+/** Largest IP packet (or GSO super-packet): a 16-bit total length. */
+const MAX_IP_PACKET = 65535;
 /**
  * After a drain that found packets, keep looking at the RX ring from the event
  * loop (`setImmediate`) for this long before sleeping (see `spinMs`). Off by
@@ -51,7 +70,7 @@ const TX_STALL_WAITS = 40;
 const INLINE_WRITES_PER_DRAIN = 1;
 
 export interface ThreadedFdEndpointOptions {
-  /** A boundary-preserving fd carrying IP packets (a plain TUN: no IFF_VNET_HDR), nonblocking. */
+  /** A boundary-preserving fd carrying IP packets (a TUN), nonblocking. */
   fd: number;
   /** Largest network-layer packet (the device MTU). */
   mtu: number;
@@ -70,9 +89,22 @@ export interface ThreadedFdEndpointOptions {
    * (see `DEFAULT_SPIN_MS`).
    */
   spinMs?: number;
-  /** Slots in the RX ring, a power of two (default 2048). */
+  /**
+   * Every packet on the fd starts with a 10-byte virtio-net header (a TUN
+   * opened with IFF_VNET_HDR and offloads), as for `FdEndpoint`: GRO
+   * super-packets in, GSO super-packets out (segments of one flow written in
+   * one event-loop turn are merged by tcp-gso-coalescer.ts).
+   */
+  vnetHdr?: boolean;
+  /** With `vnetHdr`: advertise `TXChecksumOffload` (see `FdEndpointOptions`). Default false. */
+  txChecksumOffload?: boolean;
+  /** With `vnetHdr`: largest super-segment accepted (default 65535). */
+  gsoMaxSize?: number;
+  /** With `vnetHdr`: merge TCP segments into GSO super-packets (default true). */
+  txCoalesce?: boolean;
+  /** Slots in the RX ring, a power of two (default 2048; 128 with `vnetHdr`). */
   rxSlots?: number;
-  /** Slots in the TX ring, a power of two (default 4096). */
+  /** Slots in the TX ring, a power of two (default 4096; 128 with `vnetHdr`). */
   txSlots?: number;
 }
 
@@ -103,6 +135,10 @@ export interface ThreadedFdEndpointStats {
   txWakeups: number;
   /** Packets the main thread wrote itself because the writer slept with nothing queued. */
   txInline: number;
+  /** GRO super-packets received (virtio gso_type != 0). */
+  rxGsoPackets: number;
+  /** Super-segments sent with a GSO virtio header. */
+  txGsoPackets: number;
 }
 
 /**
@@ -130,17 +166,19 @@ export interface ThreadedFdEndpointStats {
  * main thread itself (no write is in flight, so the order holds), and a
  * request/response exchange wakes no writer at all.
  *
- * The price is latency: a packet crosses a thread in each direction, and a
- * sleeping thread takes tens of microseconds to wake here. Plain TUN only (IP
- * framing, no virtio header).
+ * The price is latency: an inbound packet crosses from the reader, which a
+ * packet must first wake (tens of microseconds here). IP framing (a TUN),
+ * with or without a virtio-net header (`vnetHdr`, as `FdEndpoint` handles it:
+ * in `pkt.gso`, `headerLength` and `checksumStart` count from the IP header).
  */
 export class ThreadedFdEndpoint implements LinkEndpoint {
   readonly fd: number;
   readonly mtu: number;
-  readonly capabilities = LinkCapability.None;
+  readonly capabilities: number;
   readonly maxHeaderLength = 0;
   readonly linkAddress = LinkAddress.EMPTY;
-  readonly gsoMaxSize = 0;
+  readonly gsoMaxSize: number;
+  readonly vnetHdr: boolean;
   /** `writePackets` copies every packet into the TX ring and keeps no reference (link-endpoint.ts). */
   readonly synchronousWrite = true;
   private readonly counters = {
@@ -158,6 +196,8 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     txWakeups: 0,
     txInline: 0,
     txDroppedEagain: 0,
+    rxGsoPackets: 0,
+    txGsoPackets: 0,
   };
   /** The last error passed to `onError` (or that would have been). */
   lastError: unknown;
@@ -198,6 +238,10 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   private inlineBudget = 0;
   /** The writer freed no slot for a whole stall: drop at once while the ring stays full. */
   private txStalled = false;
+  private readonly coalescer: TcpGsoCoalescer | undefined;
+  private flushQueued = false;
+  /** Largest packet `writePackets` takes (the MTU, or `gsoMaxSize` with a vnet header). */
+  private readonly txMax: number;
 
   // Workers.
   private started = false;
@@ -216,10 +260,23 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     this.onError = opts.onError;
     this.batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
     this.spinMs = Math.max(0, opts.spinMs ?? DEFAULT_SPIN_MS);
-    this.rxSlots = powerOfTwo(opts.rxSlots ?? DEFAULT_RX_SLOTS);
-    this.txSlots = powerOfTwo(opts.txSlots ?? DEFAULT_TX_SLOTS);
-    // One more byte than the MTU: a read that fills the whole slot was truncated (too large for the link).
-    this.slotSize = (opts.mtu + 1 + 63) & ~63;
+    this.vnetHdr = opts.vnetHdr === true;
+    this.rxSlots = powerOfTwo(opts.rxSlots ?? (this.vnetHdr ? DEFAULT_VNET_SLOTS : DEFAULT_RX_SLOTS));
+    this.txSlots = powerOfTwo(opts.txSlots ?? (this.vnetHdr ? DEFAULT_VNET_SLOTS : DEFAULT_TX_SLOTS));
+    let caps = LinkCapability.None;
+    if (this.vnetHdr) {
+      caps |= LinkCapability.RXChecksumOffload | LinkCapability.HardwareGSO;
+      if (opts.txChecksumOffload) caps |= LinkCapability.TXChecksumOffload;
+    }
+    this.capabilities = caps;
+    this.gsoMaxSize = this.vnetHdr ? Math.min(opts.gsoMaxSize ?? MAX_IP_PACKET, MAX_IP_PACKET) : 0;
+    this.txMax = this.vnetHdr ? Math.max(this.gsoMaxSize, opts.mtu) : opts.mtu;
+    // One byte more than the largest packet: a read that fills the whole slot was truncated.
+    const largest = this.vnetHdr ? VIRTIO_NET_HDR_SIZE + MAX_IP_PACKET : opts.mtu;
+    this.slotSize = (largest + 1 + 63) & ~63;
+    if (this.vnetHdr && opts.txCoalesce !== false) {
+      this.coalescer = new TcpGsoCoalescer(this.writeCoalesced, this.gsoMaxSize);
+    }
     this.rxData = new Uint8Array(new SharedArrayBuffer(this.rxSlots * this.slotSize));
     this.rxLengths = new Int32Array(new SharedArrayBuffer(4 * this.rxSlots));
     this.txData = new Uint8Array(new SharedArrayBuffer(this.txSlots * this.slotSize));
@@ -271,6 +328,9 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   /** Stops the workers (the writer first writes what is queued); closes the fd if owned. Idempotent. */
   close(): void {
     if (this.closed) return;
+    const head = this.txHead;
+    this.coalescer?.flush();
+    if (this.txHead !== head) this.wakeWriter();
     this.closed = true;
     this.dispatcher = undefined;
     this.rxStopped = true;
@@ -483,12 +543,32 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   private deliver(bytes: Uint8Array, n: number): void {
     const d = this.dispatcher;
     if (!d) return;
-    if (n > this.mtu) {
+    let h = 0;
+    let vflags = 0;
+    let gsoType = 0;
+    if (this.vnetHdr) {
+      if (n < VIRTIO_NET_HDR_SIZE || n >= this.slotSize) {
+        this.counters.rxMalformed++;
+        return;
+      }
+      vflags = bytes[VIRTIO_FLAGS]!;
+      gsoType = bytes[VIRTIO_GSO_TYPE]! & ~VIRTIO_NET_HDR_GSO_ECN;
+      // virtio v1.2 §5.1.6: the defined gso types are NONE, TCPV4, UDP, TCPV6 and UDP_L4.
+      if (gsoType === 2 || gsoType > 5) {
+        this.counters.rxMalformed++;
+        return;
+      }
+      h = VIRTIO_NET_HDR_SIZE;
+    } else if (n > this.mtu) {
       // Filled the whole slot: larger than the MTU, so truncated. Counted and dropped.
       this.counters.rxMalformed++;
       return;
     }
-    const version = bytes[0]! >>> 4;
+    if (n - h < 1) {
+      this.counters.rxMalformed++;
+      return;
+    }
+    const version = bytes[h]! >>> 4;
     let proto: number;
     if (version === 4) proto = IPV4_PROTOCOL_NUMBER;
     else if (version === 6) proto = IPV6_PROTOCOL_NUMBER;
@@ -496,11 +576,25 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       this.counters.rxMalformed++;
       return;
     }
-    const pkt = new PacketBuffer(bytes, 0, n);
-    pkt.networkHeader = 0;
+    const pkt = new PacketBuffer(bytes, h, n);
+    pkt.networkHeader = h;
     pkt.networkProtocol = proto;
+    if (this.vnetHdr) {
+      pkt.checksumVerified = (vflags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0;
+      if (gsoType !== 0 || (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
+        pkt.gso = {
+          type: gsoType,
+          size: get16(bytes, VIRTIO_GSO_SIZE),
+          headerLength: get16(bytes, VIRTIO_HDR_LEN),
+          needsChecksum: (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0,
+          checksumStart: get16(bytes, VIRTIO_CSUM_START),
+          checksumOffset: get16(bytes, VIRTIO_CSUM_OFFSET),
+        };
+        if (gsoType !== 0) this.counters.rxGsoPackets++;
+      }
+    }
     this.counters.rxPackets++;
-    this.counters.rxBytes += n;
+    this.counters.rxBytes += n - h;
     d.deliverNetworkPacket(proto, pkt);
   }
 
@@ -530,26 +624,111 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
 
   private queue(pkt: PacketBuffer): boolean {
     const size = pkt.tail - pkt.head;
-    if (size <= 0 || size > this.mtu) {
+    if (size <= 0 || size > this.txMax) {
       this.counters.txErrors++;
       return false;
     }
-    if (((this.txHead - this.txTailSeen) | 0) >= this.txSlots && !this.waitForTxSpace()) {
+    const c = this.coalescer;
+    if (c) {
+      // A fully checksummed TCP segment (no gso request of its own) joins the open run.
+      if (pkt.gso === undefined && c.add(pkt.data, pkt.head, size)) {
+        if (c.pending && !this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(this.flushCoalesced);
+        }
+        return true;
+      }
+      // Anything else goes out after the run, in order.
+      c.flush();
+    }
+    if (!this.reserveTxSlot()) {
       this.counters.txErrors++;
       return false;
     }
+    const at = this.txAddress + (this.txHead & (this.txSlots - 1)) * this.slotSize;
+    let len = size;
+    if (this.vnetHdr) {
+      this.fillVirtio(pkt);
+      len += VIRTIO_NET_HDR_SIZE;
+      memcpy(at + VIRTIO_NET_HDR_SIZE, ptr(pkt.data, pkt.head), size);
+    } else {
+      memcpy(at, ptr(pkt.data, pkt.head), size);
+    }
+    if (!this.commitTxSlot(at, len, 1)) return false;
+    const g = pkt.gso;
+    if (g && g.type !== 0) this.counters.txGsoPackets++;
+    return true;
+  }
+
+  /** Makes sure the slot at `txHead` is free (waiting for the writer if the ring is full). */
+  private reserveTxSlot(): boolean {
+    return ((this.txHead - this.txTailSeen) | 0) < this.txSlots || this.waitForTxSpace();
+  }
+
+  /**
+   * Sends the `len` bytes built in the slot at `txHead` (address `at`): written
+   * from this thread when the writer sleeps with nothing queued and the drain's
+   * budget allows (see `inlineBudget`), else published for the writer.
+   * `segments` is how many stack packets it carries (more than one when coalesced).
+   */
+  private commitTxSlot(at: number, len: number, segments: number): boolean {
+    const bytes = len - (this.vnetHdr ? VIRTIO_NET_HDR_SIZE : 0);
     if (this.inlineBudget > 0 && this.writerIdle()) {
       this.inlineBudget--;
-      return this.writeInline(pkt, size);
+      const n = writeAddress(this.fd, at, len);
+      if (n < 0) {
+        if (n === -ERRNO.EAGAIN) this.counters.txDroppedEagain += segments;
+        else this.counters.txErrors += segments;
+        return false;
+      }
+      this.counters.txInline++;
+    } else {
+      const slot = this.txHead & (this.txSlots - 1);
+      this.txLengths[slot] = len;
+      this.txHead = (this.txHead + 1) | 0;
+      Atomics.store(this.control, TX_HEAD, this.txHead);
     }
-    const slot = this.txHead & (this.txSlots - 1);
-    memcpy(this.txAddress + slot * this.slotSize, ptr(pkt.data, pkt.head), size);
-    this.txLengths[slot] = size;
-    this.txHead = (this.txHead + 1) | 0;
-    Atomics.store(this.control, TX_HEAD, this.txHead);
-    this.counters.txPackets++;
-    this.counters.txBytes += size;
+    this.counters.txPackets += segments;
+    this.counters.txBytes += bytes;
     return true;
+  }
+
+  private readonly flushCoalesced = (): void => {
+    this.flushQueued = false;
+    if (this.closed) return;
+    const head = this.txHead;
+    this.coalescer?.flush();
+    if (this.txHead !== head) this.wakeWriter();
+  };
+
+  /** Queues a packet the coalescer built (a virtio header first); counts it like `queue`. */
+  private readonly writeCoalesced = (buf: Uint8Array, len: number, segments: number): void => {
+    if (!this.reserveTxSlot()) {
+      this.counters.txErrors += segments;
+      return;
+    }
+    const at = this.txAddress + (this.txHead & (this.txSlots - 1)) * this.slotSize;
+    memcpy(at, ptr(buf), len);
+    if (this.commitTxSlot(at, len, segments) && segments > 1) this.counters.txGsoPackets++;
+  };
+
+  /** The virtio header for `pkt` into the slot at `txHead` (from `pkt.gso`; zero without one). */
+  private fillVirtio(pkt: PacketBuffer): void {
+    const b = this.txData;
+    const at = (this.txHead & (this.txSlots - 1)) * this.slotSize;
+    const g = pkt.gso;
+    if (!g) {
+      clearVirtioNetHeader(b, at);
+      return;
+    }
+    encodeVirtioNetHeader(b, at, {
+      flags: g.needsChecksum ? VIRTIO_NET_HDR_F_NEEDS_CSUM : 0,
+      gsoType: g.type,
+      hdrLen: g.headerLength,
+      gsoSize: g.type !== 0 ? g.size : 0,
+      csumStart: g.needsChecksum ? g.checksumStart : 0,
+      csumOffset: g.needsChecksum ? g.checksumOffset : 0,
+    });
   }
 
   /**
@@ -561,20 +740,6 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   private writerIdle(): boolean {
     const c = this.control;
     return Atomics.load(c, TX_SLEEP) === 1 && Atomics.load(c, TX_TAIL) === this.txHead;
-  }
-
-  /** One write() from this thread, for a reply while the writer sleeps (no thread wake-up on the way out). */
-  private writeInline(pkt: PacketBuffer, size: number): boolean {
-    const n = writeAddress(this.fd, ptr(pkt.data, pkt.head), size);
-    if (n < 0) {
-      if (n === -ERRNO.EAGAIN) this.counters.txDroppedEagain++;
-      else this.counters.txErrors++;
-      return false;
-    }
-    this.counters.txInline++;
-    this.counters.txPackets++;
-    this.counters.txBytes += size;
-    return true;
   }
 
   private wakeWriter(): void {
@@ -617,6 +782,11 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     this.txStalled = true;
     return false;
   }
+}
+
+/** A little-endian 16-bit field of the virtio header. */
+function get16(b: Uint8Array, off: number): number {
+  return b[off]! | (b[off + 1]! << 8);
 }
 
 function powerOfTwo(n: number): number {
