@@ -336,7 +336,10 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     this.rxStopped = true;
     const c = this.control;
     Atomics.store(c, STOP, 1);
+    // Cleared before the notify: a worker about to wait on a raised cell then returns at once.
+    Atomics.store(c, TX_SLEEP, 0);
     Atomics.notify(c, TX_SLEEP);
+    Atomics.store(c, RX_SPACE, 0);
     Atomics.notify(c, RX_SPACE);
     // Ends our own pending waitAsync, so nothing holds the event loop.
     Atomics.store(c, RX_SLEEP, 0);
@@ -418,7 +421,11 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       this.counters.rxErrors++;
       this.report(new Error(`read() on fd ${this.fd} failed with errno ${errno}`));
     }
-    // Deliver what is still in the ring; `pump` stops once it is empty.
+    // Deliver what is still in the ring; `pump` stops once it is empty. A main thread that went
+    // back to sleep before this message came is woken to see that the reader is gone.
+    const c = this.control;
+    Atomics.store(c, RX_SLEEP, 0);
+    Atomics.notify(c, RX_SLEEP);
     this.scheduleImmediate();
   }
 
