@@ -438,6 +438,27 @@ describe("FdEndpoint hot poll (worker readiness, hotMs)", () => {
     expect(ep.stats.rxSpinDrains).toBe(0);
   });
 
+  test("two hot links share one poll: packets on either arrive without worker wake-ups", async () => {
+    const one = setup({ framing: "ip", spinMs: 0, hotMs: 60_000 });
+    const two = setup({ framing: "ip", spinMs: 0, hotMs: 60_000 });
+    const rec1 = new Recorder();
+    const rec2 = new Recorder();
+    one.ep.attach(rec1);
+    two.ep.attach(rec2);
+    writeFd(one.peer, ipv4Packet(20));
+    writeFd(two.peer, ipv4Packet(20));
+    await Promise.all([rec1.until(1), rec2.until(1)]);
+    expect(one.ep.hot && two.ep.hot).toBe(true);
+    for (let i = 2; i <= 4; i++) {
+      writeFd(two.peer, ipv4Packet(20));
+      await rec2.until(i);
+      writeFd(one.peer, ipv4Packet(20));
+      await rec1.until(i);
+    }
+    expect([one.ep.stats.rxWakeups, two.ep.stats.rxWakeups]).toEqual([1, 1]);
+    expect([one.ep.stats.rxHotWakeups, two.ep.stats.rxHotWakeups]).toEqual([3, 3]);
+  });
+
   test("hot and quiet, it blocks in poll(2) instead of spinning", async () => {
     const { ep, peer } = setup({ framing: "ip", spinMs: 0, hotMs: 60_000 });
     const rec = new Recorder();

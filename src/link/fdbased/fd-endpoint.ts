@@ -32,6 +32,7 @@ import {
   writeAddress,
   writevFd,
 } from "../rawfile/index.ts";
+import { type HotMember, hotPoller } from "./hot-poller.ts";
 import {
   POLL_ARMED,
   POLL_ERRNO,
@@ -70,11 +71,6 @@ const DEFAULT_BATCH = 256;
 const DEFAULT_SPIN_MS = 1;
 /** Default hot-poll window after the last packet (see `hotMs`). */
 const DEFAULT_HOT_MS = 200;
-/**
- * Longest block in one hot poll(2) (ms): the event loop (timers, the REST server) turns at
- * least this often while hot. A packet ends the block at once, whatever the timeout.
- */
-const HOT_POLL_MS = 1;
 /** Largest super-segment the kernel accepts through a vnet header: an IP packet's 16-bit total length. */
 export const FD_GSO_MAX_SIZE = 65535;
 
@@ -146,7 +142,8 @@ export interface FdEndpointOptions {
    * Worker readiness ("hot poll"): for this many milliseconds after the last
    * packet, when there is nothing to read (and no spin), the main thread
    * blocks in poll(2) on the fd itself, at most 1 ms at a time from a
-   * `setImmediate` loop, instead of arming the poll worker. The kernel then
+   * `setImmediate` loop, instead of arming the poll worker (one poll for all
+   * hot links of the thread: hot-poller.ts). The kernel then
    * wakes the thread that handles the packet: one wake-up instead of two
    * thread hops (kernel → worker → main), while timers, the REST server and
    * other I/O still get a turn of the event loop at least every millisecond
@@ -236,7 +233,7 @@ export interface FdEndpointStats {
  * count from the start of the network (IP) header, in every framing; the
  * endpoint adds or removes the 14 Ethernet bytes the kernel counts.
  */
-export class FdEndpoint implements LinkEndpoint {
+export class FdEndpoint implements LinkEndpoint, HotMember {
   readonly fd: number;
   readonly mtu: number;
   readonly capabilities: number;
@@ -298,6 +295,8 @@ export class FdEndpoint implements LinkEndpoint {
   private lastPacketAt = Number.NEGATIVE_INFINITY;
   /** In the hot window: polling the fd on the main thread, the worker not armed (see `hotMs`). */
   private hotPolling = false;
+  /** Inside `hotTurn` (the hot poller keeps or drops this endpoint by its result). */
+  private inHotTurn = false;
   private immediatePending = false;
 
   // Signal readiness state (when `readinessMode` is "signal").
@@ -584,7 +583,7 @@ export class FdEndpoint implements LinkEndpoint {
 
   /** Drains one batch, then either yields and drains again, spins, polls hot, or sleeps (signal or worker). */
   private pump(): void {
-    this.hotPolling = false;
+    if (this.hotPolling) this.leaveHot();
     const got = this.drain();
     if (this.rxStopped || !this.dispatcher) return;
     if (got === this.batchSize) {
@@ -624,43 +623,54 @@ export class FdEndpoint implements LinkEndpoint {
   private sleepHotOrArmed(now: number): void {
     if (now - this.lastPacketAt < this.hotMs) {
       this.hotPolling = true;
-      this.scheduleImmediate();
+      hotPoller.add(this);
       return;
     }
-    this.hotPolling = false;
     Atomics.store(this.state, 0, POLL_ARMED);
     Atomics.notify(this.state, 0);
     this.waitForReady();
   }
 
+  /** Stops hot polling; inside the poller's own turn it drops this endpoint by `hotTurn`'s result instead. */
+  private leaveHot(): void {
+    this.hotPolling = false;
+    if (!this.inHotTurn) hotPoller.remove(this);
+  }
+
+  /** For the hot poller: POLLIN. */
+  readonly hotEvents = POLLIN;
+
   /**
-   * One hot turn (see `hotMs`): blocks in poll(2) on the fd for at most `HOT_POLL_MS`, so the
-   * kernel wakes this thread itself; drains if it became readable, else polls again on the next
-   * turn of the event loop, or arms the worker once the window has passed.
+   * One hot turn (see `hotMs`), called by the hot poller after its poll(2) with this fd's revents:
+   * drains if the fd became readable, else stays for the next turn, or arms the worker once the
+   * window has passed. Returns whether to stay in the poller.
    */
-  private pollHot(): void {
-    let fds = this.pollFds;
-    if (!fds) {
-      fds = new PollFds(1);
-      this.pollFds = fds;
+  hotTurn(revents: number, pollFailed: boolean): boolean {
+    if (!this.hotPolling) return false;
+    if (this.rxStopped || !this.dispatcher) {
+      // Detached or closed: the worker state stays READY, and attach() drains again.
+      this.hotPolling = false;
+      return false;
     }
-    fds.set(0, this.fd, POLLIN);
-    const r = poll(fds, HOT_POLL_MS);
-    if (r > 0) {
-      const rev = fds.revents(0);
+    if (revents !== 0) {
       // A hung-up socket peer: a read of 0 bytes then means end of file (see `hungUp`).
-      if (rev & POLLHUP) Atomics.store(this.state, POLL_HANGUP, 1);
+      if (revents & POLLHUP) Atomics.store(this.state, POLL_HANGUP, 1);
       this.stats.rxHotWakeups++;
       // As for a worker wake-up: a packet soon after going to sleep makes spinning pay again.
       if (!this.spinPays && performance.now() - this.armedAt < this.spinMs) this.spinPays = true;
-      this.pump();
-      return;
+      this.inHotTurn = true;
+      try {
+        this.pump();
+      } finally {
+        this.inHotTurn = false;
+      }
+      return this.hotPolling;
     }
-    if (r < 0 && r !== -ERRNO.EINTR) {
-      // poll itself failed: leave the fd to the worker, which reports a lasting failure.
-      this.lastPacketAt = Number.NEGATIVE_INFINITY;
-    }
+    // poll itself failed: leave the fd to the worker, which reports a lasting failure.
+    if (pollFailed) this.lastPacketAt = Number.NEGATIVE_INFINITY;
+    this.hotPolling = false;
     this.sleepHotOrArmed(performance.now());
+    return this.hotPolling;
   }
 
   private scheduleImmediate(): void {
@@ -672,10 +682,6 @@ export class FdEndpoint implements LinkEndpoint {
   private readonly onImmediate = (): void => {
     this.immediatePending = false;
     if (this.rxStopped || !this.dispatcher) return;
-    if (this.hotPolling) {
-      this.pollHot();
-      return;
-    }
     if (this.spinning) this.stats.rxSpinDrains++;
     this.pump();
   };
