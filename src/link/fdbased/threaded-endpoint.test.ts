@@ -380,6 +380,25 @@ describe("ThreadedFdEndpoint replies", () => {
   });
 });
 
+describe("ThreadedFdEndpoint parking", () => {
+  test("after a drain the main thread parks for the next packet, then sleeps; parkMs 0 never parks", async () => {
+    for (const parkMs of [0.2, 0]) {
+      const { ep, peer } = setup({ parkMs });
+      const rec = new Recorder();
+      ep.attach(rec);
+      for (let i = 0; i < 5; i++) {
+        await feed(peer, [ipPacket(i, 60)]);
+        await rec.until(i + 1);
+        await Bun.sleep(2);
+      }
+      expect(rec.got.map((g) => g.bytes)).toEqual([0, 1, 2, 3, 4].map((i) => ipPacket(i, 60)));
+      if (parkMs > 0) expect(ep.stats.rxParks).toBeGreaterThan(0);
+      else expect(ep.stats.rxParks).toBe(0);
+      expect(ep.stats.rxParkWakeups).toBeLessThanOrEqual(ep.stats.rxParks);
+    }
+  });
+});
+
 describe("ThreadedFdEndpoint with a virtio-net header", () => {
   test("advertises offloads", () => {
     const { ep } = setup({ vnetHdr: true });
