@@ -55,6 +55,13 @@ export class PacketBuffer {
    * False on every other path, so a link or test that keeps packets never sees a buffer reused.
    */
   consumedByLink = false;
+  /**
+   * Set by a link on an inbound packet whose bytes it hands over for good: it will never write or reuse
+   * `data` again (the fdbased link's receive slabs are never reused). A layer above may then keep views
+   * of the bytes instead of copying them (TCP's receive queue does for large in-order segments, issue
+   * 10); a kept view pins `data`'s whole backing buffer. False by default: the bytes may be reused.
+   */
+  dataKeepable = false;
 
   constructor(
     public data: Uint8Array,
@@ -101,6 +108,7 @@ export class PacketBuffer {
     this.gso = undefined;
     this.linkBroadcastOrMulticast = false;
     this.consumedByLink = false;
+    this.dataKeepable = false;
   }
 
   get size(): number {

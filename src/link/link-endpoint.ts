@@ -9,6 +9,8 @@ import type { LinkAddress } from "../tcpip/link-address.ts";
  * Inbound: the link calls `dispatcher.deliverNetworkPacket` synchronously for
  * each packet, with `pkt.head` at the network header (an Ethernet link strips
  * its header first and records it in `pkt.linkHeader`, `linkSrc`, `linkDst`).
+ * The stack copies what it keeps, unless the link set `pkt.dataKeepable` (it
+ * will never write those bytes again; issue 10).
  *
  * Outbound: the stack calls `writePackets` with packets whose `head` is at the
  * network header and `networkProtocol` set; an Ethernet link prepends its

@@ -1,9 +1,11 @@
 /**
- * Issue 10: TCP builds its next segment in the buffer of the last one only
- * when the link declared `synchronousWrite` and the NIC marked the packet
- * `consumedByLink`. A link that keeps packets (a channel), or a packet kept on
- * the way (in the neighbor queue while ARP resolves), never sees its buffer
- * reused.
+ * Issue 10, who owns packet bytes. Outbound: TCP builds its next segment in
+ * the buffer of the last one only when the link declared `synchronousWrite`
+ * and the NIC marked the packet `consumedByLink`; a link that keeps packets (a
+ * channel), or a packet kept on the way (in the neighbor queue while ARP
+ * resolves), never sees its buffer reused. Inbound: TCP keeps a large
+ * segment's bytes instead of copying them only when the link set
+ * `dataKeepable`, and only while little is queued.
  */
 import { describe, expect, test } from "bun:test";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
@@ -12,6 +14,7 @@ import { checksum, finishChecksum } from "../../header/checksum.ts";
 import { ChannelEndpoint } from "../../link/channel/channel.ts";
 import { EthernetEndpoint } from "../../link/ethernet/ethernet.ts";
 import type { LinkEndpoint, NetworkDispatcher } from "../../link/link-endpoint.ts";
+import { LinkCapability } from "../../link/link-endpoint.ts";
 import { ethernetFrame } from "../../link/testing/frames.ts";
 import { newArpProtocol } from "../../network/arp/arp.ts";
 import { newIpv4Protocol } from "../../network/ipv4/ipv4.ts";
@@ -67,10 +70,14 @@ class CopyingLink implements LinkEndpoint {
 
 const PEER = Address.parse("198.18.0.2");
 
-function mkStack(seed: number, clock: ManualClock, arp = false): Stack {
+function mkStack(seed: number, clock: ManualClock, arp = false, rcvBuf = 0): Stack {
   return new Stack({
     networkProtocols: arp ? [newIpv4Protocol(), newArpProtocol()] : [newIpv4Protocol()],
-    transportProtocols: [TcpProtocol.factory()],
+    transportProtocols: [
+      TcpProtocol.factory(
+        rcvBuf > 0 ? { receiveBufferSize: { min: 4096, default: rcvBuf, max: rcvBuf } } : {},
+      ),
+    ],
     clock,
     random: new SeededRandom(seed),
   });
@@ -146,7 +153,7 @@ function transfer(
     n += d.length;
     clock.advance(1);
   }
-  const got = new Uint8Array(n);
+  const got: Uint8Array = new Uint8Array(n);
   let o = 0;
   for (const p of parts) {
     got.set(p, o);
@@ -268,5 +275,118 @@ describe("segment buffers reused only when the link keeps nothing (issue 10)", (
     const c2 = open(s2);
     expect(() => c2.connect({ addr: PEER, port: 7 })).toThrow(ErrConnectStarted);
     expect(seen?.consumedByLink).toBe(true);
+  });
+});
+
+/**
+ * Client 198.18.0.1 on a HardwareGSO channel sends `data` to 198.18.0.2; each super-segment reaches the
+ * server whole (as GRO hands it up), in an array of its own, marked `dataKeepable` when `keep`. The
+ * server reads after every exchange, or only at the end (`readAtEnd`). Returns what arrived, the arrays
+ * delivered, and the reads.
+ */
+function groTransfer(data: Uint8Array, keep: boolean, readAtEnd = false) {
+  const clock = new ManualClock();
+  const a = mkStack(7, clock);
+  // A receive buffer well past the 256 KiB bound on kept bytes.
+  const b = mkStack(8, clock, false, 1 << 20);
+  const la = new ChannelEndpoint({
+    mtu: 1500,
+    capabilities: LinkCapability.HardwareGSO,
+    gsoMaxSize: 65535,
+    queueSize: 1 << 16,
+  });
+  const lb = new ChannelEndpoint({ mtu: 1500, queueSize: 1 << 16 });
+  a.createNIC(1, la);
+  b.createNIC(1, lb);
+  addV4(a, 1, "198.18.0.1/24");
+  const b4 = addV4(b, 1, "198.18.0.2/24");
+  const delivered = new Set<ArrayBufferLike>();
+  const run = () => {
+    for (let round = 0; round < 1000 && la.queued + lb.queued > 0; round++) {
+      for (let info = la.read(); info; info = la.read()) {
+        const p = PacketBuffer.withPayload(0, info.pkt.bytes().slice());
+        const g = info.pkt.gso;
+        if (g && g.type !== 0) p.gso = { ...g };
+        p.dataKeepable = keep;
+        delivered.add(p.data.buffer);
+        lb.injectInbound(info.protocol, p);
+      }
+      for (let info = lb.read(); info; info = lb.read())
+        la.injectInbound(info.protocol, info.pkt.bytes().slice());
+    }
+  };
+  const l = open(b);
+  l.bind({ port: 7 });
+  l.listen(8);
+  const client = open(a);
+  expect(() => client.connect({ addr: b4, port: 7 })).toThrow(ErrConnectStarted);
+  run();
+  const server = l.accept().endpoint as TcpEndpoint;
+  const reads: Uint8Array[] = [];
+  const readAll = () => {
+    for (;;) {
+      try {
+        const d = server.read().data;
+        if (d.length === 0) return;
+        reads.push(d);
+      } catch {
+        return;
+      }
+    }
+  };
+  let off = 0;
+  let queuedKept = 0;
+  for (let i = 0; i < 20_000 && off < data.length; i++) {
+    try {
+      off += client.write(data.subarray(off));
+    } catch (e) {
+      if (!(e instanceof ErrWouldBlock)) throw e;
+    }
+    run();
+    if (!readAtEnd) readAll();
+    clock.advance(1);
+  }
+  for (let i = 0; i < 50; i++) {
+    run();
+    clock.advance(10);
+  }
+  queuedKept = server.rcv.queue.views.filter((v) => delivered.has(v.buffer)).length;
+  readAll();
+  let n = 0;
+  for (const r of reads) n += r.length;
+  const got: Uint8Array = new Uint8Array(n);
+  n = 0;
+  for (const r of reads) {
+    got.set(r, n);
+    n += r.length;
+  }
+  return { got, reads, delivered, queuedKept };
+}
+
+describe("inbound segment bytes kept only when the link gives them away (issue 10)", () => {
+  test("dataKeepable GRO packets: a reader that keeps up gets views of the link's own arrays; 2 MB byte-exact", () => {
+    const data = bytes(2 << 20, 21);
+    const r = groTransfer(data, true);
+    expect(r.got).toEqual(data);
+    const kept = r.reads.filter((d) => r.delivered.has(d.buffer)).length;
+    expect(kept).toBeGreaterThan(10);
+  });
+
+  test("without dataKeepable every byte read is the receiver's own copy", () => {
+    const data = bytes(1 << 20, 22);
+    const r = groTransfer(data, false);
+    expect(r.got).toEqual(data);
+    expect(r.reads.filter((d) => r.delivered.has(d.buffer)).length).toBe(0);
+  });
+
+  test("a reader that falls behind: past 256 KiB queued, segments are copied again", () => {
+    const data = bytes(2 << 20, 23);
+    const r = groTransfer(data, true, true);
+    // What the 1 MiB receive buffer held when the reader came.
+    expect(r.got.length).toBeGreaterThan(512 << 10);
+    expect(r.got).toEqual(data.subarray(0, r.got.length));
+    // Kept segments are at least 16 KiB each and only start while under 256 KiB is queued.
+    expect(r.queuedKept).toBeGreaterThan(0);
+    expect(r.queuedKept).toBeLessThanOrEqual(16);
   });
 });

@@ -21,6 +21,14 @@ const RCV_CHUNK_MIN_SEGMENT = 512;
  * `--offload` upload profile).
  */
 const RCV_CHUNK_MAX_SEGMENT = RCV_CHUNK / 4;
+/**
+ * A segment of at least RCV_CHUNK_MAX_SEGMENT whose bytes the link gave away (`PacketBuffer.dataKeepable`)
+ * is queued as it is, no copy, while less than this is queued (issue 10: the copy of each 64 KiB GRO
+ * packet, `slice`, was ~13% of an `--offload` upload's CPU). A kept segment pins the link's receive
+ * buffer (a 1 MiB slab for the fdbased link) until read: the bound keeps a reader that falls behind from
+ * pinning more than a few of them; past it segments are copied as before.
+ */
+const RCV_KEEP_QUEUED_MAX = 256 * 1024;
 /** A read returns a view of the first queued chunk alone, rather than copying across chunks, when that chunk holds at least this much. */
 const READ_VIEW_MIN = 4096;
 
@@ -150,12 +158,12 @@ export class ReceiveState {
    * (RCV.NXT ≤ seq, end ≤ advertised edge), and a FIN flag. Returns the number
    * of bytes that became readable.
    */
-  accept(seq: number, data: Uint8Array, fin: boolean): number {
+  accept(seq: number, data: Uint8Array, fin: boolean, keepable = false): number {
     if (data.length > 0 && data.length > this.mss) this.mss = data.length;
     if (seq === this.nxt) {
       const before = this.queue.size;
       if (data.length > 0) {
-        this.enqueue(data);
+        this.enqueue(data, keepable);
         this.nxt = seqAdd(this.nxt, data.length);
       }
       if (fin) this.oooFin = this.nxt;
@@ -190,16 +198,21 @@ export class ReceiveState {
   /**
    * Copies in-order text to the queue: into the current backing array when it fits, merged with
    * the queue's last chunk; a segment of at least RCV_CHUNK_MIN_SEGMENT that does not fit starts a
-   * new array; a smaller one gets an exact copy. The packet's own bytes are never kept: a link may
-   * reuse its receive buffers, and a held segment would pin a whole receive slab.
+   * new array; a smaller one gets an exact copy. The packet's own bytes are kept only when the link
+   * gave them away, for a large segment while little is queued (RCV_KEEP_QUEUED_MAX): a link may reuse
+   * its receive buffers, and a held segment pins a whole receive slab.
    */
-  private enqueue(data: Uint8Array): void {
+  private enqueue(data: Uint8Array, keepable: boolean): void {
     const n = data.length;
     let t = this.tail;
     let used = this.tailUsed;
     if (t === undefined || t.length - used < n) {
       if (n < RCV_CHUNK_MIN_SEGMENT || n >= RCV_CHUNK_MAX_SEGMENT) {
-        this.queue.append(data.slice());
+        this.queue.append(
+          keepable && n >= RCV_CHUNK_MAX_SEGMENT && this.queue.size < RCV_KEEP_QUEUED_MAX
+            ? data
+            : data.slice(),
+        );
         return;
       }
       t = new Uint8Array(Math.max(n, RCV_CHUNK));
@@ -346,8 +359,8 @@ export class ReceiveState {
       first !== undefined && first.length >= READ_VIEW_MIN
         ? Math.min(n, first.length)
         : Math.min(n, this.queue.size);
-    // Queued bytes are our own copies and never written again (`enqueue` only writes past them), so a
-    // view of one chunk is safe to hand out.
+    // Queued bytes are our own copies, never written again (`enqueue` only writes past them), or bytes a
+    // link gave away (`dataKeepable`), so a view of one chunk is safe to hand out.
     const out = this.queue.slice(0, k);
     this.queue.trimFront(k);
     // Nothing left to read: let go of an array that is nearly full (the next segment would start a new

@@ -27,6 +27,8 @@ export class Segment {
   /** The unscaled window field. */
   window = 0;
   payload: Uint8Array = EMPTY;
+  /** The link gave the packet's bytes away (`PacketBuffer.dataKeepable`): the receiver may keep `payload` itself. */
+  keepable = false;
   readonly options: TcpOptions = newTcpOptions();
 
   get syn(): boolean {
@@ -55,6 +57,7 @@ const pool: Segment[] = [];
 /** Gives a segment from `parseSegment` back once its handling is over (nothing may keep it). */
 export function releaseSegment(s: Segment): void {
   s.payload = EMPTY;
+  s.keepable = false;
   if (pool.length < 64) pool.push(s);
 }
 
@@ -103,6 +106,7 @@ export function parseSegment(
   parseTcpOptions(pkt.data, h.optionsOffset, h.optionsLength, s.options);
   // A pure ACK gets the shared empty array: no view per ACK (issue 10).
   s.payload = h.payloadOffset < pkt.tail ? pkt.data.subarray(h.payloadOffset, pkt.tail) : EMPTY;
+  s.keepable = pkt.dataKeepable;
   stats.tcp.validSegmentsReceived++;
   return s;
 }

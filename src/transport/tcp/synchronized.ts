@@ -237,7 +237,7 @@ export function processText(ep: TcpEndpoint, seg: Segment, start: number): void 
     ep.abort(new ErrConnectionAborted(), true);
     return;
   }
-  const readable = r.accept(seq, data, fin);
+  const readable = r.accept(seq, data, fin, seg.keepable);
   onDataReceived(ep, data.length, seg.options.timestamp ? seg.options.tsEcr : 0);
   if (readable > 0 && !ep.rcvShutdown) ep.notify(EventIn);
   if (ep.rcvShutdown && r.queue.size > 0) r.queue.trimFront(r.queue.size);
