@@ -150,12 +150,19 @@ export interface FdEndpointOptions {
    * (and may wait up to that long). After the window without a packet the
    * worker is armed again, so an idle link still costs no CPU.
    *
-   * Measured (issue 10, `bench/tun.bench.ts` through `netstack serve --source`,
-   * loaded 2-vCPU VM, 3 interleaved pairs): ping every 5 ms, median
-   * 0.151–0.212 ms → 0.047–0.098 ms. Cost: a hot link with no traffic used
-   * 2.6% of a core (1,000 polls a second), only for `hotMs` after the last packet;
-   * idle CPU with 1,000 idle connections measured 0.6%. Default 200; 0 turns it off
-   * (e.g. where a 1 ms stall of the event loop matters more than latency).
+   * Measured (issue 10, through `netstack serve --source` on TUN, on the
+   * team's loaded 2-vCPU VM, interleaved runs): ping every 5 ms, median
+   * 0.151–0.212 → 0.047–0.098 ms in 3 `tun.bench.ts` pairs, sorted round
+   * medians 0.034–0.175 → 0.028–0.104 ms in 10 rounds of 300; rr, its tail
+   * and connects/s no worse within the noise (3 pairs: rr 13.1–14.5k →
+   * 13.5–17.8k/s, connects 1.5–3.8k → 2.6–4.5k/s, p99/median 40–41 →
+   * 27–39). CPU: 10 s of pings every 5 ms cost 4.6–4.8% of a
+   * core against 3.2% without; a hot link with no traffic 2.6–3% (a poll
+   * timeout and an event-loop turn a millisecond). Idle CPU with 1,000 idle
+   * connections stays 0.4–0.6%. The window: pings every 100 ms gained with
+   * 200 (0.27–0.38 → 0.18–0.21 ms) and nothing with 50. Default 200; 0 turns
+   * it off (e.g. where a 1 ms stall of the event loop matters more than
+   * latency).
    */
   hotMs?: number;
   /** Called when the dispatcher throws or the fd fails; the endpoint counts and keeps going. */
