@@ -4,7 +4,10 @@ import { type OpenTunOptions, openTun, type TunDevice } from "./open-tun.ts";
 
 export interface TunEndpointOptions
   extends OpenTunOptions,
-    Pick<FdEndpointOptions, "batchSize" | "spinMs" | "onError" | "promiscuous" | "txChecksumOffload"> {
+    Pick<
+      FdEndpointOptions,
+      "batchSize" | "spinMs" | "hotMs" | "readiness" | "onError" | "promiscuous" | "txChecksumOffload"
+    > {
   /**
    * The stack's own MAC on a TAP device (default: the device's MAC with its
    * last octet changed, so it differs from the kernel side's MAC).
@@ -34,6 +37,8 @@ export function openTunEndpoint(opts: TunEndpointOptions): TunEndpoint {
       onClosed: () => device.close(),
       ...(opts.batchSize !== undefined && { batchSize: opts.batchSize }),
       ...(opts.spinMs !== undefined && { spinMs: opts.spinMs }),
+      ...(opts.hotMs !== undefined && { hotMs: opts.hotMs }),
+      ...(opts.readiness !== undefined && { readiness: opts.readiness }),
       ...(opts.onError !== undefined && { onError: opts.onError }),
       ...(opts.promiscuous !== undefined && { promiscuous: opts.promiscuous }),
       ...(opts.txChecksumOffload !== undefined && { txChecksumOffload: opts.txChecksumOffload }),
