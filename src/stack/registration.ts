@@ -195,6 +195,11 @@ export interface PortFlags {
 }
 
 /** An inbound packet delivered to a transport endpoint (`pkt.head` at the transport header). */
+/**
+ * What the network layer knew of an inbound packet, handed up with it. IPv4 reuses one object per
+ * endpoint for its next packet (issue 10): read it during the call and copy what you keep (the TCP
+ * forwarder keeps `{ ...info }`).
+ */
 export interface TransportPacketInfo {
   nic: NICID;
   netProto: NetworkProtocolNumber;

@@ -10,6 +10,8 @@ import {
 } from "../../header/ipv4.ts";
 import { encodeUdp } from "../../header/udp.ts";
 import { ChannelEndpoint } from "../../link/channel/channel.ts";
+import type { TransportPacketInfo, TransportProtocol } from "../../stack/registration.ts";
+import { Stack } from "../../stack/stack.ts";
 import type { Address } from "../../tcpip/address.ts";
 import { ManualClock } from "../../tcpip/clock.ts";
 import { ErrMessageTooLong, ErrNoLinkAddress, ErrNoRoute, ErrWouldBlock } from "../../tcpip/errors.ts";
@@ -25,6 +27,7 @@ import {
   twoHosts,
 } from "../../transport/udp/testing.ts";
 import { fragmentIpv4 } from "./fragment.ts";
+import { newIpv4Protocol } from "./ipv4.ts";
 
 /** An IPv4 packet as raw bytes (for injection through an IP-mode channel). */
 function ipPacket(opts: {
@@ -759,5 +762,49 @@ describe("redirects we send as a router (RFC 1812 §5.2.7.2)", () => {
     expect([...icmp.subarray(24, 28)]).toEqual([198, 18, 0, 253]);
     expect(new Ipv4Header(icmp, 0).dstAddress().equals(h.peer)).toBe(true);
     expect(h.s.stats.ip.packetsForwarded).toBe(1);
+  });
+});
+
+describe("IPv4 local delivery's TransportPacketInfo (issue 10)", () => {
+  test("one object reused packet after packet; a delivery nested in another gets its own, and the outer one's stays intact", () => {
+    const ch = new ChannelEndpoint({ mtu: 1500 });
+    const seen: { info: TransportPacketInfo; src: string; srcAfter?: string }[] = [];
+    const EXPERIMENTAL = 253; // RFC 3692
+    const proto: TransportProtocol = {
+      number: EXPERIMENTAL,
+      name: "test",
+      minimumPacketSize: 4,
+      parsePorts: () => ({ src: 1, dst: 2 }),
+      handleUnknownDestinationPacket(_id, _pkt, info) {
+        const rec: (typeof seen)[number] = { info, src: info.src.toString() };
+        seen.push(rec);
+        // The first packet's handler receives a second packet at once (as a looped-back reply would).
+        if (seen.length === 1) {
+          ch.injectInbound(
+            IPV4_PROTOCOL_NUMBER,
+            ipPacket({ src: other, dst: local, protocol: EXPERIMENTAL, payload: new Uint8Array(4) }),
+          );
+        }
+        rec.srcAfter = info.src.toString();
+        return true;
+      },
+    };
+    const s = new Stack({ networkProtocols: [newIpv4Protocol()], transportProtocols: [() => proto] });
+    s.createNIC(1, ch);
+    const local = addV4(s, 1, "198.18.0.2/24");
+    const peer = addr("198.18.0.1");
+    const other = addr("198.18.0.3");
+    const send = (src: Address) =>
+      ch.injectInbound(
+        IPV4_PROTOCOL_NUMBER,
+        ipPacket({ src, dst: local, protocol: EXPERIMENTAL, payload: new Uint8Array(4) }),
+      );
+    send(peer);
+    send(peer);
+    expect(seen.map((r) => r.src)).toEqual(["198.18.0.1", "198.18.0.3", "198.18.0.1"]);
+    // The outer handler read its own source again after the nested delivery.
+    expect(seen[0]!.srcAfter).toBe("198.18.0.1");
+    expect(seen[1]!.info).not.toBe(seen[0]!.info);
+    expect(seen[2]!.info).toBe(seen[0]!.info);
   });
 });

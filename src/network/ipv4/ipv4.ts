@@ -182,6 +182,16 @@ export class Ipv4Endpoint implements NetworkEndpoint {
   readonly igmp: Igmp;
   private readonly onUnresolved = (pkt: PacketBuffer) => this.linkResolutionFailed(pkt);
   private readonly rxHeader = new Ipv4Header(new Uint8Array(0), 0);
+  /** The `TransportPacketInfo` of local deliveries, reused (see `deliver`). */
+  private readonly rxInfo: TransportPacketInfo = {
+    nic: 0,
+    netProto: IPV4_PROTOCOL_NUMBER,
+    src: Address.fromV4Number(0),
+    dst: Address.fromV4Number(0),
+    ttl: 0,
+    tos: 0,
+  };
+  private rxDepth = 0;
   /** RFC 1812 §5.2.7.1: a router that cannot resolve the next hop sends Host Unreachable to the source. */
   private readonly onForwardUnresolved = (pkt: PacketBuffer) => {
     this.stats.ip.outgoingPacketErrors++;
@@ -470,17 +480,30 @@ export class Ipv4Endpoint implements NetworkEndpoint {
   }
 
   private deliver(pkt: PacketBuffer, h: Ipv4Header, dst: Address): void {
-    const ip = this.stats.ip;
     const hlen = h.headerLength;
     const proto = h.protocol;
-    const info: TransportPacketInfo = {
-      nic: this.nic.id,
-      netProto: IPV4_PROTOCOL_NUMBER,
-      src: this.proto.address(h.srcNumber),
-      dst,
-      ttl: h.ttl,
-      tos: h.tos,
-    };
+    const src = this.proto.address(h.srcNumber);
+    // One info object for every packet (issue 10: an object per packet fewer), unless this delivery is
+    // nested in another of this endpoint's (a reply looped back at once), which keeps reading its own.
+    let info: TransportPacketInfo;
+    if (this.rxDepth === 0) {
+      info = this.rxInfo;
+      info.nic = this.nic.id;
+      info.src = src;
+      info.dst = dst;
+      info.ttl = h.ttl;
+      info.tos = h.tos;
+    } else {
+      info = { nic: this.nic.id, netProto: IPV4_PROTOCOL_NUMBER, src, dst, ttl: h.ttl, tos: h.tos };
+    }
+    // Not in a `finally`: should a handler throw, later packets only fall back to their own objects.
+    this.rxDepth++;
+    this.deliverUp(pkt, hlen, proto, info);
+    this.rxDepth--;
+  }
+
+  private deliverUp(pkt: PacketBuffer, hlen: number, proto: number, info: TransportPacketInfo): void {
+    const ip = this.stats.ip;
     pkt.networkHeader = pkt.head;
     pkt.consume(hlen);
     pkt.transportHeader = pkt.head;
