@@ -578,7 +578,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
         // Each packet gets its own array: the stack may keep it (out of order) as long as it likes.
         // (Back-to-back slabs as FdEndpoint reads into cost a page fault per 4 KiB of fresh slab here:
         // 0.7-1.3 us per 1,500-B packet against 0.25 us for a small array from the GC heap.)
-        const bytes = new Uint8Array(len);
+        const bytes = packetArray(len);
         memcpy(ptr(bytes), this.rxAddress + slot * slotSize, len);
         tail = (tail + 1) | 0;
         Atomics.store(c, RX_TAIL, tail);
@@ -849,6 +849,23 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     this.txStalled = true;
     return false;
   }
+}
+
+/** Above this size a received packet's array is not zero-filled first (see `packetArray`). */
+const UNZEROED_ABOVE = 4096;
+
+/**
+ * A plain `Uint8Array` of `len` bytes that the caller overwrites whole at
+ * once. Large ones (GRO super-packets) skip the zero-fill: `new Uint8Array`
+ * of 64 KiB plus the copy measured 8-18 us here against 4-7 us from
+ * `Buffer.allocUnsafeSlow` (an ArrayBuffer of its own, never a shared pool),
+ * viewed as a plain Uint8Array so no Buffer semantics (a `slice` that does not
+ * copy) reach the stack.
+ */
+function packetArray(len: number): Uint8Array {
+  if (len <= UNZEROED_ABOVE) return new Uint8Array(len);
+  const b = Buffer.allocUnsafeSlow(len);
+  return new Uint8Array(b.buffer, b.byteOffset, len);
 }
 
 /** A little-endian 16-bit field of the virtio header. */
