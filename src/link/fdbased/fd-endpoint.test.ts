@@ -118,6 +118,8 @@ describe("FdEndpoint, IP framing", () => {
     expect(ep.capabilities).toBe(LinkCapability.None);
     expect(ep.gsoMaxSize).toBe(0);
     expect(ep.isAttached()).toBe(false);
+    // Done with every packet when writePackets returns: TCP may build its next segment in the buffer.
+    expect(ep.synchronousWrite).toBe(true);
   });
 
   test("delivers IPv4 and IPv6 by version nibble, with the exact bytes", async () => {
@@ -179,6 +181,8 @@ describe("FdEndpoint, IP framing", () => {
     for (let i = 0; i < 40; i++) writeFd(peer, ipv4Packet(1400, i));
     await rec.until(40);
     for (let i = 0; i < 40; i++) expect(rec.got[i]!.pkt.bytes()).toEqual(ipv4Packet(1400, i));
+    // Received bytes are never written again by the link, so TCP may keep views of them.
+    for (let i = 0; i < 40; i++) expect(rec.got[i]!.pkt.dataKeepable).toBe(true);
     // Each packet owns its view: prepending into one does not touch its neighbour.
     const first = rec.got[1]!.pkt;
     const off = first.prepend(100);
