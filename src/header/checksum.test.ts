@@ -105,6 +105,14 @@ describe("checksum", () => {
     expect(checksum(c, 0, c.length)).toBe(reference(c));
   });
 
+  test("the word accumulators fold before leaving exact doubles (8 MiB of high words, odd tail)", () => {
+    // 2^21 words of 0xffffffff would pass 2^53 without the fold inside the loop.
+    const b = new Uint8Array((8 << 20) + 3).fill(0xff);
+    b[b.length - 1] = 0x12;
+    expect(checksum(b, 0, b.length)).toBe(reference(b));
+    expect(checksum(b, 2, b.length - 2, 0xfffe)).toBe(reference(b.subarray(2), 0xfffe));
+  });
+
   test("checksumCombine equals summing the concatenation (RFC 1071 §2(C))", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }), (a, b) => {

