@@ -176,6 +176,8 @@ describe("ThreadedFdEndpoint inbound", () => {
     expect(rec.got.map((g) => g.bytes)).toEqual(sent);
     expect(ep.stats.rxPackets).toBe(3);
     expect(ep.stats.rxBytes).toBe(20 + 1500 + 41);
+    // Every packet owns its array: a layer above may keep it.
+    expect(rec.got.every((g) => g.pkt.dataKeepable && g.pkt.data.length === g.bytes.length)).toBe(true);
   });
 
   test("more packets than the ring holds arrive in order: the reader waits for room", async () => {

@@ -646,6 +646,9 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     const pkt = new PacketBuffer(bytes, h, n);
     pkt.networkHeader = h;
     pkt.networkProtocol = proto;
+    // Each packet has an array of its own that this endpoint never writes again: a layer above
+    // may keep views of it instead of copying (packet-buffer.ts).
+    pkt.dataKeepable = true;
     if (this.vnetHdr) {
       pkt.checksumVerified = (vflags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0;
       if (gsoType !== 0 || (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
