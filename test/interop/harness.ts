@@ -14,6 +14,8 @@ export { canNetns } from "../netns.ts";
 
 const DRIVERS = join(import.meta.dir, "drivers");
 export const KERNEL_TOOL = join(DRIVERS, "kernel-tool.ts");
+/** The kernel's TCP echo listener with a real listen backlog (drivers/tcp-echo.py, run with python3). */
+export const KERNEL_TCP_ECHO = join(DRIVERS, "tcp-echo.py");
 export const BUN = process.execPath;
 
 export interface LinkOptions {

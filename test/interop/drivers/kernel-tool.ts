@@ -10,7 +10,8 @@
  *   udp-echo HOST PORT            a UDP echo server (prints {"listening":true} first)
  *   tcp-server HOST PORT          a TCP listener that answers "pong:<what it read>" after the
  *                                 client's FIN (prints {"listening":true} first)
- *   tcp-echo HOST PORT            a TCP echo listener, half-close aware (prints {"listening":true} first)
+ *
+ * The kernel's TCP echo listener is tcp-echo.py: Bun's listen(2) backlog is always 512.
  */
 import { createSocket } from "node:dgram";
 import net from "node:net";
@@ -97,14 +98,6 @@ function tcpServer(): void {
   srv.listen(port, host, () => out({ listening: true }));
 }
 
-function tcpEcho(): void {
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on("error", () => {});
-    s.pipe(s);
-  });
-  srv.listen({ port, host, backlog: 4096 }, () => out({ listening: true }));
-}
-
 switch (mode) {
   case "send":
     send();
@@ -117,9 +110,6 @@ switch (mode) {
     break;
   case "tcp-server":
     tcpServer();
-    break;
-  case "tcp-echo":
-    tcpEcho();
     break;
   default:
     out({ error: `unknown mode ${mode}` });
