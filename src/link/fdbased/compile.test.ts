@@ -1,6 +1,6 @@
 /**
  * The poll worker must start inside a `bun build --compile` executable too,
- * where it is an extra entrypoint (see poll-worker-url.ts). This builds a tiny
+ * where it is an extra entrypoint (see worker-url.ts). This builds a tiny
  * program in a temporary folder and runs it.
  */
 import { expect, test } from "bun:test";

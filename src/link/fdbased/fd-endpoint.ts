@@ -42,9 +42,9 @@ import {
   POLL_STOP,
   type PollWorkerStart,
 } from "./poll-protocol.ts";
-import { pollWorkerUrl } from "./poll-worker-url.ts";
 import { SignalReadiness, type SignalSleeper } from "./signal-readiness.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
+import { workerUrl } from "./worker-url.ts";
 
 export const ETHERNET_HEADER_SIZE = 14;
 const ETH_DST = 0;
@@ -524,8 +524,8 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
   private startWorker(): void {
     this.wakeFd = eventfd(0, EFD_CLOEXEC);
     // Beside this module from source; inside `bun build --compile` poll-worker.ts must be an
-    // extra entrypoint (see poll-worker-url.ts).
-    const worker = new Worker(pollWorkerUrl());
+    // extra entrypoint (see worker-url.ts).
+    const worker = new Worker(workerUrl("poll-worker"));
     this.worker = worker;
     this.workerDone = new Promise<void>((resolve) => {
       let finished = false;

@@ -9,7 +9,7 @@
  *   the ring is empty it sleeps in `Atomics.wait` until the main thread
  *   publishes more and wakes it.
  *
- * Started with `new Worker(ioWorkerUrl())` (io-worker-url.ts). For
+ * Started with `new Worker(workerUrl("io-worker"))` (worker-url.ts). For
  * `bun build --compile`, pass this file as an extra entrypoint:
  *   bun build --compile src/index.ts src/link/fdbased/poll-worker.ts src/link/fdbased/io-worker.ts --outfile dist/netstack
  */

@@ -8,7 +8,7 @@
  * in `Atomics.wait`, so an idle or paused link costs no CPU.
  *
  * Started by `fd-endpoint.ts` with
- * `new Worker(pollWorkerUrl())` (poll-worker-url.ts). For
+ * `new Worker(workerUrl("poll-worker"))` (worker-url.ts). For
  * `bun build --compile`, pass this file as an extra entrypoint:
  *   bun build --compile src/index.ts src/link/fdbased/poll-worker.ts --outfile dist/netstack
  */

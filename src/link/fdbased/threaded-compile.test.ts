@@ -1,7 +1,7 @@
 /**
  * The I/O workers of `ThreadedFdEndpoint` must start inside a
  * `bun build --compile` executable too, where io-worker.ts is an extra
- * entrypoint (see io-worker-url.ts). This builds a tiny program in a
+ * entrypoint (see worker-url.ts). This builds a tiny program in a
  * temporary folder and runs it: one packet in (reader), one out (writer).
  */
 import { expect, test } from "bun:test";

@@ -39,9 +39,9 @@ import {
   TX_SPACE,
   TX_TAIL,
 } from "./io-protocol.ts";
-import { ioWorkerUrl } from "./io-worker-url.ts";
 import { memcpy } from "./memcpy.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
+import { workerUrl } from "./worker-url.ts";
 
 /** Most packets delivered per event-loop turn before yielding (timers, HTTP). */
 const DEFAULT_BATCH = 256;
@@ -419,8 +419,8 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
 
   private spawn(start: IoWorkerStart): void {
     // Beside this module from source; inside `bun build --compile` io-worker.ts must be an
-    // extra entrypoint (see io-worker-url.ts).
-    const w = new Worker(ioWorkerUrl());
+    // extra entrypoint (see worker-url.ts).
+    const w = new Worker(workerUrl("io-worker"));
     let finished = false;
     const finish = (): void => {
       if (finished) return;

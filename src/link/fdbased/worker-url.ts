@@ -1,10 +1,13 @@
 import { readdirSync, statSync } from "node:fs";
 
 const EMBEDDED_ROOT = "/$bunfs/root";
-const WORKER_BASENAMES = ["poll-worker.js", "poll-worker.ts"];
+
+/** The Worker scripts of this folder (each a `bun build --compile` extra entrypoint). */
+export type FdbasedWorker = "poll-worker" | "io-worker";
 
 /**
- * Where to start `poll-worker.ts` from.
+ * Where to start the worker script `<name>.ts` of this folder from
+ * (poll-worker.ts for `FdEndpoint`, io-worker.ts for `ThreadedFdEndpoint`).
  *
  * From source (`bun test`, `bun src/index.ts`) it sits beside this module.
  * Inside a `bun build --compile` executable every module is bundled into
@@ -15,25 +18,25 @@ const WORKER_BASENAMES = ["poll-worker.js", "poll-worker.ts"];
  * `/$bunfs/root/link/fdbased/poll-worker.js`; paths outside that folder
  * appear under `..` entries). So we look it up there by name.
  */
-export function pollWorkerUrl(): string {
+export function workerUrl(name: FdbasedWorker): string {
   const here = import.meta.url;
-  if (!here.startsWith(`file://${EMBEDDED_ROOT}/`)) return new URL("./poll-worker.ts", here).href;
-  const found = findEmbedded(EMBEDDED_ROOT, 0);
+  if (!here.startsWith(`file://${EMBEDDED_ROOT}/`)) return new URL(`./${name}.ts`, here).href;
+  const found = findEmbedded(EMBEDDED_ROOT, [`${name}.js`, `${name}.ts`], 0);
   if (found) return found;
   throw new Error(
-    "Cannot start the fdbased poll worker: poll-worker.ts is not embedded in this executable; " +
-      "build with `bun build --compile src/index.ts src/link/fdbased/poll-worker.ts --outfile ...`",
+    `Cannot start the fdbased ${name === "io-worker" ? "I/O" : "poll"} worker: ${name}.ts is not embedded in this executable; ` +
+      "build with `bun build --compile src/index.ts src/link/fdbased/poll-worker.ts src/link/fdbased/io-worker.ts --outfile ...`",
   );
 }
 
-function findEmbedded(dir: string, depth: number): string | undefined {
+function findEmbedded(dir: string, basenames: readonly string[], depth: number): string | undefined {
   let entries: string[];
   try {
     entries = readdirSync(dir);
   } catch {
     return undefined;
   }
-  for (const e of entries) if (WORKER_BASENAMES.includes(e)) return `${dir}/${e}`;
+  for (const e of entries) if (basenames.includes(e)) return `${dir}/${e}`;
   if (depth > 8) return undefined;
   for (const e of entries) {
     // Entry paths are kept relative to the build's root folder, so they may start with "..".
@@ -43,7 +46,7 @@ function findEmbedded(dir: string, depth: number): string | undefined {
     } catch {
       continue;
     }
-    const found = findEmbedded(`${dir}/${e}`, depth + 1);
+    const found = findEmbedded(`${dir}/${e}`, basenames, depth + 1);
     if (found) return found;
   }
   return undefined;
