@@ -1,22 +1,8 @@
 import { ptr } from "bun:ffi";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
-import {
-  clearVirtioNetHeader,
-  encodeVirtioNetHeader,
-  VIRTIO_CSUM_OFFSET,
-  VIRTIO_CSUM_START,
-  VIRTIO_FLAGS,
-  VIRTIO_GSO_SIZE,
-  VIRTIO_GSO_TYPE,
-  VIRTIO_HDR_LEN,
-  VIRTIO_NET_HDR_F_DATA_VALID,
-  VIRTIO_NET_HDR_F_NEEDS_CSUM,
-  VIRTIO_NET_HDR_GSO_ECN,
-  VIRTIO_NET_HDR_SIZE,
-} from "../../header/virtio-net.ts";
+import { VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
-import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { LinkCapability, type LinkEndpoint, type NetworkDispatcher } from "../link-endpoint.ts";
 import {
   close as closeFd,
@@ -33,6 +19,7 @@ import {
   writevFd,
 } from "../rawfile/index.ts";
 import { type HotMember, hotPoller } from "./hot-poller.ts";
+import { ipProtocolOf } from "./ip-version.ts";
 import {
   POLL_ARMED,
   POLL_ERRNO,
@@ -44,6 +31,7 @@ import {
 } from "./poll-protocol.ts";
 import { SignalReadiness, type SignalSleeper } from "./signal-readiness.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
+import { fillTxHeader, rxGsoType, setRxOffload } from "./virtio-offload.ts";
 import { workerUrl } from "./worker-url.ts";
 
 export const ETHERNET_HEADER_SIZE = 14;
@@ -774,22 +762,13 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     if (!d) return;
     const data = this.slab.subarray(off, off + n);
     let h = 0;
-    let checksumVerified = false;
     let gsoType = 0;
-    let vflags = 0;
     if (this.vnetHdr) {
-      if (n < VIRTIO_NET_HDR_SIZE) {
+      gsoType = n < VIRTIO_NET_HDR_SIZE ? -1 : rxGsoType(data);
+      if (gsoType < 0) {
         this.stats.rxMalformed++;
         return;
       }
-      vflags = data[VIRTIO_FLAGS]!;
-      gsoType = data[VIRTIO_GSO_TYPE]! & ~VIRTIO_NET_HDR_GSO_ECN;
-      // virtio v1.2 §5.1.6: the defined gso types are NONE, TCPV4, UDP, TCPV6 and UDP_L4.
-      if (gsoType === 2 || gsoType > 5) {
-        this.stats.rxMalformed++;
-        return;
-      }
-      checksumVerified = (vflags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0;
       h = VIRTIO_NET_HDR_SIZE;
     }
     const pkt = new PacketBuffer(data, h, n);
@@ -798,14 +777,9 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     pkt.dataKeepable = true;
     let proto: number;
     if (this.framing === "ip") {
-      if (n - h < 1) {
-        this.stats.rxMalformed++;
-        return;
-      }
-      const version = data[h]! >>> 4;
-      if (version === 4) proto = IPV4_PROTOCOL_NUMBER;
-      else if (version === 6) proto = IPV6_PROTOCOL_NUMBER;
-      else {
+      // Empty, or an IP version other than 4 and 6.
+      proto = n > h ? ipProtocolOf(data[h]!) : 0;
+      if (proto === 0) {
         this.stats.rxMalformed++;
         return;
       }
@@ -839,19 +813,8 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     }
     pkt.networkProtocol = proto;
     if (this.vnetHdr) {
-      pkt.checksumVerified = checksumVerified;
-      if (gsoType !== 0 || (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
-        const lb = this.linkBytes;
-        pkt.gso = {
-          type: gsoType,
-          size: get16(data, VIRTIO_GSO_SIZE),
-          headerLength: Math.max(0, get16(data, VIRTIO_HDR_LEN) - lb),
-          needsChecksum: (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0,
-          checksumStart: Math.max(0, get16(data, VIRTIO_CSUM_START) - lb),
-          checksumOffset: get16(data, VIRTIO_CSUM_OFFSET),
-        };
-        if (gsoType !== 0) this.stats.rxGsoPackets++;
-      }
+      setRxOffload(pkt, data, gsoType, this.linkBytes);
+      if (gsoType !== 0) this.stats.rxGsoPackets++;
     }
     this.stats.rxPackets++;
     this.stats.rxBytes += n - (this.vnetHdr ? VIRTIO_NET_HDR_SIZE : 0);
@@ -927,10 +890,10 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
       if (pkt.head >= VIRTIO_NET_HDR_SIZE) {
         // The headroom below `head` is free by definition: write the virtio header there, one write().
         const at = pkt.head - VIRTIO_NET_HDR_SIZE;
-        this.fillVirtio(pkt.data, at, pkt);
+        fillTxHeader(pkt.data, at, g, this.linkBytes);
         n = writeAddress(this.fd, ptr(pkt.data, at), size + VIRTIO_NET_HDR_SIZE);
       } else {
-        this.fillVirtio(this.txHeader, 0, pkt);
+        fillTxHeader(this.txHeader, 0, g, this.linkBytes);
         this.iov.set(0, this.txHeaderAddress, VIRTIO_NET_HDR_SIZE);
         this.iov.set(1, ptr(pkt.data, pkt.head), size);
         n = writevFd(this.fd, this.iov, 2);
@@ -968,23 +931,6 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     if (segments > 1) this.stats.txGsoPackets++;
   };
 
-  private fillVirtio(b: Uint8Array, at: number, pkt: PacketBuffer): void {
-    const g = pkt.gso;
-    if (!g) {
-      clearVirtioNetHeader(b, at);
-      return;
-    }
-    const lb = this.linkBytes;
-    encodeVirtioNetHeader(b, at, {
-      flags: g.needsChecksum ? VIRTIO_NET_HDR_F_NEEDS_CSUM : 0,
-      gsoType: g.type,
-      hdrLen: g.headerLength + lb,
-      gsoSize: g.type !== 0 ? g.size : 0,
-      csumStart: g.needsChecksum ? g.checksumStart + lb : 0,
-      csumOffset: g.needsChecksum ? g.checksumOffset : 0,
-    });
-  }
-
   /**
    * RFC 894 framing into the packet's headroom, to `pkt.linkDst` (resolved by
    * ARP/NDP above), or to the broadcast address when unset, as `EthernetEndpoint` does.
@@ -1003,11 +949,6 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     pkt.linkSrc = this.linkAddress;
     return true;
   }
-}
-
-/** A little-endian 16-bit field of the virtio header. */
-function get16(b: Uint8Array, off: number): number {
-  return b[off]! | (b[off + 1]! << 8);
 }
 
 function sameMac(b: Uint8Array, off: number, mac: Uint8Array): boolean {

@@ -1,22 +1,8 @@
 import { ptr } from "bun:ffi";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
-import {
-  clearVirtioNetHeader,
-  encodeVirtioNetHeader,
-  VIRTIO_CSUM_OFFSET,
-  VIRTIO_CSUM_START,
-  VIRTIO_FLAGS,
-  VIRTIO_GSO_SIZE,
-  VIRTIO_GSO_TYPE,
-  VIRTIO_HDR_LEN,
-  VIRTIO_NET_HDR_F_DATA_VALID,
-  VIRTIO_NET_HDR_F_NEEDS_CSUM,
-  VIRTIO_NET_HDR_GSO_ECN,
-  VIRTIO_NET_HDR_SIZE,
-} from "../../header/virtio-net.ts";
+import { VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
-import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { LinkCapability, type LinkEndpoint, type NetworkDispatcher } from "../link-endpoint.ts";
 import { close as closeFd, EFD_CLOEXEC, ERRNO, eventfd, writeAddress, writeFd } from "../rawfile/index.ts";
 import {
@@ -39,8 +25,10 @@ import {
   TX_SPACE,
   TX_TAIL,
 } from "./io-protocol.ts";
+import { ipProtocolOf } from "./ip-version.ts";
 import { memcpy } from "./memcpy.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
+import { fillTxHeader, rxGsoType, setRxOffload } from "./virtio-offload.ts";
 import { workerUrl } from "./worker-url.ts";
 
 /** Most packets delivered per event-loop turn before yielding (timers, HTTP). */
@@ -611,17 +599,11 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     const d = this.dispatcher;
     if (!d) return;
     let h = 0;
-    let vflags = 0;
     let gsoType = 0;
     if (this.vnetHdr) {
-      if (n < VIRTIO_NET_HDR_SIZE || n >= this.slotSize) {
-        this.counters.rxMalformed++;
-        return;
-      }
-      vflags = bytes[VIRTIO_FLAGS]!;
-      gsoType = bytes[VIRTIO_GSO_TYPE]! & ~VIRTIO_NET_HDR_GSO_ECN;
-      // virtio v1.2 §5.1.6: the defined gso types are NONE, TCPV4, UDP, TCPV6 and UDP_L4.
-      if (gsoType === 2 || gsoType > 5) {
+      // A read that filled the whole slot was truncated (see `slotSize`).
+      gsoType = n < VIRTIO_NET_HDR_SIZE || n >= this.slotSize ? -1 : rxGsoType(bytes);
+      if (gsoType < 0) {
         this.counters.rxMalformed++;
         return;
       }
@@ -631,15 +613,9 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       this.counters.rxMalformed++;
       return;
     }
-    if (n - h < 1) {
-      this.counters.rxMalformed++;
-      return;
-    }
-    const version = bytes[h]! >>> 4;
-    let proto: number;
-    if (version === 4) proto = IPV4_PROTOCOL_NUMBER;
-    else if (version === 6) proto = IPV6_PROTOCOL_NUMBER;
-    else {
+    // Empty, or an IP version other than 4 and 6.
+    const proto = n > h ? ipProtocolOf(bytes[h]!) : 0;
+    if (proto === 0) {
       this.counters.rxMalformed++;
       return;
     }
@@ -650,18 +626,9 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     // may keep views of it instead of copying (packet-buffer.ts).
     pkt.dataKeepable = true;
     if (this.vnetHdr) {
-      pkt.checksumVerified = (vflags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0;
-      if (gsoType !== 0 || (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
-        pkt.gso = {
-          type: gsoType,
-          size: get16(bytes, VIRTIO_GSO_SIZE),
-          headerLength: get16(bytes, VIRTIO_HDR_LEN),
-          needsChecksum: (vflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0,
-          checksumStart: get16(bytes, VIRTIO_CSUM_START),
-          checksumOffset: get16(bytes, VIRTIO_CSUM_OFFSET),
-        };
-        if (gsoType !== 0) this.counters.rxGsoPackets++;
-      }
+      // A TUN: the kernel counts offsets from the IP header as the stack does (no link bytes).
+      setRxOffload(pkt, bytes, gsoType, 0);
+      if (gsoType !== 0) this.counters.rxGsoPackets++;
     }
     this.counters.rxPackets++;
     this.counters.rxBytes += n - h;
@@ -715,10 +682,12 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       this.counters.txErrors++;
       return false;
     }
-    const at = this.txAddress + (this.txHead & (this.txSlots - 1)) * this.slotSize;
+    const slotOffset = (this.txHead & (this.txSlots - 1)) * this.slotSize;
+    const at = this.txAddress + slotOffset;
     let len = size;
     if (this.vnetHdr) {
-      this.fillVirtio(pkt);
+      // A TUN: no link bytes before the IP header for the kernel to count.
+      fillTxHeader(this.txData, slotOffset, pkt.gso, 0);
       len += VIRTIO_NET_HDR_SIZE;
       memcpy(at + VIRTIO_NET_HDR_SIZE, ptr(pkt.data, pkt.head), size);
     } else {
@@ -781,25 +750,6 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     memcpy(at, ptr(buf), len);
     if (this.commitTxSlot(at, len, segments) && segments > 1) this.counters.txGsoPackets++;
   };
-
-  /** The virtio header for `pkt` into the slot at `txHead` (from `pkt.gso`; zero without one). */
-  private fillVirtio(pkt: PacketBuffer): void {
-    const b = this.txData;
-    const at = (this.txHead & (this.txSlots - 1)) * this.slotSize;
-    const g = pkt.gso;
-    if (!g) {
-      clearVirtioNetHeader(b, at);
-      return;
-    }
-    encodeVirtioNetHeader(b, at, {
-      flags: g.needsChecksum ? VIRTIO_NET_HDR_F_NEEDS_CSUM : 0,
-      gsoType: g.type,
-      hdrLen: g.headerLength,
-      gsoSize: g.type !== 0 ? g.size : 0,
-      csumStart: g.needsChecksum ? g.checksumStart : 0,
-      csumOffset: g.needsChecksum ? g.checksumOffset : 0,
-    });
-  }
 
   /**
    * Whether the writer sleeps with every queued packet written: then no write
@@ -869,11 +819,6 @@ function packetArray(len: number): Uint8Array {
   if (len <= UNZEROED_ABOVE) return new Uint8Array(len);
   const b = Buffer.allocUnsafeSlow(len);
   return new Uint8Array(b.buffer, b.byteOffset, len);
-}
-
-/** A little-endian 16-bit field of the virtio header. */
-function get16(b: Uint8Array, off: number): number {
-  return b[off]! | (b[off + 1]! << 8);
 }
 
 function powerOfTwo(n: number): number {
