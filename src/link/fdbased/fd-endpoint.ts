@@ -324,7 +324,6 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
   private readonly txHeaderAddress: number;
   private readonly iov = new IovecArray(2);
   private readonly coalescer: TcpGsoCoalescer | undefined;
-  private flushQueued = false;
   private closed = false;
 
   constructor(opts: FdEndpointOptions) {
@@ -364,7 +363,7 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     this.gsoMaxSize = this.vnetHdr ? Math.min(opts.gsoMaxSize ?? FD_GSO_MAX_SIZE, FD_GSO_MAX_SIZE) : 0;
     this.txHeaderAddress = ptr(this.txHeader);
     if (this.vnetHdr && opts.framing === "ip" && opts.txCoalesce !== false) {
-      this.coalescer = new TcpGsoCoalescer(this.writeCoalesced, this.gsoMaxSize);
+      this.coalescer = new TcpGsoCoalescer(this.writeCoalesced, this.gsoMaxSize, this.flushCoalesced);
     }
   }
 
@@ -869,19 +868,8 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
       this.stats.txErrors++;
       return false;
     }
-    const c = this.coalescer;
-    if (c) {
-      // A fully checksummed TCP segment (no gso request of its own) joins the open run.
-      if (pkt.gso === undefined && c.add(pkt.data, pkt.head, size)) {
-        if (c.pending && !this.flushQueued) {
-          this.flushQueued = true;
-          queueMicrotask(this.flushCoalesced);
-        }
-        return true;
-      }
-      // Anything else goes out after the run, in order.
-      c.flush();
-    }
+    // A fully checksummed TCP segment joins the open run; anything else goes out after it, in order.
+    if (this.coalescer?.offer(pkt, size)) return true;
     let n: number;
     if (!this.vnetHdr) {
       n = writeAddress(this.fd, ptr(pkt.data, pkt.head), size);
@@ -913,8 +901,8 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     return true;
   }
 
+  /** The coalescer's end of turn (tcp-gso-coalescer.ts `onTurnEnd`): writes the open run. */
   private readonly flushCoalesced = (): void => {
-    this.flushQueued = false;
     if (!this.closed) this.coalescer?.flush();
   };
 

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { checksum, finishChecksum } from "../../header/checksum.ts";
 import {
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
@@ -217,5 +218,41 @@ describe("TcpGsoCoalescer", () => {
     // 52 header bytes + 6 × 1448 = 8740 fit in 10,000; a seventh would not.
     expect(writes.map((w) => w.segments)).toEqual([6, 4]);
     for (const w of writes) expect(w.pkt.length - VIRTIO_NET_HDR_SIZE).toBeLessThanOrEqual(10_000);
+  });
+
+  test("offer: segments join the run and onTurnEnd runs once at the end of the turn; a packet with a gso request ends the run first", async () => {
+    const writes: number[] = [];
+    let turnEnds = 0;
+    const c = new TcpGsoCoalescer(
+      (_buf, _len, segments) => writes.push(segments),
+      undefined,
+      () => {
+        turnEnds++;
+        c.flush();
+      },
+    );
+    const pkt = (b: Uint8Array): PacketBuffer => PacketBuffer.withPayload(0, b);
+    expect(c.offer(pkt(segment({ seq: 0, len: 1000 })), 1052)).toBe(true);
+    expect(c.offer(pkt(segment({ seq: 1000, len: 1000 })), 1052)).toBe(true);
+    expect(writes).toEqual([]);
+    await Promise.resolve();
+    expect(turnEnds).toBe(1);
+    expect(writes).toEqual([2]);
+
+    expect(c.offer(pkt(segment({ seq: 2000, len: 1000 })), 1052)).toBe(true);
+    const partial = pkt(segment({ seq: 3000, len: 1000 }));
+    partial.gso = {
+      type: 0,
+      size: 0,
+      headerLength: 52,
+      needsChecksum: true,
+      checksumStart: 20,
+      checksumOffset: 16,
+    };
+    expect(c.offer(partial, 1052)).toBe(false);
+    expect(writes).toEqual([2, 1]);
+    await Promise.resolve();
+    expect(turnEnds).toBe(2);
+    expect(writes).toEqual([2, 1]);
   });
 });

@@ -22,6 +22,7 @@
  * csum_start at the TCP header, the field holding the pseudo-header sum over
  * the whole TCP length), as Linux itself hands a TSO packet to a device.
  */
+import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { checksum, finishChecksum } from "../../header/checksum.ts";
 import {
   encodeVirtioNetHeader,
@@ -66,10 +67,17 @@ export class TcpGsoCoalescer {
   private mss = 0;
   private lastPayload = 0;
   private nextSeq = 0;
+  /** `onTurnEnd` is queued as a microtask (see `offer`). */
+  private turnEndQueued = false;
 
+  /**
+   * `onTurnEnd` runs once at the end of each event-loop turn in which `offer`
+   * opened or grew a run; it should `flush()` (unless the endpoint closed).
+   */
   constructor(
     private readonly write: CoalescedWrite,
     maxPacket = MAX_IP_PACKET,
+    private readonly onTurnEnd: () => void = noop,
   ) {
     this.maxPacket = Math.min(MAX_IP_PACKET, maxPacket);
     this.buf = new Uint8Array(VIRTIO_NET_HDR_SIZE + MAX_IP_PACKET + 1);
@@ -79,6 +87,30 @@ export class TcpGsoCoalescer {
   get pending(): boolean {
     return this.segments > 0;
   }
+
+  /**
+   * For an endpoint's `writePackets`: takes `pkt` (`size` bytes from its head)
+   * into the run if it is a fully checksummed TCP segment (no `gso` request of
+   * its own) and returns true; the run is then ended at the latest by
+   * `onTurnEnd`. Anything else ends the open run (`flush`), so that the caller,
+   * which writes it itself on false, sends it after the run, in order.
+   */
+  offer(pkt: PacketBuffer, size: number): boolean {
+    if (pkt.gso === undefined && this.add(pkt.data, pkt.head, size)) {
+      if (this.segments > 0 && !this.turnEndQueued) {
+        this.turnEndQueued = true;
+        queueMicrotask(this.turnEnd);
+      }
+      return true;
+    }
+    this.flush();
+    return false;
+  }
+
+  private readonly turnEnd = (): void => {
+    this.turnEndQueued = false;
+    this.onTurnEnd();
+  };
 
   /**
    * Takes the IP packet `b[off, off + size)` if it is a TCP segment with
@@ -224,3 +256,5 @@ function same(a: Uint8Array, ao: number, b: Uint8Array, bo: number, n: number): 
   for (let i = 0; i < n; i++) if (a[ao + i] !== b[bo + i]) return false;
   return true;
 }
+
+function noop(): void {}

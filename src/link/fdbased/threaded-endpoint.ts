@@ -253,7 +253,6 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   /** The writer freed no slot for a whole stall: drop at once while the ring stays full. */
   private txStalled = false;
   private readonly coalescer: TcpGsoCoalescer | undefined;
-  private flushQueued = false;
   /** Largest packet `writePackets` takes (the MTU, or `gsoMaxSize` with a vnet header). */
   private readonly txMax: number;
 
@@ -290,7 +289,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     const largest = this.vnetHdr ? VIRTIO_NET_HDR_SIZE + MAX_IP_PACKET : opts.mtu;
     this.slotSize = (largest + 1 + 63) & ~63;
     if (this.vnetHdr && opts.txCoalesce !== false) {
-      this.coalescer = new TcpGsoCoalescer(this.writeCoalesced, this.gsoMaxSize);
+      this.coalescer = new TcpGsoCoalescer(this.writeCoalesced, this.gsoMaxSize, this.flushCoalesced);
     }
     this.rxData = new Uint8Array(new SharedArrayBuffer(this.rxSlots * this.slotSize));
     this.rxLengths = new Int32Array(new SharedArrayBuffer(4 * this.rxSlots));
@@ -665,19 +664,8 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       this.counters.txErrors++;
       return false;
     }
-    const c = this.coalescer;
-    if (c) {
-      // A fully checksummed TCP segment (no gso request of its own) joins the open run.
-      if (pkt.gso === undefined && c.add(pkt.data, pkt.head, size)) {
-        if (c.pending && !this.flushQueued) {
-          this.flushQueued = true;
-          queueMicrotask(this.flushCoalesced);
-        }
-        return true;
-      }
-      // Anything else goes out after the run, in order.
-      c.flush();
-    }
+    // A fully checksummed TCP segment joins the open run; anything else goes out after it, in order.
+    if (this.coalescer?.offer(pkt, size)) return true;
     if (!this.reserveTxSlot()) {
       this.counters.txErrors++;
       return false;
@@ -732,8 +720,11 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     return true;
   }
 
+  /**
+   * The coalescer's end of turn (tcp-gso-coalescer.ts `onTurnEnd`). Unlike FdEndpoint's, which writes
+   * the run at once, this only queues it: the writer must be woken.
+   */
   private readonly flushCoalesced = (): void => {
-    this.flushQueued = false;
     if (this.closed) return;
     const head = this.txHead;
     this.coalescer?.flush();
