@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
-import { encodeVirtioNetHeader, VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
+import { VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
 import { ARP_PROTOCOL_NUMBER, IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { LinkCapability, type NetworkDispatcher } from "../link-endpoint.ts";
@@ -19,6 +19,7 @@ import {
   writeFd,
 } from "../rawfile/index.ts";
 import { FdEndpoint, type FdEndpointOptions } from "./fd-endpoint.ts";
+import { Recorder, SocketPairs, tcpSegment, vnet } from "./testing/fixtures.ts";
 
 /** fcntl(2) O_ASYNC (asm-generic). */
 const O_ASYNC = 0o20000;
@@ -26,59 +27,17 @@ const OUR_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x01));
 const PEER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x02));
 const OTHER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x03));
 
-interface Got {
-  protocol: number;
-  pkt: PacketBuffer;
-}
-
-/** A dispatcher that records packets and resolves `until(n)` once `n` have arrived. */
-class Recorder implements NetworkDispatcher {
-  readonly got: Got[] = [];
-  private waiters: { n: number; resolve: () => void }[] = [];
-  deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
-    this.got.push({ protocol, pkt });
-    this.waiters = this.waiters.filter((w) => {
-      if (this.got.length < w.n) return true;
-      w.resolve();
-      return false;
-    });
-  }
-  until(n: number): Promise<void> {
-    if (this.got.length >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ n, resolve });
-      setTimeout(() => reject(new Error(`only ${this.got.length} of ${n} packets arrived`)), 5000);
-    });
-  }
-}
-
-const open: { ep: FdEndpoint; peer: number }[] = [];
+const pairs = new SocketPairs<FdEndpoint>();
 
 /** An endpoint over one end of a SOCK_SEQPACKET pair; the test plays the device on `peer`. */
 function setup(opts: Omit<FdEndpointOptions, "fd" | "mtu"> & { mtu?: number }): {
   ep: FdEndpoint;
   peer: number;
 } {
-  const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
-  let ep: FdEndpoint;
-  try {
-    ep = new FdEndpoint({ mtu: 1500, ...opts, fd: a, ownsFd: true });
-  } catch (e) {
-    close(a);
-    close(b);
-    throw e;
-  }
-  open.push({ ep, peer: b });
-  return { ep, peer: b };
+  return pairs.open((fd) => new FdEndpoint({ mtu: 1500, ...opts, fd, ownsFd: true }));
 }
 
-afterEach(async () => {
-  for (const { ep, peer } of open.splice(0)) {
-    ep.close();
-    await ep.wait();
-    close(peer);
-  }
-});
+afterEach(() => pairs.closeAll());
 
 function ipv4Packet(len: number, marker = 0): Uint8Array {
   const b = new Uint8Array(len);
@@ -617,21 +576,6 @@ describe("FdEndpoint, frames pass-through", () => {
 });
 
 describe("FdEndpoint, virtio-net header", () => {
-  function vnet(fields: Partial<Parameters<typeof encodeVirtioNetHeader>[2]>, body: Uint8Array): Uint8Array {
-    const b = new Uint8Array(VIRTIO_NET_HDR_SIZE + body.length);
-    encodeVirtioNetHeader(b, 0, {
-      flags: 0,
-      gsoType: 0,
-      hdrLen: 0,
-      gsoSize: 0,
-      csumStart: 0,
-      csumOffset: 0,
-      ...fields,
-    });
-    b.set(body, VIRTIO_NET_HDR_SIZE);
-    return b;
-  }
-
   test("advertises offloads", () => {
     const { ep } = setup({ framing: "ip", vnetHdr: true });
     expect(ep.capabilities & LinkCapability.HardwareGSO).toBe(LinkCapability.HardwareGSO);
@@ -715,26 +659,6 @@ describe("FdEndpoint, virtio-net header", () => {
     expect(ep.stats.txGsoPackets).toBe(2);
     expect(ep.stats.txBytes).toBe(6020);
   });
-
-  /** An IPv4 TCP segment (ACK, 20-byte header) of `len` payload bytes at `seq`; checksums left zero. */
-  function tcpSegment(seq: number, len: number): PacketBuffer {
-    const b = new Uint8Array(40 + len);
-    const dv = new DataView(b.buffer);
-    b[0] = 0x45;
-    dv.setUint16(2, b.length);
-    b[8] = 64;
-    b[9] = 6;
-    b.set([198, 18, 0, 1, 198, 18, 0, 2], 12);
-    dv.setUint16(20, 7);
-    dv.setUint16(22, 40000);
-    dv.setUint32(24, seq);
-    dv.setUint32(28, 1);
-    b[32] = 5 << 4;
-    b[33] = 0x10;
-    dv.setUint16(34, 1000);
-    b.fill(seq & 0xff, 40);
-    return PacketBuffer.withPayload(32, b);
-  }
 
   test("outbound: TCP segments written in one turn leave as one GSO super-packet, after what came first", async () => {
     const { ep, peer } = setup({ framing: "ip", vnetHdr: true });

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
-import { encodeVirtioNetHeader, VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
+import { VIRTIO_NET_HDR_SIZE } from "../../header/virtio-net.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
-import { LinkCapability, type NetworkDispatcher } from "../link-endpoint.ts";
+import { LinkCapability } from "../link-endpoint.ts";
 import {
   AF_UNIX,
   close,
@@ -18,98 +18,20 @@ import {
   socketpair,
   writeFd,
 } from "../rawfile/index.ts";
+import { Recorder, SocketPairs, tcpSegment, vnet } from "./testing/fixtures.ts";
 import { ThreadedFdEndpoint, type ThreadedFdEndpointOptions } from "./threaded-endpoint.ts";
 
-/** `body` behind a virtio-net header with these fields. */
-function vnet(
-  f: {
-    flags?: number;
-    gsoType?: number;
-    hdrLen?: number;
-    gsoSize?: number;
-    csumStart?: number;
-    csumOffset?: number;
-  },
-  body: Uint8Array,
-): Uint8Array {
-  const b = new Uint8Array(VIRTIO_NET_HDR_SIZE + body.length);
-  encodeVirtioNetHeader(b, 0, {
-    flags: f.flags ?? 0,
-    gsoType: f.gsoType ?? 0,
-    hdrLen: f.hdrLen ?? 0,
-    gsoSize: f.gsoSize ?? 0,
-    csumStart: f.csumStart ?? 0,
-    csumOffset: f.csumOffset ?? 0,
-  });
-  b.set(body, VIRTIO_NET_HDR_SIZE);
-  return b;
-}
-
-/** An IPv4 TCP segment (ACK, 20-byte header) of `len` payload bytes at `seq`; checksums left zero. */
-function tcpSegment(seq: number, len: number): PacketBuffer {
-  const b = new Uint8Array(40 + len);
-  const dv = new DataView(b.buffer);
-  b[0] = 0x45;
-  dv.setUint16(2, b.length);
-  b[8] = 64;
-  b[9] = 6;
-  b.set([198, 18, 0, 1, 198, 18, 0, 2], 12);
-  dv.setUint16(20, 7);
-  dv.setUint16(22, 40000);
-  dv.setUint32(24, seq);
-  dv.setUint32(28, 1);
-  b[32] = 5 << 4;
-  b[33] = 0x10;
-  dv.setUint16(34, 1000);
-  b.fill(seq & 0xff, 40);
-  return PacketBuffer.withPayload(32, b);
-}
-
-/** A dispatcher that records packets (copied) and resolves `until(n)` once `n` have arrived. */
-class Recorder implements NetworkDispatcher {
-  readonly got: { protocol: number; bytes: Uint8Array; pkt: PacketBuffer }[] = [];
-  batches = 0;
-  private waiters: { n: number; resolve: () => void }[] = [];
-  deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
-    this.got.push({ protocol, bytes: pkt.data.slice(pkt.head, pkt.tail), pkt });
-    this.waiters = this.waiters.filter((w) => {
-      if (this.got.length < w.n) return true;
-      w.resolve();
-      return false;
-    });
-  }
-  beginBatch(): void {
-    this.batches++;
-  }
-  until(n: number): Promise<void> {
-    if (this.got.length >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ n, resolve });
-      setTimeout(() => reject(new Error(`only ${this.got.length} of ${n} packets arrived`)), 10_000);
-    });
-  }
-}
-
-const open: { ep: ThreadedFdEndpoint; peer: number }[] = [];
+const pairs = new SocketPairs<ThreadedFdEndpoint>();
 
 /** An endpoint over one end of a SOCK_SEQPACKET pair; the test plays the TUN device on `peer`. */
 function setup(opts: Omit<ThreadedFdEndpointOptions, "fd" | "mtu"> & { mtu?: number } = {}): {
   ep: ThreadedFdEndpoint;
   peer: number;
 } {
-  const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
-  const ep = new ThreadedFdEndpoint({ mtu: 1500, ...opts, fd: a, ownsFd: true });
-  open.push({ ep, peer: b });
-  return { ep, peer: b };
+  return pairs.open((fd) => new ThreadedFdEndpoint({ mtu: 1500, ...opts, fd, ownsFd: true }));
 }
 
-afterEach(async () => {
-  for (const { ep, peer } of open.splice(0)) {
-    ep.close();
-    await ep.wait();
-    close(peer);
-  }
-});
+afterEach(() => pairs.closeAll());
 
 /** An IPv4 (or IPv6) packet of `size` bytes whose payload encodes `seq`. */
 function ipPacket(seq: number, size: number, version: 4 | 6 = 4): Uint8Array {

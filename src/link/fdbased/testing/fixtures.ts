@@ -1,0 +1,130 @@
+/**
+ * Fixtures the tests of both fd endpoints share (fd-endpoint.test.ts for
+ * `FdEndpoint`, threaded-endpoint.test.ts for `ThreadedFdEndpoint`): a
+ * recording dispatcher, endpoints over one end of a SOCK_SEQPACKET pair with
+ * the test playing the device on the other, and the packets they exchange.
+ */
+import { PacketBuffer } from "../../../buffer/packet-buffer.ts";
+import {
+  encodeVirtioNetHeader,
+  VIRTIO_NET_HDR_SIZE,
+  type VirtioNetFields,
+} from "../../../header/virtio-net.ts";
+import type { NetworkDispatcher } from "../../link-endpoint.ts";
+import {
+  AF_UNIX,
+  close,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
+  socketpair,
+} from "../../rawfile/index.ts";
+
+/** One delivered packet: its protocol, its bytes (copied at delivery) and the packet itself. */
+export interface Delivered {
+  protocol: number;
+  bytes: Uint8Array;
+  pkt: PacketBuffer;
+}
+
+/** A dispatcher that records packets and batches, and resolves `until(n)` once `n` packets have arrived. */
+export class Recorder implements NetworkDispatcher {
+  readonly got: Delivered[] = [];
+  batches = 0;
+  private waiters: { n: number; resolve: () => void }[] = [];
+
+  deliverNetworkPacket(protocol: number, pkt: PacketBuffer): void {
+    this.got.push({ protocol, bytes: pkt.data.slice(pkt.head, pkt.tail), pkt });
+    this.waiters = this.waiters.filter((w) => {
+      if (this.got.length < w.n) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  beginBatch(): void {
+    this.batches++;
+  }
+
+  until(n: number): Promise<void> {
+    if (this.got.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ n, resolve });
+      setTimeout(() => reject(new Error(`only ${this.got.length} of ${n} packets arrived`)), 10_000);
+    });
+  }
+}
+
+/** What `SocketPairs` needs of an endpoint to shut it down. */
+export interface Closable {
+  close(): void;
+  wait(): Promise<void>;
+}
+
+/**
+ * Endpoints over one end of a SOCK_SEQPACKET pair (boundary-preserving like a
+ * TUN, no root needed); the test plays the device on `peer`. Call `closeAll`
+ * from `afterEach`.
+ */
+export class SocketPairs<E extends Closable> {
+  private readonly live: { ep: E; peer: number }[] = [];
+
+  /** `make` gets the endpoint's end (nonblocking, close-on-exec) and must take ownership of it. */
+  open(make: (fd: number) => E): { ep: E; peer: number } {
+    const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let ep: E;
+    try {
+      ep = make(a);
+    } catch (e) {
+      close(a);
+      close(b);
+      throw e;
+    }
+    this.live.push({ ep, peer: b });
+    return { ep, peer: b };
+  }
+
+  async closeAll(): Promise<void> {
+    for (const { ep, peer } of this.live.splice(0)) {
+      ep.close();
+      await ep.wait();
+      close(peer);
+    }
+  }
+}
+
+/** `body` behind a virtio-net header with these fields (the others zero). */
+export function vnet(fields: Partial<VirtioNetFields>, body: Uint8Array): Uint8Array {
+  const b = new Uint8Array(VIRTIO_NET_HDR_SIZE + body.length);
+  encodeVirtioNetHeader(b, 0, {
+    flags: 0,
+    gsoType: 0,
+    hdrLen: 0,
+    gsoSize: 0,
+    csumStart: 0,
+    csumOffset: 0,
+    ...fields,
+  });
+  b.set(body, VIRTIO_NET_HDR_SIZE);
+  return b;
+}
+
+/** An IPv4 TCP segment (ACK, 20-byte header) of `len` payload bytes at `seq`, 32 bytes of headroom; checksums left zero. */
+export function tcpSegment(seq: number, len: number): PacketBuffer {
+  const b = new Uint8Array(40 + len);
+  const dv = new DataView(b.buffer);
+  b[0] = 0x45;
+  dv.setUint16(2, b.length);
+  b[8] = 64;
+  b[9] = 6;
+  b.set([198, 18, 0, 1, 198, 18, 0, 2], 12);
+  dv.setUint16(20, 7);
+  dv.setUint16(22, 40000);
+  dv.setUint32(24, seq);
+  dv.setUint32(28, 1);
+  b[32] = 5 << 4;
+  b[33] = 0x10;
+  dv.setUint16(34, 1000);
+  b.fill(seq & 0xff, 40);
+  return PacketBuffer.withPayload(32, b);
+}
