@@ -19,7 +19,7 @@ import {
   writeFd,
 } from "../rawfile/index.ts";
 import { FdEndpoint, type FdEndpointOptions } from "./fd-endpoint.ts";
-import { Recorder, SocketPairs, tcpSegment, vnet } from "./testing/fixtures.ts";
+import { Recorder, SocketPairs, TCP4_GSO_VIRTIO, tcp4Gso, tcpSegment, vnet } from "./testing/fixtures.ts";
 
 /** fcntl(2) O_ASYNC (asm-generic). */
 const O_ASYNC = 0o20000;
@@ -604,14 +604,7 @@ describe("FdEndpoint, virtio-net header", () => {
     const [a, b, c] = rec.got;
     expect(a!.pkt.bytes()).toEqual(ip);
     expect(a!.pkt.checksumVerified).toBe(true);
-    expect(a!.pkt.gso).toEqual({
-      type: 1,
-      size: 1448,
-      headerLength: 52,
-      needsChecksum: true,
-      checksumStart: 20,
-      checksumOffset: 16,
-    });
+    expect(a!.pkt.gso).toEqual(tcp4Gso());
     expect(b!.pkt.checksumVerified).toBe(true);
     expect(b!.pkt.gso).toBeUndefined();
     expect(c!.pkt.checksumVerified).toBe(false);
@@ -634,24 +627,14 @@ describe("FdEndpoint, virtio-net header", () => {
   test("outbound: pkt.gso becomes the virtio header, in headroom or gathered with writev", () => {
     const { ep, peer } = setup({ framing: "ip", vnetHdr: true });
     const body = ipv4Packet(3000, 1);
-    const gso = {
-      type: 1,
-      size: 1448,
-      headerLength: 52,
-      needsChecksum: true,
-      checksumStart: 20,
-      checksumOffset: 16,
-    };
+    const gso = tcp4Gso();
     const roomy = PacketBuffer.withPayload(64, body);
     roomy.gso = gso;
     const tight = PacketBuffer.withPayload(0, body);
     tight.gso = gso;
     const plain = PacketBuffer.withPayload(0, ipv4Packet(20, 2));
     expect(ep.writePackets([roomy, tight, plain])).toBe(3);
-    const want = vnet(
-      { flags: 1, gsoType: 1, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 },
-      body,
-    );
+    const want = vnet(TCP4_GSO_VIRTIO, body);
     expect(readPeer(peer)).toEqual(want);
     expect(readPeer(peer)).toEqual(want);
     expect(readPeer(peer)).toEqual(vnet({}, ipv4Packet(20, 2)));

@@ -18,7 +18,7 @@ import {
   socketpair,
   writeFd,
 } from "../rawfile/index.ts";
-import { Recorder, SocketPairs, tcpSegment, vnet } from "./testing/fixtures.ts";
+import { Recorder, SocketPairs, TCP4_GSO_VIRTIO, tcp4Gso, tcpSegment, vnet } from "./testing/fixtures.ts";
 import { ThreadedFdEndpoint, type ThreadedFdEndpointOptions } from "./threaded-endpoint.ts";
 
 const pairs = new SocketPairs<ThreadedFdEndpoint>();
@@ -352,14 +352,7 @@ describe("ThreadedFdEndpoint with a virtio-net header", () => {
     const [a, b, c] = rec.got;
     expect(a!.bytes).toEqual(big);
     expect(a!.pkt.checksumVerified).toBe(true);
-    expect(a!.pkt.gso).toEqual({
-      type: 1,
-      size: 1448,
-      headerLength: 52,
-      needsChecksum: true,
-      checksumStart: 20,
-      checksumOffset: 16,
-    });
+    expect(a!.pkt.gso).toEqual(tcp4Gso());
     expect(b!.pkt.checksumVerified).toBe(true);
     expect(b!.pkt.gso).toBeUndefined();
     expect(c!.pkt.checksumVerified).toBe(false);
@@ -371,21 +364,12 @@ describe("ThreadedFdEndpoint with a virtio-net header", () => {
   test("outbound: pkt.gso becomes the virtio header, a zero header without it", async () => {
     const { ep, peer } = setup({ vnetHdr: true, txCoalesce: false });
     const body = ipPacket(5, 3000);
-    const gso = {
-      type: 1,
-      size: 1448,
-      headerLength: 52,
-      needsChecksum: true,
-      checksumStart: 20,
-      checksumOffset: 16,
-    };
+    const gso = tcp4Gso();
     const p = outbound(body);
     p.gso = gso;
     expect(ep.writePackets([p, outbound(ipPacket(6, 20))])).toBe(2);
     const got = await drainPeer(peer, 2);
-    expect(got[0]).toEqual(
-      vnet({ flags: 1, gsoType: 1, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 }, body),
-    );
+    expect(got[0]).toEqual(vnet(TCP4_GSO_VIRTIO, body));
     expect(got[1]).toEqual(vnet({}, ipPacket(6, 20)));
     expect(ep.stats.txGsoPackets).toBe(1);
     expect(ep.stats.txBytes).toBe(3020);

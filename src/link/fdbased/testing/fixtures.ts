@@ -4,7 +4,7 @@
  * recording dispatcher, endpoints over one end of a SOCK_SEQPACKET pair with
  * the test playing the device on the other, and the packets they exchange.
  */
-import { PacketBuffer } from "../../../buffer/packet-buffer.ts";
+import { type GsoInfo, PacketBuffer } from "../../../buffer/packet-buffer.ts";
 import {
   encodeVirtioNetHeader,
   VIRTIO_NET_HDR_SIZE,
@@ -128,3 +128,29 @@ export function tcpSegment(seq: number, len: number): PacketBuffer {
   b.fill(seq & 0xff, 40);
   return PacketBuffer.withPayload(32, b);
 }
+
+/**
+ * The offload of an IPv4 TCP super-packet as the stack describes it (`pkt.gso`):
+ * 20 + 32 header bytes, 1448-byte segments, checksum partial at the TCP header.
+ * A fresh object each call.
+ */
+export function tcp4Gso(): GsoInfo {
+  return {
+    type: 1,
+    size: 1448,
+    headerLength: 52,
+    needsChecksum: true,
+    checksumStart: 20,
+    checksumOffset: 16,
+  };
+}
+
+/** The virtio header of `tcp4Gso()` on a TUN (the kernel counts from the IP header, as the stack does). */
+export const TCP4_GSO_VIRTIO: Readonly<VirtioNetFields> = {
+  flags: 1,
+  gsoType: 1,
+  hdrLen: 52,
+  gsoSize: 1448,
+  csumStart: 20,
+  csumOffset: 16,
+};
