@@ -4,19 +4,12 @@
  * program in a temporary folder and runs it.
  */
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { compileAndRun, fdbasedModule } from "./testing/compile.ts";
 
 test("an FdEndpoint receives inside a compiled executable (worker as extra entrypoint)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "fdbased-compile-"));
-  try {
-    const here = import.meta.dir;
-    const entry = join(dir, "entry.ts");
-    writeFileSync(
-      entry,
-      `import { FdEndpoint } from ${JSON.stringify(join(here, "fd-endpoint.ts"))};
-import * as r from ${JSON.stringify(join(here, "../rawfile/index.ts"))};
+  const r = compileAndRun(
+    `import { FdEndpoint } from ${fdbasedModule("fd-endpoint.ts")};
+import * as r from ${fdbasedModule("../rawfile/index.ts")};
 const [a, b] = r.socketpair(r.AF_UNIX, r.SOCK_SEQPACKET | r.SOCK_NONBLOCK | r.SOCK_CLOEXEC);
 const ep = new FdEndpoint({ fd: a, mtu: 1500, framing: "ip", ownsFd: true });
 const proto = await new Promise<number>((resolve) => {
@@ -30,19 +23,11 @@ await ep.wait();
 r.close(b);
 console.log("received protocol 0x" + proto.toString(16));
 `,
-    );
-    const out = join(dir, "app");
-    const build = Bun.spawnSync(
-      [process.execPath, "build", "--compile", entry, join(here, "poll-worker.ts"), "--outfile", out],
-      { cwd: dir, stdout: "pipe", stderr: "pipe" },
-    );
-    expect(build.stderr.toString()).not.toContain("error");
-    expect(build.exitCode).toBe(0);
-    const run = Bun.spawnSync([out], { cwd: "/", stdout: "pipe", stderr: "pipe", timeout: 20_000 });
-    expect(run.stderr.toString()).toBe("");
-    expect(run.stdout.toString().trim()).toBe("received protocol 0x86dd");
-    expect(run.exitCode).toBe(0);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    "poll-worker",
+  );
+  expect(r.buildStderr).not.toContain("error");
+  expect(r.buildExitCode).toBe(0);
+  expect(r.stderr).toBe("");
+  expect(r.stdout.trim()).toBe("received protocol 0x86dd");
+  expect(r.exitCode).toBe(0);
 }, 60_000);
