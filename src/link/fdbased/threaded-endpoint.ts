@@ -594,6 +594,13 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     return got;
   }
 
+  /**
+   * Checks the `n` bytes of `bytes` (a virtio header first with `vnetHdr`) and hands the packet up.
+   * The checks are FdEndpoint's for IP framing (virtio-offload.ts, ip-version.ts); what differs is
+   * on purpose: only IP framing (this endpoint serves a TUN, no Ethernet framings), a read that
+   * filled its slot is truncated (a fixed-size ring slot, where FdEndpoint reads 64 KiB at a
+   * time), and the packet's array is its own, not a slab view.
+   */
   private deliver(bytes: Uint8Array, n: number): void {
     const d = this.dispatcher;
     if (!d) return;
