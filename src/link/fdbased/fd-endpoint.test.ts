@@ -325,13 +325,13 @@ for (const readiness of ["signal", "worker"] as const) {
       expect((used.user + used.system) / 1000).toBeLessThan(200);
     });
 
-    test("by default it spins briefly after traffic, then sleeps: the next packet after a pause wakes it", async () => {
-      const { ep, peer } = setup({ framing: "ip", readiness });
+    test("with spinMs 1 and no hot poll it spins briefly after traffic, then sleeps: the next packet after a pause wakes it", async () => {
+      const { ep, peer } = setup({ framing: "ip", readiness, hotMs: 0, spinMs: 1 });
       const rec = new Recorder();
       ep.attach(rec);
       writeFd(peer, ipv4Packet(20));
       await rec.until(1);
-      await Bun.sleep(50); // far longer than the default spin
+      await Bun.sleep(50); // far longer than the spin
       const wakeups = ep.stats.rxWakeups;
       const before = process.cpuUsage();
       await Bun.sleep(500);
@@ -399,6 +399,19 @@ describe("FdEndpoint hot poll (worker readiness, hotMs)", () => {
     expect(ep.stats.rxWakeups).toBe(1);
     expect(ep.stats.rxHotWakeups).toBe(4);
     expect(ep.stats.rxSpinDrains).toBe(0);
+  });
+
+  test("with the hot poll (worker readiness) spinMs defaults to 0: after traffic it polls hot and does not spin", async () => {
+    // A long window, so a stall of a loaded machine between the writes cannot end it.
+    const { ep, peer } = setup({ framing: "ip", hotMs: 60_000 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    for (let i = 1; i <= 4; i++) {
+      writeFd(peer, ipv4Packet(24, i));
+      await rec.until(i);
+    }
+    expect(ep.stats.rxSpinDrains).toBe(0);
+    expect(ep.stats.rxHotWakeups).toBeGreaterThan(0);
   });
 
   test("two hot links share one poll: packets on either arrive without worker wake-ups", async () => {
