@@ -167,6 +167,8 @@ describe.skipIf(!canNetns)("netstack serve drops its privileges after setup", ()
     const s = await start("root", []);
     const main = creds(`/proc/${s.pid}/status`);
     expect(main.name).toBe("netstack");
+    // serve executed itself again with the allocator's purge delay (src/index.ts): the same PID.
+    expect(readFileSync(`/proc/${s.pid}/environ`, "utf8").split("\0")).toContain("MIMALLOC_PURGE_DELAY=1000");
     expect(main.uid[1]).toBe(0);
     expect(main.capEff).toBe(NET_ADMIN);
     expect(main.capPrm).toBe(NET_ADMIN);
