@@ -10,32 +10,9 @@ import { ErrClosedForReceive } from "../../tcpip/errors.ts";
 import { ShutdownFlags } from "../../tcpip/protocols.ts";
 import { EventIn } from "../../waiter/waiter.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
+import { withBatches } from "./testing/batches.ts";
 import { bytes } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
-
-/** The batch hook a `Stack` has: `run` delivers inside one batch, then flushes what was put off, in order. */
-function withBatches(p: RawPeer): { run: (fn: () => void) => void } {
-  let depth = 0;
-  let queued: BatchDeferred[] = [];
-  (p.stack as StackContext).deferUntilBatchEnd = (item) => {
-    if (depth === 0) return false;
-    queued.push(item);
-    return true;
-  };
-  return {
-    run(fn) {
-      depth++;
-      try {
-        fn();
-      } finally {
-        depth--;
-        const q = queued;
-        queued = [];
-        for (const item of q) item.flushDeferred();
-      }
-    },
-  };
-}
 
 /** An echo reader that reads at the batch's end; on end of stream it closes its side. */
 function batchEndEcho(

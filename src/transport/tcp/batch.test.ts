@@ -2,33 +2,9 @@
 import { describe, expect, test } from "bun:test";
 import { TCP_ACK } from "../../header/tcp.ts";
 import { seqAdd, seqSize } from "../../seqnum/seqnum.ts";
-import type { BatchDeferred, StackContext } from "../../stack/registration.ts";
+import { withBatches } from "./testing/batches.ts";
 import { bytes, drain } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
-
-/** Gives the peer's stack the batch hook a `Stack` has: `run` delivers inside one batch. */
-function withBatches(p: RawPeer): { run: (fn: () => void) => void } {
-  let depth = 0;
-  let queued: BatchDeferred[] = [];
-  (p.stack as StackContext).deferUntilBatchEnd = (item) => {
-    if (depth === 0) return false;
-    queued.push(item);
-    return true;
-  };
-  return {
-    run(fn) {
-      depth++;
-      try {
-        fn();
-      } finally {
-        depth--;
-        const q = queued;
-        queued = [];
-        for (const item of q) item.flushDeferred();
-      }
-    },
-  };
-}
 
 describe("ESTABLISHED: one ACK per link batch", () => {
   test("in-order segments of one batch get one ACK, sent when the batch ends", () => {
