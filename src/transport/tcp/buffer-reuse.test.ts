@@ -99,6 +99,52 @@ function checksumsOk(b: Uint8Array): boolean {
   return finishChecksum(checksum(b, ihl, len, pseudo)) === 0;
 }
 
+/**
+ * Connects a client on `a` to a listener on `b` (at `b4`, port 7), writes `data` as fast as the send
+ * buffer takes it, with `run()` moving packets between the links after each step, and returns what the
+ * server read, in order.
+ */
+function sendAll(
+  a: Stack,
+  b: Stack,
+  b4: Address,
+  run: () => void,
+  clock: ManualClock,
+  data: Uint8Array,
+): Uint8Array {
+  const l = open(b);
+  l.bind({ port: 7 });
+  l.listen(8);
+  const client = open(a);
+  expect(() => client.connect({ addr: b4, port: 7 })).toThrow(ErrConnectStarted);
+  run();
+  const server = l.accept().endpoint as TcpEndpoint;
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  let off = 0;
+  for (let i = 0; i < 100_000 && n < data.length; i++) {
+    if (off < data.length) {
+      try {
+        off += client.write(data.subarray(off));
+      } catch (e) {
+        if (!(e instanceof ErrWouldBlock)) throw e;
+      }
+    }
+    run();
+    const d = drain(server);
+    parts.push(d);
+    n += d.length;
+    clock.advance(1);
+  }
+  const got = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    got.set(p, o);
+    o += p.length;
+  }
+  return got;
+}
+
 /** Client 198.18.0.1 on `clientLink` sends `data` to a server at 198.18.0.2 on a channel; returns what arrived. */
 function transfer(
   clientLink: LinkEndpoint,
@@ -132,37 +178,7 @@ function transfer(
       if (out.length === 0 && back === 0) break;
     }
   };
-  const l = open(b);
-  l.bind({ port: 7 });
-  l.listen(8);
-  const client = open(a);
-  expect(() => client.connect({ addr: b4, port: 7 })).toThrow(ErrConnectStarted);
-  run();
-  const server = l.accept().endpoint as TcpEndpoint;
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  let off = 0;
-  for (let i = 0; i < 100_000 && n < data.length; i++) {
-    if (off < data.length) {
-      try {
-        off += client.write(data.subarray(off));
-      } catch (e) {
-        if (!(e instanceof ErrWouldBlock)) throw e;
-      }
-    }
-    run();
-    const d = drain(server);
-    parts.push(d);
-    n += d.length;
-    clock.advance(1);
-  }
-  const got: Uint8Array = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    got.set(p, o);
-    o += p.length;
-  }
-  return { got, clientSegments };
+  return { got: sendAll(a, b, b4, run, clock, data), clientSegments };
 }
 
 describe("segment buffers reused only when the link keeps nothing (issue 10)", () => {
@@ -214,37 +230,8 @@ describe("segment buffers reused only when the link keeps nothing (issue 10)", (
           );
       }
     };
-    const l = open(b);
-    l.bind({ port: 7 });
-    l.listen(8);
-    const client = open(a);
-    expect(() => client.connect({ addr: b4, port: 7 })).toThrow(ErrConnectStarted);
-    run();
-    const server = l.accept().endpoint as TcpEndpoint;
     const data = bytes(8 << 20, 13);
-    const parts: Uint8Array[] = [];
-    let n = 0;
-    let off = 0;
-    for (let i = 0; i < 100_000 && n < data.length; i++) {
-      if (off < data.length) {
-        try {
-          off += client.write(data.subarray(off));
-        } catch (e) {
-          if (!(e instanceof ErrWouldBlock)) throw e;
-        }
-      }
-      run();
-      const d = drain(server);
-      parts.push(d);
-      n += d.length;
-      clock.advance(1);
-    }
-    const got: Uint8Array = new Uint8Array(n);
-    n = 0;
-    for (const p of parts) {
-      got.set(p, n);
-      n += p.length;
-    }
+    const got = sendAll(a, b, b4, run, clock, data);
     expect(got).toEqual(data);
     expect(superSegments).toBeGreaterThan(20);
     expect(la.arrays.size).toBeLessThan(40);
