@@ -669,14 +669,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   /** A data or FIN segment from the send buffer (`from` bytes after SND.UNA). */
   emit(flags: number, seq: number, from: number, len: number): void {
-    const o = outSegment;
-    o.srcPort = this.id.localPort;
-    o.dstPort = this.id.remotePort;
-    o.seq = seq;
-    o.ack = this.rcv.nxt;
-    o.flags = flags;
-    o.window = this.rcv.selectWindow(false);
-    o.options = this.segmentOptions();
+    const o = this.synchronizedSegment(flags, seq);
     o.data = this.snd.buf;
     o.from = from;
     o.len = len;
@@ -688,20 +681,26 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
 
   /** A bare ACK with sequence number `seq` (SND.NXT, or an old one for probes). */
   emitAck(seq: number): void {
-    const o = outSegment;
-    o.srcPort = this.id.localPort;
-    o.dstPort = this.id.remotePort;
-    o.seq = seq;
-    o.ack = this.rcv.nxt;
-    o.flags = TCP_ACK;
-    o.window = this.rcv.selectWindow(false);
-    o.options = this.segmentOptions();
+    const o = this.synchronizedSegment(TCP_ACK, seq);
     o.data = undefined;
     o.from = 0;
     o.len = 0;
     o.gsoSize = 0;
     this.transmit(o);
     this.afterAck();
+  }
+
+  /** The shared out-segment with the header fields of a synchronized connection (ACK, window, options). */
+  private synchronizedSegment(flags: number, seq: number): typeof outSegment {
+    const o = outSegment;
+    o.srcPort = this.id.localPort;
+    o.dstPort = this.id.remotePort;
+    o.seq = seq;
+    o.ack = this.rcv.nxt;
+    o.flags = flags;
+    o.window = this.rcv.selectWindow(false);
+    o.options = this.segmentOptions();
+    return o;
   }
 
   sendAck(): void {
