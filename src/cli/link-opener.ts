@@ -1,6 +1,7 @@
 /** How the appliance gets a link for a NIC: a TUN/TAP device in production, an in-memory link in tests. */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { NicSpec } from "../http/controller.ts";
+import { hotPoller } from "../link/fdbased/hot-poller.ts";
 import { ThreadedFdEndpoint } from "../link/fdbased/threaded-endpoint.ts";
 import type { LinkEndpoint } from "../link/link-endpoint.ts";
 import { SnifferEndpoint } from "../link/sniffer/sniffer.ts";
@@ -34,11 +35,16 @@ export interface TunOpenerOptions {
   ioThreads?: boolean;
 }
 
-/** Opens (or attaches to) TUN/TAP devices; gives the kernel side its host addresses; optional pcap of every packet. */
+/**
+ * Opens (or attaches to) TUN/TAP devices; gives the kernel side its host addresses; optional pcap of every packet.
+ * While a link is open the main thread's hot poll (an `FdEndpoint` after traffic) wakes for the timers of the
+ * stack's `clock`: a `RealClock` (serve's) is watched anyway, any other clock is registered here.
+ */
 export function tunOpenerWith(o: TunOpenerOptions): LinkOpener {
   return {
     open(spec, clock, onError) {
       const tun = o.ioThreads && spec.kind === "tun" ? openThreaded(spec, onError) : openFd(spec, onError);
+      const unwatchClock = hotPoller.addClock(clock);
       let pcapFd: number | undefined;
       try {
         for (const h of spec.hostAddresses ?? []) {
@@ -61,12 +67,14 @@ export function tunOpenerWith(o: TunOpenerOptions): LinkOpener {
           mac: spec.kind === "tap" ? tun.endpoint.linkAddress.toString() : null,
           close() {
             tun.endpoint.close?.();
+            unwatchClock();
             if (pcapFd !== undefined) closeSync(pcapFd);
             pcapFd = undefined;
           },
         };
       } catch (e) {
         tun.endpoint.close?.();
+        unwatchClock();
         if (pcapFd !== undefined) closeSync(pcapFd);
         throw e;
       }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { ManualClock, RealClock, type Timer } from "./clock.ts";
+import { ManualClock, RealClock, realClocks, type Timer } from "./clock.ts";
 
 describe("ManualClock", () => {
   test("starts where told and moves only when advanced", () => {
@@ -173,6 +173,32 @@ describe("ManualClock", () => {
   });
 });
 
+describe("nextDeadline", () => {
+  test("is the earliest pending deadline in now()'s time, undefined with none", () => {
+    const c = new ManualClock(100);
+    expect(c.nextDeadline()).toBeUndefined();
+    const late = c.afterFunc(30, () => {});
+    const early = c.afterFunc(0.25, () => {});
+    expect(c.nextDeadline()).toBe(100.25);
+    early.stop();
+    expect(c.nextDeadline()).toBe(130);
+    late.reset(5);
+    expect(c.nextDeadline()).toBe(105);
+    c.advance(5);
+    expect(c.nextDeadline()).toBeUndefined();
+  });
+
+  test("ManualClock.runDue fires what is due and nothing later", () => {
+    const c = new ManualClock();
+    const log: string[] = [];
+    c.afterFunc(0, () => log.push("now"));
+    c.afterFunc(1, () => log.push("later"));
+    c.runDue();
+    expect(log).toEqual(["now"]);
+    expect(c.nextDeadline()).toBe(1);
+  });
+});
+
 describe("RealClock", () => {
   const fire = (c: RealClock, delay: number, log: string[], name: string) =>
     new Promise<void>((resolve) =>
@@ -227,6 +253,42 @@ describe("RealClock", () => {
       });
     });
     expect(log).toEqual(["outer", "inner"]);
+  });
+
+  test("runDue fires the due timers at once, without the host timer, and leaves the rest", () => {
+    const c = new RealClock();
+    const log: string[] = [];
+    const later = c.afterFunc(60_000, () => log.push("later"));
+    c.afterFunc(0, () => log.push("due"));
+    expect(c.nextDeadline()).toBeLessThanOrEqual(c.now());
+    c.runDue();
+    expect(log).toEqual(["due"]);
+    expect(c.pendingTimers).toBe(1);
+    expect(c.nextDeadline()).toBeGreaterThan(c.now());
+    later.stop();
+    expect(c.nextDeadline()).toBeUndefined();
+  });
+
+  test("realClocks reports and fires the due timers of every RealClock of the thread", () => {
+    const a = new RealClock();
+    const b = new RealClock();
+    const log: string[] = [];
+    const aLater = a.afterFunc(60_000, () => log.push("a later"));
+    b.afterFunc(0, () => log.push("b due"));
+    const stopped = a.afterFunc(0, () => log.push("a stopped"));
+    stopped.stop();
+    // Other tests' clocks may hold earlier timers, never later ones than a due one.
+    expect(realClocks.nextDeadline()).toBeLessThanOrEqual(b.nextDeadline()!);
+    expect(realClocks.now()).toBeGreaterThanOrEqual(b.nextDeadline()!);
+    realClocks.runDue();
+    expect(log).toEqual(["b due"]);
+    expect(b.pendingTimers).toBe(0);
+    expect(a.pendingTimers).toBe(1);
+    aLater.stop();
+    // Out of timers, both clocks left the list; listing again works.
+    b.afterFunc(0, () => log.push("b again"));
+    realClocks.runDue();
+    expect(log).toEqual(["b due", "b again"]);
   });
 
   test("now is monotonic and wallNow is epoch milliseconds", () => {

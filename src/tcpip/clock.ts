@@ -19,6 +19,14 @@ export interface Clock {
   wallNow(): number;
   /** Calls `fn` once, `delayMs` from now. */
   afterFunc(delayMs: number, fn: () => void): Timer;
+  /**
+   * Optional: when the earliest pending timer is due (in `now()`'s time), or undefined with none.
+   * A loop that blocks the thread (the TUN link's hot poll, link/fdbased/hot-poller.ts) wakes by
+   * then instead of making the timer late.
+   */
+  nextDeadline?(): number | undefined;
+  /** Optional: fires every timer due by now, earliest first (what the clock's own driver would do, sooner). */
+  runDue?(): void;
 }
 
 class HeapTimer implements Timer {
@@ -62,6 +70,11 @@ abstract class TimerHeap implements Clock {
   }
 
   protected peekDeadline(): number | undefined {
+    return this.heap[0]?.at;
+  }
+
+  /** When the earliest pending timer is due, or undefined with none (`Clock.nextDeadline`). */
+  nextDeadline(): number | undefined {
     return this.heap[0]?.at;
   }
 
@@ -178,11 +191,26 @@ export class ManualClock extends TimerHeap {
   }
 }
 
-/** The host's monotonic clock with one host timer (`setTimeout`) driving the heap. */
+/**
+ * The `RealClock`s of this thread that have a pending timer (each knows its index, -1 when out):
+ * what `realClocks` reports. A clock without timers is not held here, so a dropped stack's clock
+ * is collected as before.
+ */
+const withTimers: RealClock[] = [];
+
+/**
+ * The host's monotonic clock with one host timer (`setTimeout`) driving the heap.
+ *
+ * The host timer has millisecond resolution (Bun, as Node, waits at least 1 ms: a timer due in
+ * 0.2 ms fires about 1 ms late). A loop that blocks the thread and wakes for the deadline
+ * (`realClocks`) fires due timers itself with `runDue`, to the precision of its wait.
+ */
 export class RealClock extends TimerHeap {
   private host: ReturnType<typeof setTimeout> | undefined;
   private hostAt = Number.POSITIVE_INFINITY;
   private readonly origin = performance.timeOrigin;
+  /** Index in `withTimers`, -1 without pending timers. */
+  private listed = -1;
 
   now(): number {
     return performance.now();
@@ -190,12 +218,23 @@ export class RealClock extends TimerHeap {
   wallNow(): number {
     return this.origin + performance.now();
   }
+  /** Fires the timers due by now without waiting for the host timer (`Clock.runDue`). */
+  runDue(): void {
+    this.fireUntil(this.now());
+  }
   protected earliestChanged(): void {
     const d = this.peekDeadline();
-    // With no timer left the host timer stays set and fires for nothing (issue 10, request/response):
-    // a connection stops its retransmission timer on every ACK and arms it again on its next send;
-    // clearing and setting the host timer each time cost a `Timeout` and a closure per round trip.
-    if (d === undefined) return;
+    if (d === undefined) {
+      if (this.listed !== -1) this.unlist();
+      // With no timer left the host timer stays set and fires for nothing (issue 10, request/response):
+      // a connection stops its retransmission timer on every ACK and arms it again on its next send;
+      // clearing and setting the host timer each time cost a `Timeout` and a closure per round trip.
+      return;
+    }
+    if (this.listed === -1) {
+      this.listed = withTimers.length;
+      withTimers.push(this);
+    }
     if (this.host !== undefined && d >= this.hostAt) return;
     if (this.host !== undefined) clearTimeout(this.host);
     this.hostAt = d;
@@ -210,4 +249,36 @@ export class RealClock extends TimerHeap {
     this.fireUntil(this.now());
     this.earliestChanged();
   }
+  private unlist(): void {
+    const last = withTimers.pop()!;
+    if (last !== this) {
+      withTimers[this.listed] = last;
+      last.listed = this.listed;
+    }
+    this.listed = -1;
+  }
 }
+
+/**
+ * Every `RealClock` of this thread as one deadline source: the earliest deadline of any of them,
+ * and `runDue` on each. A thread that blocks (the hot poll) consults it by default, so a stack on
+ * the default clock needs no wiring; a stack on another clock registers that clock with the loop
+ * (for the hot poll: `hotPoller.addClock`).
+ */
+export const realClocks: Pick<Clock, "now"> & Required<Pick<Clock, "nextDeadline" | "runDue">> = {
+  now: () => performance.now(),
+  nextDeadline(): number | undefined {
+    let min: number | undefined;
+    for (let i = 0; i < withTimers.length; i++) {
+      const d = withTimers[i]!.nextDeadline();
+      if (d !== undefined && (min === undefined || d < min)) min = d;
+    }
+    return min;
+  },
+  runDue(): void {
+    // Backwards: a clock that runs out of timers swaps the last (already visited) one into its place.
+    for (let i = withTimers.length - 1; i >= 0; i--) {
+      if (i < withTimers.length) withTimers[i]!.runDue();
+    }
+  },
+};

@@ -18,6 +18,7 @@ const lib = dlopen(libcPath(), {
   readv: { args: [T.i32, T.ptr, T.i32], returns: T.i64_fast },
   writev: { args: [T.i32, T.ptr, T.i32], returns: T.i64_fast },
   poll: { args: [T.ptr, T.u64, T.i32], returns: T.i32 },
+  ppoll: { args: [T.ptr, T.u64, T.ptr, T.ptr], returns: T.i32 },
   epoll_create1: { args: [T.i32], returns: T.i32 },
   epoll_ctl: { args: [T.i32, T.i32, T.i32, T.ptr], returns: T.i32 },
   epoll_wait: { args: [T.i32, T.ptr, T.i32, T.i32], returns: T.i32 },

@@ -13,6 +13,7 @@ import {
   POLLIN,
   PollFds,
   poll,
+  ppoll,
   readFd,
   readvFd,
   SOCK_CLOEXEC,
@@ -116,6 +117,27 @@ describe("packet I/O on a SOCK_SEQPACKET pair", () => {
       close(a);
       close(b);
       close(ev);
+    }
+  });
+
+  test("ppoll takes a fractional timeout: sub-millisecond, whole seconds and none (negative) are valid timespecs", () => {
+    const [a, b] = pair();
+    try {
+      const fds = new PollFds(1);
+      fds.set(0, b, POLLIN);
+      // Idle: a timeout of 0 or 50 µs returns 0 (an invalid timespec would be -EINVAL).
+      expect(ppoll(fds, 0)).toBe(0);
+      expect(ppoll(fds, 0.05)).toBe(0);
+      expect(ppoll(fds, 0.9999999)).toBe(0);
+      writeFd(a, Uint8Array.of(1));
+      // Ready: it returns at once whatever the timeout, once the kernel has accepted the timespec.
+      for (const ms of [0, 0.2, 999.9999999, 1000, 1500.25, 86_400_000.5, -1]) {
+        expect(ppoll(fds, ms)).toBe(1);
+        expect(fds.revents(0) & POLLIN).toBe(POLLIN);
+      }
+    } finally {
+      close(a);
+      close(b);
     }
   });
 });

@@ -175,6 +175,32 @@ export function poll(fds: PollFds, timeoutMs: number): number {
   return r < 0 ? -lastErrno() : r;
 }
 
+/** `struct timespec` for `ppoll`: { i64 tv_sec; i64 tv_nsec }, filled per call (no allocation). */
+const timespec = new Uint8Array(16);
+const timespecView = new DataView(timespec.buffer);
+const NULL = asPointer(0);
+
+/**
+ * `ppoll(2)` without a signal mask: as `poll`, but the timeout is a `timespec`, so a fractional
+ * `timeoutMs` is kept to the nanosecond instead of rounded to whole milliseconds (poll(2)
+ * cannot wait 0.2 ms). A negative timeout waits without limit. Ready count or `-errno`.
+ */
+export function ppoll(fds: PollFds, timeoutMs: number): number {
+  let r: number;
+  if (timeoutMs < 0) r = libc.ppoll(fds.bytes, fds.count, NULL, NULL);
+  else {
+    const ns = Math.round(timeoutMs * 1e6);
+    const sec = Math.floor(ns / 1e9);
+    // Little-endian halves of each i64 (x86_64 and aarch64), so no BigInt is made.
+    timespecView.setUint32(0, sec % 0x1_0000_0000, true);
+    timespecView.setUint32(4, Math.floor(sec / 0x1_0000_0000), true);
+    timespecView.setUint32(8, ns - sec * 1e9, true);
+    timespecView.setUint32(12, 0, true);
+    r = libc.ppoll(fds.bytes, fds.count, timespec, NULL);
+  }
+  return r < 0 ? -lastErrno() : r;
+}
+
 export function epollCreate(flags = EFD_CLOEXEC): number {
   return check(libc.epoll_create1(flags), "epoll_create1");
 }
