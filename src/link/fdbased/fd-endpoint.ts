@@ -142,9 +142,12 @@ export interface FdEndpointOptions {
    * `setImmediate` loop, instead of arming the poll worker (one poll for all
    * hot links of the thread: hot-poller.ts). The kernel then
    * wakes the thread that handles the packet: one wake-up instead of two
-   * thread hops (kernel → worker → main), while timers, the REST server and
-   * other I/O still get a turn of the event loop at least every millisecond
-   * (and may wait up to that long). After the window without a packet the
+   * thread hops (kernel → worker → main), while host timers, the REST server
+   * and other I/O still get a turn of the event loop at least every
+   * millisecond (and may wait up to that long). The stack's timers do not
+   * wait: the poll ends when the next one is due, and fires it (the thread's
+   * RealClocks, or a clock given to `hotPoller.addClock`: hot-poller.ts).
+   * After the window without a packet the
    * worker is armed again, so an idle link still costs no CPU.
    *
    * Measured (issue 10, through `netstack serve --source` on TUN, on the
@@ -210,8 +213,9 @@ export interface FdEndpointStats {
  * written from there leaves at once), then keeps draining from the event loop
  * (`setImmediate`) until `spinMs` pass without a packet, and only then sleeps
  * again. In worker mode, for `hotMs` after the last packet it sleeps "hot":
- * the main thread blocks in poll(2) itself for up to 1 ms per event-loop turn,
- * so the kernel wakes it directly; only after that window is the worker armed.
+ * the main thread blocks in ppoll(2) itself for up to 1 ms per event-loop turn
+ * (less when a stack timer is due sooner), so the kernel wakes it directly;
+ * only after that window is the worker armed.
  * A busy link pays no wake-ups; packet bytes never cross threads.
  *
  * Outbound: `writePackets` does one synchronous write() per packet (a TUN write
