@@ -30,6 +30,11 @@ export const SockOpt = {
   RemoveMembership: "RemoveMembership",
   /** SO_LINGER with a zero timeout: close sends RST (RFC 9293 §3.10.4 ABORT). */
   Linger: "Linger",
+  /**
+   * TCP only: this endpoint's ECN mode (RFC 3168), as the stack-wide `ecn` option (Linux net.ipv4.tcp_ecn):
+   * 0 off, 1 request and accept, 2 accept only. Read when a SYN is sent or answered.
+   */
+  Ecn: "Ecn",
 } as const;
 export type SockOptName = (typeof SockOpt)[keyof typeof SockOpt];
 
@@ -62,4 +67,6 @@ export interface TcpInfo {
   dsacks?: number;
   /** Whether RACK saw reordering (RFC 8985 "RACK.reordering_seen"; Linux tcpi_reord_seen counts events). */
   reorderingSeen?: boolean;
+  /** Whether the connection uses ECN (both sides agreed in the handshake, RFC 3168 §6.1.1; Linux TCPI_OPT_ECN). */
+  ecn?: boolean;
 }

@@ -93,6 +93,18 @@ export function newStats() {
       pawsRejected: 0,
       challengeAcksSent: 0,
       timeWaitAssassinationsBlocked: 0,
+      /** Connections established with ECN agreed in the handshake (RFC 3168 §6.1.1). */
+      ecnNegotiated: 0,
+      /** CE-marked data segments received on ECN connections (RFC 3168 §6.1.3). */
+      ecnCeReceived: 0,
+      /** Segments with ECE received on ECN connections (RFC 3168 §6.1.2). */
+      ecnEceReceived: 0,
+      /** Window reductions made for ECE (at most one per window of data, RFC 3168 §6.1.2). */
+      ecnCwndReductions: 0,
+      /** Data segments sent with CWR (RFC 3168 §6.1.2). */
+      ecnCwrSent: 0,
+      /** Data segments received with CWR on ECN connections (RFC 3168 §6.1.3). */
+      ecnCwrReceived: 0,
     },
     udp: {
       packetsReceived: 0,

@@ -9,7 +9,7 @@
  * (RTO), RFC 5961 (blind attacks) and RFC 6528 (ISNs) alongside this code.
  */
 import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
-import { TCP_ACK, TCP_RST, TCP_SYN } from "../../header/tcp.ts";
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_RST, TCP_SYN } from "../../header/tcp.ts";
 import { LinkCapability } from "../../link/link-endpoint.ts";
 import { seqAdd, seqSize, seqSub } from "../../seqnum/seqnum.ts";
 import type {
@@ -59,6 +59,7 @@ import { payloadBytes } from "../../tcpip/write-options.ts";
 import { Queue } from "../../waiter/waiter.ts";
 import { BufferAutoTune, expandSendBuffer, onApplicationRead } from "./buffer-autotune.ts";
 import { newCongestionControl } from "./congestion-controls.ts";
+import { IP_ECN_ECT0, IP_ECN_MASK, synEcnFlags } from "./ecn.ts";
 import { EventErr, EventHUp, EventIn, EventOut, type Notifier } from "./events.ts";
 import { dispatchSegment } from "./input.ts";
 import { onKeepaliveTimer } from "./keepalive.ts";
@@ -163,6 +164,14 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   tos = 0;
   /** SO_LINGER seconds; -1 off, 0 abortive close. */
   linger = -1;
+  /** The `Ecn` socket option (0, 1, 2 as the stack's `ecn`); undefined: the stack's. */
+  ecnMode: number | undefined = undefined;
+  /** ECN is in use: both sides agreed in the handshake (RFC 3168 §6.1.1; ecn.ts). */
+  ecn = false;
+  /** Our last SYN was ECN-setup (ECE and CWR). */
+  ecnRequested = false;
+  /** RFC 3168 §6.1.3: a CE-marked data segment arrived and no CWR since: every segment we send carries ECE. */
+  eceDemand = false;
 
   // Listener state.
   backlog = 0;
@@ -652,7 +661,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
   sendSyn(): void {
     const s = this.snd;
     const synAck = this.state === "SYN-RECEIVED";
-    const flags = synAck ? TCP_SYN | TCP_ACK : TCP_SYN;
+    // RFC 3168 §6.1.1: ECE and CWR on an ECN-setup SYN, ECE alone on an ECN-setup SYN-ACK; both leave Not-ECT.
+    const flags = (synAck ? TCP_SYN | TCP_ACK : TCP_SYN) | synEcnFlags(this, synAck);
     const window = Math.min(0xffff, this.rcv.bufSize);
     if (synAck) this.rcv.selectWindow(true);
     this.transmit({
@@ -667,14 +677,28 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     if (synAck) this.afterAck();
   }
 
-  /** A data or FIN segment from the send buffer (`from` bytes after SND.UNA). */
-  emit(flags: number, seq: number, from: number, len: number): void {
+  /**
+   * A data or FIN segment from the send buffer (`from` bytes after SND.UNA); `retransmit` when it resends
+   * sequence space sent before. On an ECN connection new data leaves ECT(0) and the first new data after a
+   * window reduction carries CWR; FIN-only segments and retransmissions stay Not-ECT (RFC 3168 §6.1.2, §6.1.5).
+   */
+  emit(flags: number, seq: number, from: number, len: number, retransmit = false): void {
+    let ect = false;
+    if (this.ecn && len > 0 && !retransmit) {
+      ect = true;
+      const s = this.snd;
+      if (s.cwrPending) {
+        s.cwrPending = false;
+        flags |= TCP_CWR;
+        this.stack.stats.tcp.ecnCwrSent++;
+      }
+    }
     const o = this.synchronizedSegment(flags, seq);
     o.data = this.snd.buf;
     o.from = from;
     o.len = len;
     o.gsoSize = this.maxPayload();
-    this.transmit(o);
+    this.transmit(o, ect);
     o.data = undefined;
     this.afterAck();
   }
@@ -697,7 +721,8 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     o.dstPort = this.id.remotePort;
     o.seq = seq;
     o.ack = this.rcv.nxt;
-    o.flags = flags;
+    // RFC 3168 §6.1.3: ECE on every segment after CE-marked data, until the peer's CWR.
+    o.flags = this.eceDemand ? flags | TCP_ECE : flags;
     o.window = this.rcv.selectWindow(false);
     o.options = this.segmentOptions();
     return o;
@@ -747,9 +772,11 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     this.stack.stats.tcp.resetsSent++;
   }
 
-  private transmit(s: OutSegment): void {
+  /** `ect`: an ECN connection's new data, sent ECT(0) (RFC 3168 §5); the ECN bits are TCP's, not the TOS's (as Linux). */
+  private transmit(s: OutSegment, ect = false): void {
     if (!this.route) return;
-    writeSegment(this.route, s, this.ttl || this.route.defaultTtl, this.tos, this.stack.stats);
+    const tos = (this.tos & ~IP_ECN_MASK) | (ect ? IP_ECN_ECT0 : 0);
+    writeSegment(this.route, s, this.ttl || this.route.defaultTtl, tos, this.stack.stats);
   }
 
   private afterAck(): void {
@@ -914,6 +941,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     const s = this.snd;
     this.setState("ESTABLISHED");
     this.everConnected = true;
+    if (this.ecn) this.stack.stats.tcp.ecnNegotiated++;
     s.retries = 0;
     s.backoff = 0;
     s.smallEnd = s.una;
@@ -1052,6 +1080,7 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     c.userTimeout = this.userTimeout;
     c.userMss = this.userMss;
     c.ttl = this.ttl;
+    c.ecnMode = this.ecnMode;
     c.rcv.bufSize = this.rcv.bufSize;
     c.snd.bufSize = this.snd.bufSize;
     c.autoTune.rcvLocked = this.autoTune.rcvLocked;

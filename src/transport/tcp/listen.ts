@@ -9,6 +9,7 @@ import { TCP_ACK, TCP_SYN } from "../../header/tcp.ts";
 import { seqAdd, seqSub } from "../../seqnum/seqnum.ts";
 import type { TransportPacketInfo } from "../../stack/registration.ts";
 import { TcpipError } from "../../tcpip/errors.ts";
+import { ecnOnSyn } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventIn } from "./events.ts";
 import { defaultMss, negotiate } from "./options.ts";
@@ -61,6 +62,7 @@ export function newConnection(
   s.max = s.nxt;
   s.recover = s.iss;
   negotiate(child, seg.options);
+  ecnOnSyn(child, seg.flags, false);
   child.rcv.init(seg.seq);
   // RFC 9293 §3.10.7.2: the window of the SYN is not scaled (RFC 7323 §2.2).
   s.wnd = seg.window;
@@ -134,6 +136,7 @@ function sendCookie(ep: TcpEndpoint, seg: Segment, info: TransportPacketInfo): v
   const ourMss = Math.min(route.mtu - 20, 0xffff);
   const options: Parameters<typeof writeSegment>[1]["options"] = { mss: ourMss };
   // Without timestamps there is nowhere to keep window scale and SACK-permitted, so they are not offered.
+  // Nor ECN, with or without them: the cookie SYN-ACK has no ECE (RFC 3168 §6.1.1: no ECN connection).
   if (o.timestamps && peer.timestamp) {
     const wsOk = o.windowScaling && peer.windowScale >= 0;
     const sackOk = o.sack && peer.sackPermitted;

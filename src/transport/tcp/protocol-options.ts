@@ -58,6 +58,12 @@ export interface TcpStackOptions {
   challengeAckLimit: number;
   /** Congestion control algorithm: "reno" (NewReno, RFC 5681/6582) or "cubic" (RFC 9438 with HyStart++). */
   congestionControl: string;
+  /**
+   * ECN (RFC 3168), like Linux's net.ipv4.tcp_ecn: 0 off; 1 request it in our SYNs and accept it in the
+   * peer's; 2 (the default, as Linux) accept it only when the peer asks. An endpoint's `Ecn` socket option
+   * overrides it. See ecn.ts.
+   */
+  ecn: number;
 }
 
 /**
@@ -104,6 +110,7 @@ export function defaultTcpStackOptions(): TcpStackOptions {
     initialWindowSegments: 10,
     challengeAckLimit: 1000,
     congestionControl: "reno",
+    ecn: 2,
   };
 }
 

@@ -16,6 +16,7 @@ import type { Address } from "../../tcpip/address.ts";
 import { ErrInvalidOptionValue, ErrUnknownProtocolOption } from "../../tcpip/errors.ts";
 import { type NetworkProtocolNumber, TCP_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { CONGESTION_CONTROLS } from "./congestion-controls.ts";
+import { isEcnMode } from "./ecn.ts";
 import { TcpEndpoint } from "./endpoint.ts";
 import type { Notifier } from "./events.ts";
 import { IsnGenerator } from "./isn.ts";
@@ -124,6 +125,7 @@ export class TcpProtocol implements TransportProtocol, EndpointFactory {
       throw new ErrInvalidOptionValue();
     if (name === "congestionControl" && !CONGESTION_CONTROLS.has(value as string))
       throw new ErrInvalidOptionValue();
+    if (name === "ecn" && !isEcnMode(value)) throw new ErrInvalidOptionValue();
     o[name] = value;
   }
 

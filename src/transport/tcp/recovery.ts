@@ -35,6 +35,7 @@ import {
   seqMax,
   seqSize,
 } from "../../seqnum/seqnum.ts";
+import { ecnNoteReduction, ecnReductionUnderway } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { Prr } from "./prr.ts";
 import { Rack, type RackAck, type SentSegment, SentSegments, Tlp } from "./rack.ts";
@@ -364,8 +365,13 @@ function enterFastRecovery(ep: TcpEndpoint, rec: SackRecovery): void {
     rec.undoSsthresh = s.cc.ssthresh;
     rec.undoFirstEnd = undefined;
   }
-  s.cc.enterRecovery(flight, s.max);
+  // RFC 3168 §6.1.2: no second reduction in a window already reduced for ECE (as Linux's
+  // tcp_enter_recovery in CWR state): PRR brings the window down to the ssthresh that reduction chose.
+  // Nothing of this episode is then undone either: the reduction it would undo was ECN's.
+  if (!ecnReductionUnderway(ep)) s.cc.enterRecovery(flight, s.max);
+  else rec.undoMarker = undefined;
   s.recover = s.max;
+  ecnNoteReduction(ep);
   rec.prr.start(s.cc.ssthresh, flight);
   rec.active = true;
   const first = sb.enterRecovery();
@@ -563,7 +569,7 @@ export function retransmitAt(ep: TcpEndpoint, seq: number, len: number): number 
   if (seqLessThan(s.nxt, end)) s.nxt = end;
   const psh = dataLen > 0 && from + dataLen === s.buf.size ? TCP_PSH : 0;
   noteTransmit(ep, seq, dataLen + (fin ? 1 : 0), true);
-  ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | psh, seq, from, dataLen);
+  ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | psh, seq, from, dataLen, true);
   return dataLen + (fin ? 1 : 0);
 }
 
@@ -630,5 +636,6 @@ export function tlpOnAck(ep: TcpEndpoint, u: SackUpdate | undefined, ack: number
     // RFC 8985 §7.4.2: "invoke the congestion control to react to the loss event the probe has repaired".
     s.cc.enterRecovery(s.flight, s.max);
     s.cc.onAckInRecovery(s.max, 0, s.flight);
+    ecnNoteReduction(ep);
   }
 }

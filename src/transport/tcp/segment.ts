@@ -29,6 +29,8 @@ export class Segment {
   payload: Uint8Array = EMPTY;
   /** The link gave the packet's bytes away (`PacketBuffer.dataKeepable`): the receiver may keep `payload` itself. */
   keepable = false;
+  /** The ECN field of the IP header it came in (RFC 3168 §5: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE). */
+  ipEcn = 0;
   readonly options: TcpOptions = newTcpOptions();
 
   get syn(): boolean {
@@ -107,6 +109,7 @@ export function parseSegment(
   // A pure ACK gets the shared empty array: no view per ACK (issue 10).
   s.payload = h.payloadOffset < pkt.tail ? pkt.data.subarray(h.payloadOffset, pkt.tail) : EMPTY;
   s.keepable = pkt.dataKeepable;
+  s.ipEcn = info.tos & 3;
   stats.tcp.validSegmentsReceived++;
   return s;
 }

@@ -17,6 +17,7 @@ import {
 } from "../../seqnum/seqnum.ts";
 import { ErrTimeout } from "../../tcpip/errors.ts";
 import type { CongestionControl } from "./congestion.ts";
+import { ecnNoteReduction } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventOut } from "./events.ts";
 import {
@@ -97,6 +98,11 @@ export class SendState {
   rxtSegs = 0;
   /** Retransmissions a D-SACK reported received twice (RFC 2883 §4: spurious). */
   spuriousRxtSegs = 0;
+  /** ECN (ecn.ts, RFC 3168 §6.1.2): the next new data segment carries CWR. */
+  cwrPending = false;
+  /** ECN: a window reduction is under way until SND.UNA passes `cwrEnd` (SND.MAX when it began). */
+  cwrActive = false;
+  cwrEnd = 0;
 
   constructor(
     public bufSize: number,
@@ -155,6 +161,9 @@ export function trySend(ep: TcpEndpoint): void {
     // may end in a partial part, unless a cork or MSG_MORE holds it.
     const gsoMax = ep.gsoPayload();
     let len = Math.min(avail, Math.max(gsoMax, maxPayload), usable);
+    // A CWR segment goes alone, not in a GSO super-segment (RFC 3168 §6.1.2: on "the first new data
+    // packet"; a device repeating the header would set it on every part, as Linux avoids with SKB_GSO_TCP_ECN).
+    if (s.cwrPending && len > maxPayload && ep.ecn) len = maxPayload;
     if (len > maxPayload && (len < avail || s.held || ep.cork)) len -= len % maxPayload;
     if (avail > 0 && len === 0) {
       // Window (or cwnd) closed: the persist timer probes a zero window (RFC 9293 §3.8.6.1).
@@ -213,7 +222,7 @@ export function trySend(ep: TcpEndpoint): void {
     s.lastSendTime = now;
     if (ep.rtxMode !== "rto" || !ep.rtxTimer.pending) ep.armRto();
     noteTransmit(ep, seq, len + (fin ? 1 : 0), retransmit);
-    ep.emit(flags, seq, seqSize(s.una, seq), len);
+    ep.emit(flags, seq, seqSize(s.una, seq), len, retransmit);
     if (!sendRuns(ep.state)) return;
   }
 }
@@ -232,7 +241,7 @@ export function retransmitFirst(ep: TcpEndpoint): number {
   if (seqLessThan(s.nxt, end)) s.nxt = end;
   s.max = seqMax(s.max, s.nxt);
   noteTransmit(ep, una, len + (fin ? 1 : 0), true);
-  ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | (len > 0 && len === s.buf.size ? TCP_PSH : 0), una, 0, len);
+  ep.emit(TCP_ACK | (fin ? TCP_FIN : 0) | (len > 0 && len === s.buf.size ? TCP_PSH : 0), una, 0, len, true);
   return len + (fin ? 1 : 0);
 }
 
@@ -375,6 +384,7 @@ function onDupAck(ep: TcpEndpoint): void {
     ep.stack.stats.tcp.fastRecovery++;
     s.cc.enterRecovery(s.flight, s.max);
     s.recover = s.max;
+    ecnNoteReduction(ep);
     retransmitFirst(ep);
   }
 }
@@ -403,6 +413,7 @@ export function onRetransmitTimeout(ep: TcpEndpoint): void {
   ep.stack.stats.tcp.timeouts++;
   if (s.cc.cwnd < s.cc.ssthresh) ep.stack.stats.tcp.slowStartRetransmits++;
   s.cc.onRetransmitTimeout(s.flight);
+  ecnNoteReduction(ep);
   // RFC 6582 §3.2 step 4: "After a retransmit timeout, record the highest sequence number transmitted in recover".
   s.recover = s.max;
   s.dupAcks = 0;

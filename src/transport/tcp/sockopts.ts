@@ -1,7 +1,7 @@
 /**
  * Socket options of a TCP endpoint (the seed's `SetSockOpt`/`GetSockOpt` for
  * TCP): Nagle and cork, buffer sizes, keep-alive, user timeout (RFC 5482),
- * MSS clamp, TTL, the pending error and TCP_INFO.
+ * MSS clamp, TTL, ECN mode (RFC 3168), the pending error and TCP_INFO.
  */
 import {
   ErrInvalidEndpointState,
@@ -10,6 +10,7 @@ import {
 } from "../../tcpip/errors.ts";
 import type { TcpInfo } from "../../tcpip/options.ts";
 import { IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { ecnMode, isEcnMode } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { trySend } from "./snd.ts";
 import { isSynchronized } from "./state.ts";
@@ -92,6 +93,11 @@ export function setOption(ep: TcpEndpoint, name: string, value: unknown): void {
       // turns it off. A positive timeout cannot block a non-blocking close, so it closes normally.
       ep.linger = num(-1);
       return;
+    case "Ecn":
+      // RFC 3168 §6.1.1: the mode is read when a SYN is sent or answered (a listener passes it on).
+      if (!isEcnMode(value)) throw new ErrInvalidOptionValue();
+      ep.ecnMode = value;
+      return;
     default:
       throw new ErrUnknownProtocolOption();
   }
@@ -137,6 +143,8 @@ export function getOption(ep: TcpEndpoint, name: string): unknown {
       return ep.takeError();
     case "TCPInfo":
       return tcpInfo(ep);
+    case "Ecn":
+      return ecnMode(ep);
     default:
       throw new ErrUnknownProtocolOption();
   }
@@ -164,5 +172,6 @@ export function tcpInfo(ep: TcpEndpoint): TcpInfo {
     spuriousRetrans: s.spuriousRxtSegs,
     dsacks: s.sack?.sb.stats.dsacks ?? 0,
     reorderingSeen: s.sack?.rack?.reorderingSeen ?? false,
+    ecn: ep.ecn,
   };
 }

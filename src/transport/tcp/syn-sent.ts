@@ -5,6 +5,7 @@
 import { seqAdd, seqGreaterThan, seqLessThanEq } from "../../seqnum/seqnum.ts";
 import type { TransportPacketInfo } from "../../stack/registration.ts";
 import { ErrConnectionRefused } from "../../tcpip/errors.ts";
+import { ecnOnSyn, ecnOnSynAck } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { negotiate } from "./options.ts";
 import type { Segment } from "./segment.ts";
@@ -45,6 +46,7 @@ export function handleSynSent(ep: TcpEndpoint, seg: Segment, _info: TransportPac
     if (r.tsEnabled && seg.options.tsEcr !== 0)
       s.rtt.sample(Math.max(0, (ep.tsNow() - seg.options.tsEcr) | 0));
     else if (s.retries === 0) s.rtt.sample(ep.now() - s.synTime);
+    ecnOnSynAck(ep, seg.flags);
     ep.established();
     // "If SND.UNA > ISS (our SYN has been ACKed), change the connection state to ESTABLISHED, form an ACK
     // segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it. Data or controls that were queued for
@@ -58,6 +60,8 @@ export function handleSynSent(ep: TcpEndpoint, seg: Segment, _info: TransportPac
   s.maxWnd = s.wnd;
   s.wl1 = seg.seq;
   ep.setState("SYN-RECEIVED");
+  // RFC 3168 §6.1.1 for a simultaneous open: ECN when both SYNs were ECN-setup; our SYN-ACK then says so.
+  ecnOnSyn(ep, seg.flags, true);
   s.retries = 0;
   s.backoff = 0;
   ep.sendSyn();

@@ -14,6 +14,7 @@ import {
 } from "../../seqnum/seqnum.ts";
 import { ErrConnectionAborted, ErrConnectionRefused, ErrConnectionReset } from "../../tcpip/errors.ts";
 import { expandSendBuffer, onDataReceived } from "./buffer-autotune.ts";
+import { ecnOnAck, ecnOnData } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventHUp, EventIn } from "./events.ts";
 import type { Segment } from "./segment.ts";
@@ -129,6 +130,11 @@ export function handleSynchronized(ep: TcpEndpoint, seg: Segment): void {
     )
   )
     return;
+  if (ep.ecn) {
+    // RFC 3168 §6.1.2 (ECE: reduce once per window) and §6.1.3 (CE data: ECE until CWR).
+    ecnOnAck(ep, seg.flags);
+    if (seg.payload.length > 0) ecnOnData(ep, seg.flags, seg.ipEcn);
+  }
   expandSendBuffer(ep);
   if (ep.snd.finAcked) ON_FIN_ACKED[ep.state]?.(ep);
   if (ep.state === "CLOSED") return;

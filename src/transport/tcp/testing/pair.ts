@@ -42,6 +42,11 @@ export class Pair {
   readonly netProto: NetworkProtocolNumber;
   delay: number;
   filter: Filter | undefined;
+  /**
+   * A congested router's ECN marking (RFC 3168 §5): segments sent ECT (ECT(0) or ECT(1)) for which it
+   * returns true arrive CE-marked. Not-ECT segments pass unchanged.
+   */
+  ceMark: ((seg: SegmentFields, from: Side, n: number) => boolean) | undefined;
   readonly trace: string[] = [];
   private n = 0;
 
@@ -64,8 +69,8 @@ export class Pair {
     };
     this.a = mk(this.addrA, 11, o.tcpA, o.mtuA);
     this.b = mk(this.addrB, 22, o.tcpB, o.mtuB);
-    this.a.wire = (bytes, src, dst, np) => this.carry("a", this.b, bytes, src, dst, np);
-    this.b.wire = (bytes, src, dst, np) => this.carry("b", this.a, bytes, src, dst, np);
+    this.a.wire = (bytes, src, dst, np, tos) => this.carry("a", this.b, bytes, src, dst, np, tos);
+    this.b.wire = (bytes, src, dst, np, tos) => this.carry("b", this.a, bytes, src, dst, np, tos);
   }
 
   private carry(
@@ -75,11 +80,15 @@ export class Pair {
     src: Address,
     dst: Address,
     np: NetworkProtocolNumber,
+    sentTos = 0,
   ) {
     const seg = decodeSegment(bytes, src, dst);
     expect(seg.checksumOk).toBe(true);
+    seg.tos = sentTos;
     const n = this.n++;
     const verdict = this.filter?.(seg, from, n);
+    let tos = sentTos;
+    if ((tos & 3) !== 0 && this.ceMark?.(seg, from, n) === true) tos |= 3;
     const t = Math.round(this.clock.now());
     if (verdict === "drop") {
       this.trace.push(`${t} ${from} ${seg.srcPort}>${seg.dstPort} DROP ${describe(seg)}`);
@@ -87,7 +96,7 @@ export class Pair {
     }
     this.trace.push(`${t} ${from} ${seg.srcPort}>${seg.dstPort} ${describe(seg)}`);
     const delays = typeof verdict === "number" ? [verdict] : Array.isArray(verdict) ? verdict : [this.delay];
-    for (const d of delays) this.clock.afterFunc(d, () => to.deliver(bytes, src, dst, np));
+    for (const d of delays) this.clock.afterFunc(d, () => to.deliver(bytes, src, dst, np, tos));
   }
 
   endpoint(side: Side): { ep: TcpEndpoint; wq: Queue } {

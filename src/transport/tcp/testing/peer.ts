@@ -58,9 +58,10 @@ export class RawPeer {
     if (o.mtu) init.mtu = o.mtu;
     if (o.seed) init.seed = o.seed;
     this.stack = new TestStack(init);
-    this.stack.wire = (bytes, src, dst) => {
+    this.stack.wire = (bytes, src, dst, _np, tos) => {
       const s = decodeSegment(bytes, src, dst);
       expect(s.checksumOk).toBe(true);
+      s.tos = tos;
       this.sent.push(s);
       this.log.push(describe(s));
     };
@@ -71,14 +72,17 @@ export class RawPeer {
     return { ep: this.stack.tcp.newEndpoint(this.netProto, wq), wq };
   }
 
-  /** Injects a segment from the peer to the endpoint. */
-  send(f: Omit<BuildFields, "srcPort" | "dstPort"> & { srcPort?: number; dstPort?: number }): void {
+  /** Injects a segment from the peer to the endpoint; `tos` is the IP TOS / Traffic Class it arrives in (ECN bits). */
+  send(
+    f: Omit<BuildFields, "srcPort" | "dstPort"> & { srcPort?: number; dstPort?: number; tos?: number },
+  ): void {
+    const { tos = 0, ...fields } = f;
     const b = buildSegment(
-      { srcPort: this.remotePort, dstPort: this.localPort, ...f },
+      { srcPort: this.remotePort, dstPort: this.localPort, ...fields },
       this.remote,
       this.local,
     );
-    this.stack.deliver(b, this.remote, this.local, this.netProto);
+    this.stack.deliver(b, this.remote, this.local, this.netProto, tos);
   }
 
   /** Injects raw bytes as a segment. */

@@ -6,6 +6,8 @@ import {
   newTcpOptions,
   parseTcpOptions,
   TCP_ACK,
+  TCP_CWR,
+  TCP_ECE,
   TCP_FIN,
   TCP_MIN_SIZE,
   TCP_PSH,
@@ -30,6 +32,8 @@ export interface SegmentFields {
   optionBytes: Uint8Array;
   payload: Uint8Array;
   checksumOk: boolean;
+  /** The IP TOS / Traffic Class it was sent with, where the harness knows it (ECN bits: RFC 3168 §5). */
+  tos?: number;
 }
 
 export function decodeSegment(bytes: Uint8Array, src?: Address, dst?: Address): SegmentFields {
@@ -96,6 +100,9 @@ export function flagString(f: number): string {
   if (f & TCP_RST) s += "R";
   if (f & TCP_PSH) s += "P";
   if (f & TCP_ACK) s += ".";
+  // tcpdump's letters for RFC 3168's bits: E (ECE), W (CWR).
+  if (f & TCP_ECE) s += "E";
+  if (f & TCP_CWR) s += "W";
   return s || "none";
 }
 

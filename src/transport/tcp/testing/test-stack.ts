@@ -31,7 +31,14 @@ import { newStats, type Stats } from "../../../tcpip/stats.ts";
 import { TcpProtocol } from "../protocol.ts";
 import type { TcpStackOptions } from "../protocol-options.ts";
 
-export type Wire = (bytes: Uint8Array, src: Address, dst: Address, netProto: NetworkProtocolNumber) => void;
+/** `tos`: the IPv4 TOS / IPv6 Traffic Class the segment was written with (its ECN bits, RFC 3168 §5). */
+export type Wire = (
+  bytes: Uint8Array,
+  src: Address,
+  dst: Address,
+  netProto: NetworkProtocolNumber,
+  tos: number,
+) => void;
 
 export class TestRoute implements Route {
   readonly nic = 1;
@@ -54,8 +61,8 @@ export class TestRoute implements Route {
     this.maxHeaderLength = netProto === IPV6_PROTOCOL_NUMBER ? 40 : 20;
   }
 
-  writePacket(pkt: PacketBuffer, _params: NetworkHeaderParams): void {
-    this.owner.wire(pkt.bytes().slice(), this.localAddress, this.remoteAddress, this.netProto);
+  writePacket(pkt: PacketBuffer, params: NetworkHeaderParams): void {
+    this.owner.wire(pkt.bytes().slice(), this.localAddress, this.remoteAddress, this.netProto, params.tos);
   }
 
   pseudoHeaderChecksum(protocol: TransportProtocolNumber, length: number): number {
@@ -193,10 +200,13 @@ export class TestStack implements StackContext {
     return this.endpoints.size;
   }
 
-  /** Delivers a TCP segment that arrived from `src` to `dst` (demux like the stack: exact 4-tuple, then listener). */
-  deliver(bytes: Uint8Array, src: Address, dst: Address, netProto: NetworkProtocolNumber): void {
+  /**
+   * Delivers a TCP segment that arrived from `src` to `dst` (demux like the stack: exact 4-tuple, then
+   * listener), in an IP packet with TOS / Traffic Class `tos` (its ECN field: RFC 3168 §5).
+   */
+  deliver(bytes: Uint8Array, src: Address, dst: Address, netProto: NetworkProtocolNumber, tos = 0): void {
     const pkt = PacketBuffer.wrap(bytes.slice());
-    const info: TransportPacketInfo = { nic: 1, netProto, src, dst, ttl: 64, tos: 0 };
+    const info: TransportPacketInfo = { nic: 1, netProto, src, dst, ttl: 64, tos };
     const ports = this.tcp.parsePorts(bytes, 0, bytes.length);
     if (!ports || bytes.length < 20) {
       this.stats.malformedRcvdPackets++;
