@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { checkIpv4, dst, dstPort, flags, src, srcPort, tcp } from "../checker/checker.ts";
 import { TCP_SYN } from "../header/tcp.ts";
+import { ChannelEndpoint } from "../link/channel/channel.ts";
 import { connectChannels } from "../link/channel/pipe.ts";
 import { newEthernetChannel } from "../link/ethernet/ethernet-channel.ts";
 import { ipv6 } from "../network/ipv6/protocol.ts";
@@ -39,6 +40,7 @@ import {
 import { newUdpProtocol } from "../transport/udp/udp.ts";
 import { attachConnTable } from "./attach.ts";
 import { ConnTable, type ConntrackEvent } from "./table.ts";
+import { udpPacket } from "./testing/packets.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -348,5 +350,33 @@ describe("conntrack on two stacks over a channel link", () => {
     expect(ta.counts()).toEqual({ total: 3, tcp: 1, udp: 1, icmp: 1 });
     expect(ta.stats.invalid).toBe(0);
     expect(ta.stats.malformed).toBe(0);
+  });
+});
+
+describe("conntrack time on a Stack", () => {
+  test("packets of one link batch take the batch's time (read once); a packet outside a batch reads the clock", () => {
+    const clock = new ManualClock();
+    const stack = newTestStack(clock, 41);
+    const link = new ChannelEndpoint({ mtu: 1500 });
+    stack.createNIC(1, link);
+    const us = addV4(stack, 1, "198.18.0.2/24");
+    const peer = Address.parse("198.18.0.9");
+    endpoint(stack, UDP_PROTOCOL_NUMBER).ep.bind({ port: 7 });
+    const table = new ConnTable({ clock });
+    attachConnTable(stack, table);
+    const lastSeen = (sport: number) =>
+      table.lookup("udp", peer, sport, us, 7)!.lastSeen - clock.wallNow() + clock.now();
+
+    clock.advance(5);
+    // What a link's drain does through its NIC (beginBatch/endBatch, link-endpoint.ts).
+    stack.beginBatch();
+    link.injectInbound(IPV4_PROTOCOL_NUMBER, udpPacket(peer, us, 1000, 7));
+    clock.advance(3); // time passes within the batch
+    link.injectInbound(IPV4_PROTOCOL_NUMBER, udpPacket(peer, us, 1001, 7));
+    stack.endBatch();
+    link.injectInbound(IPV4_PROTOCOL_NUMBER, udpPacket(peer, us, 1002, 7));
+
+    expect(table.counts().udp).toBe(3);
+    expect([lastSeen(1000), lastSeen(1001), lastSeen(1002)]).toEqual([5, 5, 8]);
   });
 });

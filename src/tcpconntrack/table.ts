@@ -258,8 +258,18 @@ export class ConnTable {
    * Tracks one network packet (`len` bytes at `off`, starting at the IP header) seen by a hook.
    * `kind` "forwarded" also marks the entry as routed. Never throws; malformed and untracked
    * packets are counted. (`attachConnTable` calls this from a stack's hooks.)
+   *
+   * `now`: the packet's time on the table's clock, when the caller has it at hand (the stack's
+   * time of the link batch: `attachConnTable`); else the clock is read, once per tracked packet.
    */
-  observe(kind: HookKind, netProto: number, b: Uint8Array, off = 0, len = b.length - off): void {
+  observe(
+    kind: HookKind,
+    netProto: number,
+    b: Uint8Array,
+    off = 0,
+    len = b.length - off,
+    now?: number,
+  ): void {
     this.stats.packets++;
     const p = this.pkt;
     const st = parseFlowPacket(netProto, b, off, len, p);
@@ -268,11 +278,11 @@ export class ConnTable {
       else this.stats.untracked++;
       return;
     }
-    const now = this.clock.now();
+    now ??= this.clock.now();
     let e = this.map.get(p.key);
     if (e !== undefined && now >= e.lastSeen + this.timeoutOf[e.state]!) {
       // Its timer has not run yet, but the entry is dead.
-      this.destroy(e, "timeout");
+      this.destroy(e, "timeout", now);
       e = undefined;
     }
     if (p.protocol === TCP_PROTOCOL_NUMBER) this.trackTcp(e, p, now, kind);
@@ -299,7 +309,7 @@ export class ConnTable {
     if (e !== undefined && bareSyn && (e.state === TCP_TIME_WAIT || e.state === TCP_CLOSE)) {
       // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a connection in TIME-WAIT; after a reset
       // the ports are free anyway. The old entry goes and a new one starts (as Linux does).
-      this.destroy(e, "replaced");
+      this.destroy(e, "replaced", now);
       e = undefined;
     }
     if (e === undefined) {
@@ -390,7 +400,7 @@ export class ConnTable {
     }
   }
 
-  private destroy(e: Entry, reason: DestroyReason): void {
+  private destroy(e: Entry, reason: DestroyReason, now?: number): void {
     this.map.delete(e.key);
     this.unlink(e);
     this.protocolCount(e, -1);
@@ -398,7 +408,7 @@ export class ConnTable {
     if (reason === "timeout") this.stats.timedOut++;
     else if (reason === "evicted") this.stats.evicted++;
     if (this.listeners.size > 0)
-      this.emit({ type: "destroy", flow: this.record(e, this.clock.now()), reason });
+      this.emit({ type: "destroy", flow: this.record(e, now ?? this.clock.now()), reason });
   }
 
   /** Makes room: the least recently active entry of the first non-empty eviction class. */
