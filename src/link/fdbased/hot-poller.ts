@@ -8,7 +8,7 @@ export interface HotMember {
   readonly hotEvents: number;
   /**
    * Called after each poll of the turn with the fd's `revents` (0: nothing came), or with
-   * `pollFailed` when poll(2) itself failed. Returns whether to stay in the poller.
+   * `pollFailed` when the poll itself failed. Returns whether to stay in the poller.
    */
   hotTurn(revents: number, pollFailed: boolean): boolean;
 }
@@ -36,8 +36,10 @@ export interface HotPollerOptions {
  * Stack timers: the wait also ends when the earliest timer of a watched clock
  * is due (not at all when one is due already), and the poller then fires the
  * due timers itself (`runDue`), before it hands the fds their turn. So a hot
- * link makes no stack timer late, and a timer due in 0.2 ms fires about then
- * rather than with the host timer's 1 ms resolution (see `RealClock`). The
+ * link no longer holds a stack timer back for the rest of a 1 ms poll, and a
+ * timer due in 0.2 ms fires then, give or take ppoll's own oversleep (median
+ * ~0.13 ms on the team's VM, most of it the kernel's 50 µs timer slack and the
+ * wake-up), rather than with the host timer's 1 ms resolution (`RealClock`). The
  * thread's `hotPoller` watches every `RealClock` of the thread (`realClocks`);
  * a stack on another clock registers it with `addClock`. A clock without
  * `nextDeadline` cannot be watched; one without `runDue` is waited for but its
