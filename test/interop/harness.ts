@@ -23,7 +23,15 @@ export interface LinkOptions {
   mtu?: number;
   offload?: boolean;
   /** Loss, duplication and reordering inside the driver, between the device and the stack. */
-  impair?: { lossIn?: number; lossOut?: number; dupIn?: number; reorderIn?: number; seed?: number };
+  impair?: {
+    lossIn?: number;
+    lossOut?: number;
+    dupIn?: number;
+    reorderIn?: number;
+    /** Probability of marking an inbound ECN-capable packet CE (drivers/impaired-link.ts). */
+    ceIn?: number;
+    seed?: number;
+  };
   /** Extra routes for the stack, "DEST/LEN,GATEWAY" (`{kernel4}` and `{kernel6}` stand for the kernel's addresses). */
   routes?: string[];
 }

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { checksum, finishChecksum } from "../../header/checksum.ts";
 import { ManualClock } from "../../tcpip/clock.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
-import { IPV4_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
+import { IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER } from "../../tcpip/protocols.ts";
 import { SeededRandom } from "../../tcpip/random.ts";
 import type { NetworkDispatcher } from "../link-endpoint.ts";
 import { ipv4Packet, packetSeq, runLinkConformance } from "../testing/conformance.ts";
@@ -338,5 +339,51 @@ describe("NetSim at speed", () => {
     // The bottleneck is busy from the first packet to the last: total·size·8/bps, then one RTT for the last ACK.
     const ideal = (total * size * 8 * 1000) / bps + rttMs;
     expect(doneAt).toBeCloseTo(ideal, 3);
+  });
+});
+
+describe("NetSim ECN marking (ceThresholdBytes)", () => {
+  /** `pkt` sent with the IPv4 ECN field `ecn` (header checksum made valid again). */
+  function ecnPkt(seq: number, ecn: number): PacketBuffer {
+    const p = pkt(seq);
+    const b = p.data;
+    const h = p.head;
+    b[h + 1] = (b[h + 1]! & ~3) | ecn;
+    b[h + 10] = 0;
+    b[h + 11] = 0;
+    const c = finishChecksum(checksum(b, h, 20));
+    b[h + 10] = c >>> 8;
+    b[h + 11] = c & 0xff;
+    return p;
+  }
+
+  test("ECT packets that find the threshold queued ahead arrive CE with a valid header checksum; Not-ECT ones pass unmarked", () => {
+    // 8 Mbit/s: 1000-byte packets; the threshold is two packets queued ahead.
+    const { clock, sim } = setup({ bandwidthBps: 8_000_000, delayMs: 1, ceThresholdBytes: 2000 });
+    const got: Uint8Array[] = [];
+    sim.b.attach({ deliverNetworkPacket: (_p, p) => got.push(p.bytes().slice()) });
+    sim.a.writePackets([ecnPkt(1, 2), ecnPkt(2, 2), ecnPkt(3, 2), ecnPkt(4, 1), ecnPkt(5, 0), ecnPkt(6, 3)]);
+    clock.advance(100);
+    expect(got.map((b) => b[1]! & 3)).toEqual([2, 2, 3, 3, 0, 3]);
+    for (const b of got) expect(checksum(b, 0, 20)).toBe(0xffff);
+    // Packets 3 (ECT(0)) and 4 (ECT(1)) were marked; 6 was CE already.
+    expect(sim.statsAToB.ceMarked).toBe(2);
+    expect(sim.statsAToB.droppedQueue).toBe(0);
+  });
+
+  test("IPv6: the ECN bits of the Traffic Class are set; negative thresholds are refused", () => {
+    const { clock, sim } = setup({ bandwidthBps: 8_000_000, ceThresholdBytes: 0 });
+    const got: Uint8Array[] = [];
+    sim.b.attach({ deliverNetworkPacket: (_p, p) => got.push(p.bytes().slice()) });
+    const b = new Uint8Array(60);
+    b[0] = 0x60;
+    b[1] = 0x20; // Traffic Class 0x02: ECT(0)
+    const p = PacketBuffer.withPayload(0, b);
+    p.networkProtocol = IPV6_PROTOCOL_NUMBER;
+    sim.a.writePackets([p]);
+    clock.advance(10);
+    expect(got[0]![1]).toBe(0x30);
+    expect(sim.statsAToB.ceMarked).toBe(1);
+    expect(() => setup({ ceThresholdBytes: -1 })).toThrow(ErrInvalidOptionValue);
   });
 });

@@ -18,7 +18,10 @@
  *   2. queue: the bottleneck queue holds every byte accepted but not yet
  *      fully serialised (the packet being put on the wire included). When the
  *      packet does not fit in `queueBytes`, it is dropped at the tail
- *      (`droppedQueue`), as a drop-tail router queue does;
+ *      (`droppedQueue`), as a drop-tail router queue does. With
+ *      `ceThresholdBytes`, an ECN-capable packet that finds at least that many
+ *      bytes queued ahead of it is marked CE (`ceMarked`, RFC 3168 §5) and
+ *      queued; Not-ECT packets are left to the tail drop;
  *   3. serialisation: the bottleneck sends one packet at a time, each taking
  *      `size * 8 / bandwidthBps` seconds, after the ones before it;
  *   4. propagation: the packet arrives `delayMs` after its last bit left;
@@ -42,6 +45,7 @@
  * both ends never nest into each other.
  */
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import { checksumUpdate2 } from "../../header/checksum.ts";
 import type { Clock, Timer } from "../../tcpip/clock.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { LinkAddress } from "../../tcpip/link-address.ts";
@@ -57,6 +61,12 @@ export interface PathOptions {
   delayMs?: number;
   /** Bottleneck queue limit in bytes, drop-tail (default `Infinity`). */
   queueBytes?: number;
+  /**
+   * ECN marking at the bottleneck (RFC 3168 §5, a step threshold like DCTCP's K, RFC 8257 §3.1): a packet
+   * sent ECT(0) or ECT(1) that arrives with at least this many bytes queued ahead of it is marked CE
+   * instead of being left unmarked (default `Infinity`: no marking). Not-ECT packets are unaffected.
+   */
+  ceThresholdBytes?: number;
   /** Probability that a packet is lost, in [0, 1] (default 0). */
   lossRate?: number;
   /** Probability that a packet arrives twice, in [0, 1] (default 0). */
@@ -98,6 +108,8 @@ export interface PathStats {
   droppedFilter: number;
   /** Packets dropped because the bottleneck queue was full. */
   droppedQueue: number;
+  /** ECN-capable packets marked CE at the `ceThresholdBytes` threshold. */
+  ceMarked: number;
   /** Extra copies made by `duplicateRate`. */
   duplicated: number;
   /** Packets held back by `reorderRate`. */
@@ -121,6 +133,7 @@ function newPathStats(): PathStats {
     droppedLoss: 0,
     droppedFilter: 0,
     droppedQueue: 0,
+    ceMarked: 0,
     duplicated: 0,
     reordered: 0,
     droppedDetached: 0,
@@ -205,6 +218,7 @@ class Path {
   private readonly bps: number;
   private readonly delayMs: number;
   private readonly queueLimit: number;
+  private readonly ceThreshold: number;
   private readonly lossRate: number;
   private readonly duplicateRate: number;
   private readonly reorderRate: number;
@@ -236,6 +250,7 @@ class Path {
     this.bps = bw === 0 ? Number.POSITIVE_INFINITY : checkNonNegative(bw);
     this.delayMs = checkNonNegative(opts.delayMs ?? 0);
     this.queueLimit = checkNonNegative(opts.queueBytes ?? Number.POSITIVE_INFINITY);
+    this.ceThreshold = checkNonNegative(opts.ceThresholdBytes ?? Number.POSITIVE_INFINITY);
     this.lossRate = checkRate(opts.lossRate ?? 0);
     this.duplicateRate = checkRate(opts.duplicateRate ?? 0);
     this.reorderRate = checkRate(opts.reorderRate ?? 0);
@@ -275,6 +290,7 @@ class Path {
       st.droppedQueue++;
       return;
     }
+    const mark = this.queued >= this.ceThreshold;
     const start = Math.max(this.busyUntil, now);
     const finish = this.bps === Number.POSITIVE_INFINITY ? start : start + (size * 8000) / this.bps;
     this.busyUntil = finish;
@@ -290,6 +306,7 @@ class Path {
       st.reordered++;
     }
     const bytes = pkt.bytes().slice();
+    if (mark && markCe(bytes, protocol)) st.ceMarked++;
     this.schedule(at, protocol, bytes);
     if (this.duplicateRate > 0 && this.chance() < this.duplicateRate) {
       st.duplicated++;
@@ -490,6 +507,34 @@ export class NetSim {
     this.ab.close();
     this.ba.close();
   }
+}
+
+/**
+ * Sets the ECN field of an ECN-capable IP packet to CE (RFC 3168 §5: "a router ... sets the CE codepoint"
+ * only in packets with ECT(0) or ECT(1)); returns whether it did. IPv4 keeps its header checksum valid
+ * (RFC 1624 incremental update); IPv6 has none.
+ */
+function markCe(b: Uint8Array, protocol: number): boolean {
+  if (protocol === IPV4_PROTOCOL_NUMBER) {
+    if (b.length < 20) return false;
+    const tos = b[1]!;
+    if ((tos & 3) === 0 || (tos & 3) === 3) return false;
+    const old = (b[0]! << 8) | tos;
+    b[1] = tos | 3;
+    const c = checksumUpdate2((b[10]! << 8) | b[11]!, old, old | 3);
+    b[10] = c >>> 8;
+    b[11] = c & 0xff;
+    return true;
+  }
+  if (protocol === IPV6_PROTOCOL_NUMBER) {
+    // Traffic Class is bits 4–11 of the first word; its ECN field is the top two bits of the low nibble of byte 1.
+    if (b.length < 40) return false;
+    const ecn = (b[1]! >>> 4) & 3;
+    if (ecn === 0 || ecn === 3) return false;
+    b[1] = b[1]! | 0x30;
+    return true;
+  }
+  return false;
 }
 
 /** For a packet written without `networkProtocol`: the IP version nibble decides (0 if neither). */

@@ -11,6 +11,7 @@ import { seqAdd } from "../../seqnum/seqnum.ts";
 import { ErrConnectStarted, ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { IP_ECN_CE, IP_ECN_ECT0, IP_ECN_NOT_ECT } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
+import { sizedTransfer } from "./testing/netsim-transfer.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
 import type { SegmentFields } from "./testing/segments.ts";
@@ -422,4 +423,60 @@ describe("ECN between two stacks without loss", () => {
     expect(b.ecnCwrReceived).toBe(a.ecnCwrSent);
     expect(client.snd.cc.ssthresh).toBeLessThan(Number.MAX_SAFE_INTEGER);
   });
+});
+
+describe("ECN over a simulated bottleneck (NetSim with a CE-marking threshold)", () => {
+  /** 4 MB over 20 Mbit/s, 20 ms RTT, a 60 KB drop-tail queue; ECN on both ends and marking at 20 KB when `ecn`. */
+  function bottleneck(ecn: boolean, congestionControl: string) {
+    const r = sizedTransfer({
+      seed: 21,
+      tcp: { ecn: ecn ? 1 : 0, congestionControl },
+      path: {
+        bandwidthBps: 20_000_000,
+        delayMs: 10,
+        queueBytes: 60_000,
+        ...(ecn ? { ceThresholdBytes: 20_000 } : {}),
+      },
+      size: 4 << 20,
+    });
+    return {
+      ok: r.ok,
+      droppedQueue: r.dataPath.droppedQueue,
+      ceMarked: r.dataPath.ceMarked,
+      maxQueueBytes: r.dataPath.maxQueueBytes,
+      retransmits: r.tcp.retransmits,
+      timeouts: r.tcp.timeouts,
+      negotiated: r.tcp.ecnNegotiated,
+      ceReceived: r.receiverTcp.ecnCeReceived,
+      eceReceived: r.tcp.ecnEceReceived,
+      reductions: r.tcp.ecnCwndReductions,
+      cwrSent: r.tcp.ecnCwrSent,
+      cwrReceived: r.receiverTcp.ecnCwrReceived,
+    };
+  }
+
+  for (const cc of ["reno", "cubic"]) {
+    test(`${cc}: without ECN the queue overflows and segments are resent; with ECN the marks alone hold it, no loss, no retransmission`, () => {
+      const off = bottleneck(false, cc);
+      const on = bottleneck(true, cc);
+      console.log(`ECN over a 20 Mbit/s bottleneck (${cc}):`, { off, on });
+      expect(off.ok).toBe(true);
+      expect(off.droppedQueue).toBeGreaterThan(0);
+      expect(off.retransmits).toBeGreaterThan(0);
+      expect(off.negotiated).toBe(0);
+      expect(on.ok).toBe(true);
+      expect(on.negotiated).toBe(1);
+      expect(on.droppedQueue).toBe(0);
+      expect(on.retransmits).toBe(0);
+      expect(on.timeouts).toBe(0);
+      expect(on.ceMarked).toBeGreaterThan(0);
+      // Every mark reached the receiver; the sender reduced at most once per mark, and sent a CWR for each reduction.
+      expect(on.ceReceived).toBe(on.ceMarked);
+      expect(on.reductions).toBeGreaterThan(0);
+      expect(on.reductions).toBeLessThanOrEqual(on.ceMarked);
+      expect(on.cwrSent).toBe(on.reductions);
+      expect(on.cwrReceived).toBe(on.cwrSent);
+      expect(on.maxQueueBytes).toBeLessThan(off.maxQueueBytes);
+    });
+  }
 });

@@ -2,10 +2,12 @@
  * A link wrapper for the interop driver that impairs traffic the way a bad
  * path would, deterministically (seeded): drops packets both ways, and on the
  * way in also duplicates and reorders them (a held packet is delivered after
- * the next one). The kernel's TCP on the other side is real, so the stack's
+ * the next one), or marks ECN-capable ones CE as a congested router would
+ * instead of dropping them (RFC 3168 §5). The kernel's TCP on the other side is real, so the stack's
  * loss recovery, SACK and duplicate handling meet Linux's.
  */
 import type { PacketBuffer } from "../../../src/buffer/packet-buffer.ts";
+import { checksum, finishChecksum } from "../../../src/header/checksum.ts";
 import type { LinkEndpoint, NetworkDispatcher } from "../../../src/link/link-endpoint.ts";
 import { SeededRandom } from "../../../src/tcpip/random.ts";
 
@@ -18,6 +20,8 @@ export interface Impairment {
   dupIn?: number;
   /** Probability of holding an inbound packet back until the next one has been delivered. */
   reorderIn?: number;
+  /** Probability of marking an inbound ECN-capable (ECT(0) or ECT(1)) packet CE (RFC 3168 §5). */
+  ceIn?: number;
   seed?: number;
 }
 
@@ -26,12 +30,43 @@ export interface ImpairmentCounts {
   droppedOut: number;
   duplicatedIn: number;
   reorderedIn: number;
+  /** Inbound packets marked CE. */
+  ceMarkedIn: number;
 }
 
 /** How long a reordered packet waits for one to overtake it. */
 const HOLD_MS = 5;
 /** Packets up to this many bytes count as ACK-sized (IPv6 + TCP with options is 92). */
 const SMALL = 128;
+
+/**
+ * Sets an ECN-capable packet's ECN field to CE in place (RFC 3168 §5); IPv4's header checksum is updated
+ * (RFC 1624). Returns whether it marked. Not-ECT and already-CE packets are left alone.
+ */
+function markCe(pkt: PacketBuffer): boolean {
+  const b = pkt.data;
+  const h = pkt.head;
+  if (pkt.size < 40) return false;
+  const version = b[h]! >>> 4;
+  if (version === 4) {
+    const tos = b[h + 1]!;
+    if ((tos & 3) === 0 || (tos & 3) === 3) return false;
+    b[h + 1] = tos | 3;
+    b[h + 10] = 0;
+    b[h + 11] = 0;
+    const c = finishChecksum(checksum(b, h, (b[h]! & 0x0f) * 4));
+    b[h + 10] = c >>> 8;
+    b[h + 11] = c & 0xff;
+    return true;
+  }
+  if (version === 6) {
+    const ecn = (b[h + 1]! >>> 4) & 3;
+    if (ecn === 0 || ecn === 3) return false;
+    b[h + 1] = b[h + 1]! | 0x30;
+    return true;
+  }
+  return false;
+}
 
 export function impair(inner: LinkEndpoint, o: Impairment): { link: LinkEndpoint; counts: ImpairmentCounts } {
   // One stream per decision kind, and for losses one per direction and size
@@ -48,9 +83,16 @@ export function impair(inner: LinkEndpoint, o: Impairment): { link: LinkEndpoint
   const lossOut = [stream(2), stream(3)];
   const pReorder = stream(4);
   const pDup = stream(5);
+  const pCe = stream(6);
   /** 0 for packets that carry data, 1 for ACK-sized ones. */
   const sizeClass = (pkt: PacketBuffer) => (pkt.size > SMALL ? 0 : 1);
-  const counts: ImpairmentCounts = { droppedIn: 0, droppedOut: 0, duplicatedIn: 0, reorderedIn: 0 };
+  const counts: ImpairmentCounts = {
+    droppedIn: 0,
+    droppedOut: 0,
+    duplicatedIn: 0,
+    reorderedIn: 0,
+    ceMarkedIn: 0,
+  };
   let held: { protocol: number; pkt: PacketBuffer } | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const link: LinkEndpoint = {
@@ -97,6 +139,7 @@ export function impair(inner: LinkEndpoint, o: Impairment): { link: LinkEndpoint
             counts.droppedIn++;
             return;
           }
+          if ((o.ceIn ?? 0) > 0 && pCe() < o.ceIn! && markCe(pkt)) counts.ceMarkedIn++;
           if (!held && pReorder() < (o.reorderIn ?? 0)) {
             // The link may reuse its read buffers once we return: keep a copy.
             held = { protocol, pkt: pkt.clone() };

@@ -7,7 +7,7 @@
  * each with one JSON line `{"id":N,...}` on stdout.
  *
  * CONFIG (JSON): {"mode":"tun"|"tap","name":DEV,"addrs":["198.18.x.2/24","fd00::2/64"],
- *                 "mtu"?:N,"offload"?:bool,"impair"?:{lossIn,lossOut,dupIn,reorderIn,seed},
+ *                 "mtu"?:N,"offload"?:bool,"impair"?:{lossIn,lossOut,dupIn,reorderIn,ceIn,seed},
  *                 "routes"?:["DEST/LEN,GATEWAY"]}
  *
  * Commands (`op`):
@@ -30,6 +30,7 @@
  * - addAddress {address}: adds "ADDR/LEN" to the NIC (IPv6: after DAD, RFC 4862 §5.4).
  * - hasAddress {address}: whether the NIC holds the address (a duplicate found by DAD is removed).
  * - stats: a few stack counters.
+ * - tcpOption {name,value}: sets a stack-wide TCP option (src/transport/tcp/protocol-options.ts, e.g. ecn).
  */
 import { createHash } from "node:crypto";
 import { connect, createServer } from "../../../src/adapters/net/server.ts";
@@ -43,6 +44,7 @@ import { Address } from "../../../src/tcpip/address.ts";
 import {
   IPV4_PROTOCOL_NUMBER,
   IPV6_PROTOCOL_NUMBER,
+  TCP_PROTOCOL_NUMBER,
   UDP_PROTOCOL_NUMBER,
 } from "../../../src/tcpip/protocols.ts";
 import { parseAddressWithPrefix, Subnet } from "../../../src/tcpip/subnet.ts";
@@ -382,6 +384,9 @@ async function handle(cmd: Record<string, unknown> & { op: string }): Promise<un
         icmp: stack.stats.icmp,
         ...(impaired ? { impaired: impaired.counts } : {}),
       };
+    case "tcpOption":
+      stack.setTransportProtocolOption(TCP_PROTOCOL_NUMBER, cmd.name as string, cmd.value);
+      return {};
     default:
       throw new Error(`unknown op ${cmd.op}`);
   }

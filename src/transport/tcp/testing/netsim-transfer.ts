@@ -3,7 +3,8 @@
  * throughput tests: the client writes a byte stream as fast as the send buffer
  * takes it, the server reads everything as it arrives and checks every byte,
  * and goodput is measured over a window of simulated time after a warm-up.
- * The loss, bandwidth, queue and delay apply to the data direction; ACKs
+ * The loss, bandwidth, queue (with its ECN marking threshold,
+ * `PathOptions.ceThresholdBytes`) and delay apply to the data direction; ACKs
  * return over a clean path with the same delay. Everything is seeded and runs
  * on a ManualClock, so a run is the same on every machine.
  */
@@ -133,6 +134,8 @@ export interface SizedTransferResult {
   simMs: number;
   /** The client's (sender's) TCP counters over the whole run. */
   tcp: Stats["tcp"];
+  /** The server's (receiver's) TCP counters over the whole run (ECN: the CE marks it saw, the CWRs). */
+  receiverTcp: Stats["tcp"];
   dataPath: PathStats;
 }
 
@@ -147,7 +150,7 @@ export function sizedTransfer(o: {
   tcp?: Partial<TcpStackOptions>;
   size: number;
 }): SizedTransferResult {
-  const { clock, a, sim, client, server } = connectOverNetSim({ ...o, stepMs: 1000 });
+  const { clock, a, b, sim, client, server } = connectOverNetSim({ ...o, stepMs: 1000 });
   const data = bytes(o.size, o.seed);
   let sent = 0;
   let received = 0;
@@ -180,6 +183,7 @@ export function sizedTransfer(o: {
     ok: ok && received === o.size,
     simMs: clock.now() - start,
     tcp: { ...a.stats.tcp },
+    receiverTcp: { ...b.stats.tcp },
     dataPath: { ...sim.statsAToB },
   };
   sim.close();
