@@ -5,9 +5,11 @@
  * the stack's own connection to a kernel listener all negotiate ECN
  * (§6.1.1), arrive byte-exact, and the kernel counts ECT(0) packets from the
  * stack (IpExtInECT0Pkts: the stack's new data is ECN-capable, §6.1.2).
- * Then the driver's impaired link marks some of the kernel's data CE on the
- * way in (as a congested router would, instead of dropping): the stack echoes
- * ECE and the kernel answers with CWR (§6.1.2–6.1.3).
+ * Then the driver's impaired link marks packets CE as a congested router
+ * would, instead of dropping them: the kernel's data on the way in (the stack
+ * echoes ECE, the kernel answers with CWR), and the stack's data on the way
+ * out (the kernel echoes ECE, the stack reduces its window and sends CWR),
+ * RFC 3168 §6.1.2–6.1.3.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { pattern, sha256 } from "./drivers/pattern.ts";
@@ -114,32 +116,71 @@ describe.skipIf(!canNetns)("ECN with the Linux kernel (net.ipv4.tcp_ecn=1)", () 
     }, 120_000);
   }
 
-  test("the kernel's data marked CE on the way in: the stack echoes ECE and the kernel answers with CWR", async () => {
+  test("the kernel's data marked CE on the way in (IPv4, IPv6): the stack echoes ECE and the kernel answers with CWR", async () => {
     const link = await openLink({ mode: "tun", impair: { ceIn: 0.02, seed: 3 } });
     try {
       await link.ns.sh(["sysctl", "-q", "-w", "net.ipv4.tcp_ecn=1"]);
       await link.driver.cmd("sink", { port: 9009 });
       await reachable(link, link.stack4);
+      await reachable(link, link.stack6);
+      for (const stackAddr of [link.stack4, link.stack6]) {
+        const before = await link.driver.cmd<Stats>("stats");
+        const up = await link.run([BUN, KERNEL_TOOL, "send", stackAddr, "9009", String(SIZE), String(SEED)], {
+          timeoutMs: 60_000,
+        });
+        expect(JSON.parse(up.stdout.trim() || "{}")).toMatchObject({ reply: `${SIZE} ${EXPECTED}\n` });
+        const after = await link.driver.cmd<Stats>("stats");
+        const d = (k: string) => (after.tcp[k] ?? 0) - (before.tcp[k] ?? 0);
+        const marked = (after.impaired?.ceMarkedIn ?? 0) - (before.impaired?.ceMarkedIn ?? 0);
+        console.log(
+          `ECN interop with CE marks (${stackAddr}): marked ${marked}, stack ${JSON.stringify({
+            negotiated: d("ecnNegotiated"),
+            ce: d("ecnCeReceived"),
+            cwrReceived: d("ecnCwrReceived"),
+          })}`,
+        );
+        expect(d("ecnNegotiated")).toBe(1);
+        expect(marked).toBeGreaterThan(0);
+        // The CE codepoint came up through the network layer with the segment (RFC 3168 §6.1.3).
+        expect(d("ecnCeReceived")).toBeGreaterThan(0);
+        // The kernel reduced its window and said so (RFC 3168 §6.1.2): CWR arrived.
+        expect(d("ecnCwrReceived")).toBeGreaterThan(0);
+      }
+    } finally {
+      await link.close();
+    }
+  }, 120_000);
+
+  test("the stack's data marked CE on the way out: the kernel echoes ECE, the stack reduces once per window and sends CWR", async () => {
+    const link = await openLink({ mode: "tun", impair: { ceOut: 0.02, seed: 5 } });
+    try {
+      await link.ns.sh(["sysctl", "-q", "-w", "net.ipv4.tcp_ecn=1"]);
+      await link.driver.cmd("source", { port: 1919, bytes: SIZE, seed: SEED });
+      await reachable(link, link.stack4);
       const before = await link.driver.cmd<Stats>("stats");
-      const up = await link.run([BUN, KERNEL_TOOL, "send", link.stack4, "9009", String(SIZE), String(SEED)], {
+      const down = await link.run(["sh", "-c", `socat -u TCP4:${link.stack4}:1919 STDOUT | sha256sum`], {
         timeoutMs: 60_000,
       });
-      expect(JSON.parse(up.stdout.trim() || "{}")).toMatchObject({ reply: `${SIZE} ${EXPECTED}\n` });
+      expect(down.stdout.split(" ")[0]).toBe(EXPECTED);
       const after = await link.driver.cmd<Stats>("stats");
       const d = (k: string) => (after.tcp[k] ?? 0) - (before.tcp[k] ?? 0);
-      const marked = (after.impaired?.ceMarkedIn ?? 0) - (before.impaired?.ceMarkedIn ?? 0);
-      console.log(
-        `ECN interop with CE marks: marked ${marked}, stack ${JSON.stringify({
-          negotiated: d("ecnNegotiated"),
-          ce: d("ecnCeReceived"),
-          cwrReceived: d("ecnCwrReceived"),
-        })}`,
-      );
-      expect(d("ecnNegotiated")).toBe(1);
+      const marked = (after.impaired?.ceMarkedOut ?? 0) - (before.impaired?.ceMarkedOut ?? 0);
+      const counts = {
+        marked,
+        negotiated: d("ecnNegotiated"),
+        eceReceived: d("ecnEceReceived"),
+        reductions: d("ecnCwndReductions"),
+        cwrSent: d("ecnCwrSent"),
+        retransmits: d("retransmits"),
+      };
+      console.log(`ECN interop, stack's data CE-marked: ${JSON.stringify(counts)}`);
+      expect(counts.negotiated).toBe(1);
       expect(marked).toBeGreaterThan(0);
-      expect(d("ecnCeReceived")).toBeGreaterThan(0);
-      // The kernel reduced its window and said so (RFC 3168 §6.1.2): CWR arrived.
-      expect(d("ecnCwrReceived")).toBeGreaterThan(0);
+      expect(counts.eceReceived).toBeGreaterThan(0);
+      expect(counts.reductions).toBeGreaterThan(0);
+      // At most one reduction per mark (once per window, RFC 3168 §6.1.2), and CWR after them.
+      expect(counts.reductions).toBeLessThanOrEqual(marked);
+      expect(counts.cwrSent).toBeGreaterThan(0);
     } finally {
       await link.close();
     }

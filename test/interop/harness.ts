@@ -28,8 +28,9 @@ export interface LinkOptions {
     lossOut?: number;
     dupIn?: number;
     reorderIn?: number;
-    /** Probability of marking an inbound ECN-capable packet CE (drivers/impaired-link.ts). */
+    /** Probability of marking an inbound / outbound ECN-capable packet CE (drivers/impaired-link.ts). */
     ceIn?: number;
+    ceOut?: number;
     seed?: number;
   };
   /** Extra routes for the stack, "DEST/LEN,GATEWAY" (`{kernel4}` and `{kernel6}` stand for the kernel's addresses). */

@@ -22,6 +22,8 @@ export interface Impairment {
   reorderIn?: number;
   /** Probability of marking an inbound ECN-capable (ECT(0) or ECT(1)) packet CE (RFC 3168 §5). */
   ceIn?: number;
+  /** Probability of marking an outbound ECN-capable packet CE. */
+  ceOut?: number;
   seed?: number;
 }
 
@@ -30,8 +32,9 @@ export interface ImpairmentCounts {
   droppedOut: number;
   duplicatedIn: number;
   reorderedIn: number;
-  /** Inbound packets marked CE. */
+  /** Inbound and outbound packets marked CE. */
   ceMarkedIn: number;
+  ceMarkedOut: number;
 }
 
 /** How long a reordered packet waits for one to overtake it. */
@@ -84,6 +87,7 @@ export function impair(inner: LinkEndpoint, o: Impairment): { link: LinkEndpoint
   const pReorder = stream(4);
   const pDup = stream(5);
   const pCe = stream(6);
+  const pCeOut = stream(7);
   /** 0 for packets that carry data, 1 for ACK-sized ones. */
   const sizeClass = (pkt: PacketBuffer) => (pkt.size > SMALL ? 0 : 1);
   const counts: ImpairmentCounts = {
@@ -92,6 +96,7 @@ export function impair(inner: LinkEndpoint, o: Impairment): { link: LinkEndpoint
     duplicatedIn: 0,
     reorderedIn: 0,
     ceMarkedIn: 0,
+    ceMarkedOut: 0,
   };
   let held: { protocol: number; pkt: PacketBuffer } | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -172,6 +177,7 @@ export function impair(inner: LinkEndpoint, o: Impairment): { link: LinkEndpoint
           done++;
           continue;
         }
+        if ((o.ceOut ?? 0) > 0 && pCeOut() < o.ceOut! && markCe(pkt)) counts.ceMarkedOut++;
         if (inner.writePackets([pkt]) === 0) break;
         done++;
       }

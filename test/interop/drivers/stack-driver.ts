@@ -7,7 +7,7 @@
  * each with one JSON line `{"id":N,...}` on stdout.
  *
  * CONFIG (JSON): {"mode":"tun"|"tap","name":DEV,"addrs":["198.18.x.2/24","fd00::2/64"],
- *                 "mtu"?:N,"offload"?:bool,"impair"?:{lossIn,lossOut,dupIn,reorderIn,ceIn,seed},
+ *                 "mtu"?:N,"offload"?:bool,"impair"?:{lossIn,lossOut,dupIn,reorderIn,ceIn,ceOut,seed},
  *                 "routes"?:["DEST/LEN,GATEWAY"]}
  *
  * Commands (`op`):
