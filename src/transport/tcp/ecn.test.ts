@@ -164,6 +164,27 @@ describe("negotiation (RFC 3168 §6.1.1)", () => {
     expect(off.ep.ecn).toBe(false);
   });
 
+  test("simultaneous open: ECN when both SYNs were ECN-setup, and our SYN-ACK says so with ECE alone", () => {
+    for (const [peerSyn, want] of [
+      [TCP_SYN | ECN_SETUP, true],
+      [TCP_SYN, false],
+    ] as const) {
+      const p = new RawPeer({ tcp: { ecn: 1 } });
+      const { ep } = p.newEndpoint();
+      expect(() => ep.connect({ addr: p.remote, port: p.remotePort })).toThrow(ErrConnectStarted);
+      const syn = p.next();
+      p.localPort = syn.srcPort;
+      p.send({ flags: peerSyn, seq: 700, options: PLAIN });
+      expect(ep.state).toBe("SYN-RECEIVED");
+      const sa = p.next();
+      expect(sa.flags).toBe(TCP_SYN | TCP_ACK | (want ? TCP_ECE : 0));
+      expect(ecnBits(sa)).toBe(IP_ECN_NOT_ECT);
+      p.send({ flags: TCP_ACK, seq: 701, ack: seqAdd(syn.seq, 1) });
+      expect(ep.state).toBe("ESTABLISHED");
+      expect(ep.ecn).toBe(want);
+    }
+  });
+
   test("a SYN cookie's SYN-ACK carries no ECE: the cookie cannot remember ECN", () => {
     const p = new RawPeer();
     const { ep: listener } = p.newEndpoint();
