@@ -14,8 +14,12 @@ export interface CongestionControl {
   readonly inRecovery: boolean;
   /** New data was cumulatively acknowledged outside recovery. */
   onAck(ackedBytes: number, nowMs: number): void;
-  /** The sender saw its third duplicate ACK (RFC 5681 §3.2 step 2). `recover` is the highest sequence sent. */
-  enterRecovery(flightSize: number, recover: number): void;
+  /**
+   * The sender saw its third duplicate ACK (RFC 5681 §3.2 step 2). `recover` is the highest sequence sent.
+   * `alreadyReduced` (optional, for ECN): the window was reduced for this window of data already (RFC 3168
+   * §6.1.2, an ECE): keep ssthresh and enter recovery from it, without a second multiplicative decrease.
+   */
+  enterRecovery(flightSize: number, recover: number, alreadyReduced?: boolean): void;
   /** Another duplicate ACK in recovery (RFC 5681 §3.2 step 4). */
   onDupAckInRecovery(): void;
   /**

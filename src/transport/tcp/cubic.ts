@@ -366,10 +366,11 @@ export class Cubic implements CongestionControl, CubicSignals {
     return this.ssthreshSeg;
   }
 
-  enterRecovery(flightSize: number, recover: number): void {
+  enterRecovery(flightSize: number, recover: number, alreadyReduced = false): void {
     // RFC 9438 §4.6 "cwnd = max(ssthresh, 2)", here as the RFC 5681 §3.2 step 3 recovery window
-    // (ssthresh + 3 segments) that the sender's fast recovery loop inflates and deflates.
-    const ssthresh = this.reduce(flightSize);
+    // (ssthresh + 3 segments) that the sender's fast recovery loop inflates and deflates. After an ECN
+    // reduction in this window (RFC 3168 §6.1.2), from that ssthresh, without a second decrease.
+    const ssthresh = alreadyReduced ? this.ssthreshSeg : this.reduce(flightSize);
     this.w = ssthresh + 3;
     this.recover = recover;
     this.inRecovery = true;

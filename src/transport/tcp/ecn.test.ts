@@ -11,6 +11,7 @@ import { seqAdd } from "../../seqnum/seqnum.ts";
 import { ErrConnectStarted, ErrInvalidOptionValue } from "../../tcpip/errors.ts";
 import { IP_ECN_CE, IP_ECN_ECT0, IP_ECN_NOT_ECT } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
+import type { TcpStackOptions } from "./protocol-options.ts";
 import { sizedTransfer } from "./testing/netsim-transfer.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
@@ -342,12 +343,24 @@ describe("sender: ECE → one reduction per window, CWR on the next new data (RF
   });
 });
 
-describe("ECN with SACK recovery and PRR between two stacks", () => {
+describe("ECN with loss recovery (SACK with PRR, and NewReno) between two stacks", () => {
   /** 200 KB from A to B over a Pair with ECN on both; `drop` and `mark` pick data segments by first-transmission index. */
-  function run(o: { drop?: number; mark: (i: number, client: TcpEndpoint) => boolean }) {
-    const pair = new Pair({ delay: 10, tcp: { ecn: 1 } });
+  function run(o: {
+    drop?: number;
+    mark: (i: number, client: TcpEndpoint) => boolean;
+    tcp?: Partial<TcpStackOptions>;
+  }) {
+    const pair = new Pair({ delay: 10, tcp: { ecn: 1, ...o.tcp } });
     const { client, server } = pair.connect();
     expect(client.ecn).toBe(true);
+    // The controller's multiplicative decreases: every enterRecovery not told the window was reduced already.
+    const cc = client.snd.cc;
+    const enter = cc.enterRecovery.bind(cc);
+    let decreases = 0;
+    cc.enterRecovery = (flight, recover, alreadyReduced) => {
+      if (alreadyReduced !== true) decreases++;
+      enter(flight, recover, alreadyReduced);
+    };
     const sent = new Set<number>();
     let index = 0;
     const rxts: SegmentFields[] = [];
@@ -385,25 +398,39 @@ describe("ECN with SACK recovery and PRR between two stacks", () => {
       chunks.push(d);
     }
     expect(Buffer.compare(Buffer.concat(chunks), data)).toBe(0);
-    return { t: pair.a.stats.tcp, rb: pair.b.stats.tcp, rxts, ssthreshDrops, reductionsInRecovery };
+    return {
+      t: pair.a.stats.tcp,
+      rb: pair.b.stats.tcp,
+      rxts,
+      ssthreshDrops,
+      reductionsInRecovery,
+      decreases,
+    };
   }
 
-  test("a CE mark and a loss in the same window: one reduction (ECE first, recovery adds none), no RTO", () => {
-    // Data segment 40 is lost; 41 and 42 (same flight) arrive CE-marked, so the first SACK carries ECE.
-    const r = run({ drop: 40, mark: (i) => i === 41 || i === 42 });
-    expect(r.t.ecnCwndReductions).toBe(1);
-    expect(r.t.sackRecovery).toBe(1);
-    expect(r.t.timeouts).toBe(0);
-    expect(r.ssthreshDrops).toBe(1);
-    // The retransmission left Not-ECT and without CWR.
-    expect(r.rxts.length).toBeGreaterThan(0);
-    for (const s of r.rxts) {
-      expect(ecnBits(s)).toBe(IP_ECN_NOT_ECT);
-      expect(s.flags & TCP_CWR).toBe(0);
-    }
-    expect(r.t.ecnCwrSent).toBeGreaterThan(0);
-    expect(r.rb.ecnCeReceived).toBe(2);
-  });
+  for (const [name, tcp] of [
+    ["SACK, NewReno", {}],
+    ["SACK, CUBIC", { congestionControl: "cubic" }],
+    ["no SACK (RFC 6582), NewReno", { sack: false }],
+  ] as const) {
+    test(`a CE mark and a loss in the same window: one reduction (ECE first, recovery adds none), no RTO (${name})`, () => {
+      // Data segment 40 is lost; 41 and 42 (same flight) arrive CE-marked, so the first SACK carries ECE.
+      const r = run({ drop: 40, mark: (i) => i === 41 || i === 42, tcp });
+      expect(r.t.ecnCwndReductions).toBe(1);
+      expect(r.t.sackRecovery + r.t.fastRecovery).toBe(1);
+      expect(r.t.timeouts).toBe(0);
+      expect(r.ssthreshDrops).toBe(1);
+      expect(r.decreases).toBe(1);
+      // The retransmission left Not-ECT and without CWR.
+      expect(r.rxts.length).toBeGreaterThan(0);
+      for (const s of r.rxts) {
+        expect(ecnBits(s)).toBe(IP_ECN_NOT_ECT);
+        expect(s.flags & TCP_CWR).toBe(0);
+      }
+      expect(r.t.ecnCwrSent).toBeGreaterThan(0);
+      expect(r.rb.ecnCeReceived).toBe(2);
+    });
+  }
 
   test("ECE arriving during SACK recovery does not reduce again (the recovery's reduction stands)", () => {
     // Data segment 40 is lost; every new data segment sent while recovery is on arrives CE-marked.

@@ -368,8 +368,9 @@ function enterFastRecovery(ep: TcpEndpoint, rec: SackRecovery): void {
   // RFC 3168 §6.1.2: no second reduction in a window already reduced for ECE (as Linux's
   // tcp_enter_recovery in CWR state): PRR brings the window down to the ssthresh that reduction chose.
   // Nothing of this episode is then undone either: the reduction it would undo was ECN's.
-  if (!ecnReductionUnderway(ep)) s.cc.enterRecovery(flight, s.max);
-  else rec.undoMarker = undefined;
+  const ecnReduced = ecnReductionUnderway(ep);
+  s.cc.enterRecovery(flight, s.max, ecnReduced);
+  if (ecnReduced) rec.undoMarker = undefined;
   s.recover = s.max;
   ecnNoteReduction(ep);
   rec.prr.start(s.cc.ssthresh, flight);
@@ -634,7 +635,7 @@ export function tlpOnAck(ep: TcpEndpoint, u: SackUpdate | undefined, ack: number
   const outcome = rec.tlp.processAck(ack, u?.dsack ? u.dsackEnd : undefined, false);
   if (outcome === "loss-repaired" && !rec.active) {
     // RFC 8985 §7.4.2: "invoke the congestion control to react to the loss event the probe has repaired".
-    s.cc.enterRecovery(s.flight, s.max);
+    s.cc.enterRecovery(s.flight, s.max, ecnReductionUnderway(ep));
     s.cc.onAckInRecovery(s.max, 0, s.flight);
     ecnNoteReduction(ep);
   }

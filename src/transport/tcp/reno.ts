@@ -48,9 +48,10 @@ export class NewReno implements CongestionControl {
     }
   }
 
-  enterRecovery(flightSize: number, recover: number): void {
-    // RFC 5681 §3.2 step 2, eqn. 4: ssthresh = max (FlightSize / 2, 2*SMSS).
-    this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+  enterRecovery(flightSize: number, recover: number, alreadyReduced = false): void {
+    // RFC 5681 §3.2 step 2, eqn. 4: ssthresh = max (FlightSize / 2, 2*SMSS) (unless RFC 3168 §6.1.2 ECN
+    // reduced it in this window already).
+    if (!alreadyReduced) this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
     // Step 3: "cwnd must be set to ssthresh plus 3*SMSS".
     this.cwnd = this.ssthresh + 3 * this.mss;
     this.recover = recover;

@@ -17,7 +17,7 @@ import {
 } from "../../seqnum/seqnum.ts";
 import { ErrTimeout } from "../../tcpip/errors.ts";
 import type { CongestionControl } from "./congestion.ts";
-import { ecnNoteReduction } from "./ecn.ts";
+import { ecnNoteReduction, ecnReductionUnderway } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventOut } from "./events.ts";
 import {
@@ -382,7 +382,8 @@ function onDupAck(ep: TcpEndpoint): void {
   if (s.dupAcks === 3 && seqGreaterThan(s.una, s.recover)) {
     ep.stack.stats.tcp.fastRetransmit++;
     ep.stack.stats.tcp.fastRecovery++;
-    s.cc.enterRecovery(s.flight, s.max);
+    // RFC 3168 §6.1.2: a window already reduced for ECE is not reduced again.
+    s.cc.enterRecovery(s.flight, s.max, ecnReductionUnderway(ep));
     s.recover = s.max;
     ecnNoteReduction(ep);
     retransmitFirst(ep);
