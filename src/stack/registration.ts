@@ -53,6 +53,10 @@ export interface RouteInfo {
 export interface NetworkHeaderParams {
   protocol: TransportProtocolNumber;
   ttl: number;
+  /**
+   * IPv4 TOS / IPv6 Traffic Class, written whole: DSCP in the upper six bits, the ECN field in the low
+   * two (RFC 3168 §5; TCP sets ECT(0) there on an ECN connection's new data).
+   */
   tos: number;
   /** IPv4 DF bit / no fragmentation (PMTUD). Default false. */
   dontFragment?: boolean;
@@ -207,6 +211,7 @@ export interface TransportPacketInfo {
   dst: Address;
   /** TTL / hop limit as received. */
   ttl: number;
+  /** IPv4 TOS / IPv6 Traffic Class as received; its low two bits are the ECN field (RFC 3168 §5: 3 is CE). */
   tos: number;
 }
 
