@@ -56,12 +56,18 @@ export class PacketBuffer {
    */
   consumedByLink = false;
   /**
-   * Set by a link on an inbound packet whose bytes it hands over for good: it will never write or reuse
-   * `data` again (the fdbased link's receive slabs are never reused). A layer above may then keep views
-   * of the bytes instead of copying them (TCP's receive queue does for large in-order segments, issue
-   * 10); a kept view pins `data`'s whole backing buffer. False by default: the bytes may be reused.
+   * Set by a link on an inbound packet whose bytes a layer above may keep as views instead of copying
+   * them (TCP's receive queue does for large in-order segments, issue 10); a kept view pins `data`'s
+   * whole backing buffer. Without a `lease` the link will never write or reuse `data` again; with one,
+   * a layer that keeps a view must `hold` the lease first. False by default: the bytes may be reused.
    */
   dataKeepable = false;
+  /**
+   * With `dataKeepable`: the link reuses `data` once no layer holds this lease (the fdbased link
+   * rewinds its receive slab instead of allocating a fresh one, which cost a garbage collection every
+   * few MiB, issue 10). `undefined`: the bytes are given away for good.
+   */
+  lease: BufferLease | undefined = undefined;
 
   constructor(
     public data: Uint8Array,
@@ -109,6 +115,7 @@ export class PacketBuffer {
     this.linkBroadcastOrMulticast = false;
     this.consumedByLink = false;
     this.dataKeepable = false;
+    this.lease = undefined;
   }
 
   get size(): number {
@@ -198,4 +205,15 @@ export class PacketBuffer {
     if (this.networkHeader >= 0) this.networkHeader += extra;
     if (this.transportHeader >= 0) this.transportHeader += extra;
   }
+}
+
+/**
+ * A link's claim on the memory behind inbound packets (`PacketBuffer.lease`). A layer that keeps a
+ * view of the bytes calls `hold` once; it calls `release` when it dropped the view without handing it
+ * on. A view handed on (to a reader, who may keep it) is never released: the link then leaves that
+ * memory to the garbage collector.
+ */
+export interface BufferLease {
+  hold(): void;
+  release(): void;
 }

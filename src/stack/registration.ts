@@ -497,6 +497,12 @@ export interface ReadResult {
  */
 export interface Endpoint {
   read(maxBytes?: number): ReadResult;
+  /**
+   * Stream endpoints (TCP) may offer this: like `read`, but copies up to `dst.length` bytes into `dst`
+   * and returns how many. Nothing is allocated and the stack reuses the memory the bytes were in, so a
+   * reader with its own buffer moves bulk data without garbage (`read` hands out views it must leave).
+   */
+  readInto?(dst: Uint8Array): number;
   peek(maxBytes?: number): ReadResult;
   /** Returns the number of bytes accepted. */
   write(payload: Payload, opts?: WriteOptions): number;

@@ -29,6 +29,7 @@ import {
   POLL_STOP,
   type PollWorkerStart,
 } from "./poll-protocol.ts";
+import { ReceiveSlabs, type Slab } from "./receive-slabs.ts";
 import { SignalReadiness, type SignalSleeper } from "./signal-readiness.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
 import { fillTxHeader, rxGsoType, setRxOffload } from "./virtio-offload.ts";
@@ -47,6 +48,8 @@ const MAX_READ = 65535 + ETHERNET_HEADER_SIZE + VIRTIO_NET_HDR_SIZE + 1;
 const SLAB_SIZE = 1 << 20;
 /** Most packets read per wake-up before yielding to the event loop (bun-io research §6.2). */
 const DEFAULT_BATCH = 256;
+/** See `batchBytes`. */
+const DEFAULT_BATCH_BYTES = 256 * 1024;
 /**
  * Default adaptive spin after traffic (see `spinMs`). Measured over TUN in one
  * `netstack serve` (issue 10, noisy 2-vCPU VM, 3 interleaved runs): at load ~6,
@@ -112,6 +115,12 @@ export interface FdEndpointOptions {
   onClosed?: () => void;
   /** Packets read per wake-up before yielding to the event loop (default 256). */
   batchSize?: number;
+  /**
+   * Bytes read per batch before it ends (default 256 KiB): the batch's one ACK then goes out. With
+   * 64 KiB GRO packets, 256 of them made a 16 MiB batch and 20–35 ms without an ACK, and the kernel
+   * sender fired a tail-loss probe 8–19 times per GiB (issue 10).
+   */
+  batchBytes?: number;
   /**
    * After a drain that found packets, keep polling from the event loop (with
    * `setImmediate` and nonblocking reads) for this many milliseconds before
@@ -181,7 +190,7 @@ export interface FdEndpointStats {
   rxErrors: number;
   /** Times an idle endpoint was woken for packets (by a signal or the poll worker). */
   rxWakeups: number;
-  /** Drains that stopped at `batchSize` with more packets waiting. */
+  /** Drains that stopped at `batchSize` or `batchBytes` with more packets waiting. */
   rxBatchLimited: number;
   /** Drains made while spinning (from the event loop, without a wake-up). */
   rxSpinDrains: number;
@@ -189,6 +198,8 @@ export interface FdEndpointStats {
   rxHotWakeups: number;
   /** GSO/GRO super-packets received (virtio gso_type != 0). */
   rxGsoPackets: number;
+  /** 1 MiB receive slabs allocated; a slab nothing holds is rewound instead (receive-slabs.ts). */
+  rxSlabs: number;
   txPackets: number;
   txBytes: number;
   /** Packets the fd refused with EAGAIN (full queue or socket buffer): dropped. */
@@ -223,12 +234,11 @@ export interface FdEndpointStats {
  * without headroom.
  *
  * Receive buffers: packets are read back to back into a 1 MiB slab, each one
- * handed up as its own `subarray` (so a layer above may keep it, prepend into
- * its headroom or resize it without touching a neighbour). A slab is never
- * reused: when fewer than 64 KiB remain a fresh one is allocated, and the old
- * one is freed by the GC once the stack has dropped every packet in it. So a
- * packet held for long (an out-of-order TCP segment) pins its slab; a layer
- * that keeps packets for long should `compact()` them. Per packet the receive
+ * handed up as its own `subarray` (so a layer above may prepend into its
+ * headroom or resize it without touching a neighbour). When fewer than 64 KiB
+ * remain the slab is rewound if no layer holds it (TCP holds it while it
+ * queues a view of a large segment, `pkt.lease`), else a free retired one or a
+ * fresh one takes its place (receive-slabs.ts). Per packet the receive
  * path allocates the `PacketBuffer` and its view, and nothing else (a
  * `GsoInfo` for offloaded packets; `LinkAddress`es only when a new peer MAC
  * appears).
@@ -269,6 +279,7 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     rxSpinDrains: 0,
     rxHotWakeups: 0,
     rxGsoPackets: 0,
+    rxSlabs: 1,
     txPackets: 0,
     txBytes: 0,
     txDroppedEagain: 0,
@@ -281,6 +292,9 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
   private dispatcher: NetworkDispatcher | undefined;
   private readonly ownsFd: boolean;
   private readonly batchSize: number;
+  private readonly batchBytes: number;
+  /** The last drain stopped at `batchBytes` (more may be queued). */
+  private batchBytesFull = false;
   private readonly spinMs: number;
   private readonly hotMs: number;
   private readonly promiscuous: boolean;
@@ -291,9 +305,7 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
   private readonly mac: Uint8Array;
 
   // Receive state.
-  private slab = new Uint8Array(0);
-  private slabAddress = 0;
-  private slabOffset = 0;
+  private readonly slabs = new ReceiveSlabs(SLAB_SIZE, MAX_READ);
   private lastSrc: LinkAddress | undefined;
   private lastDst: LinkAddress | undefined;
   private rxStopped = false;
@@ -347,6 +359,7 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     this.vnetHdr = opts.vnetHdr === true;
     this.ownsFd = opts.ownsFd === true;
     this.batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
+    this.batchBytes = Math.max(1, opts.batchBytes ?? DEFAULT_BATCH_BYTES);
     this.hotMs = Math.max(0, opts.hotMs ?? DEFAULT_HOT_MS);
     this.preferWorker = opts.readiness !== "signal";
     // With the hot poll (worker readiness, hotMs > 0) a spin only costs: see DEFAULT_SPIN_MS.
@@ -602,7 +615,7 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
     if (this.hotPolling) this.leaveHot();
     const got = this.drain();
     if (this.rxStopped || !this.dispatcher) return;
-    if (got === this.batchSize) {
+    if (got === this.batchSize || this.batchBytesFull) {
       // More may be queued: yield to the event loop (timers, HTTP), then continue without re-arming.
       this.stats.rxBatchLimited++;
       this.signal?.disarm(); // dense traffic: no signal per packet
@@ -725,10 +738,16 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
   private readBatch(): number {
     const fd = this.fd;
     let got = 0;
+    let bytes = 0;
+    this.batchBytesFull = false;
     while (got < this.batchSize) {
-      if (this.slab.length - this.slabOffset < MAX_READ) this.newSlab();
-      const off = this.slabOffset;
-      const n = readAddress(fd, this.slabAddress + off, MAX_READ);
+      if (bytes >= this.batchBytes) {
+        this.batchBytesFull = true;
+        break;
+      }
+      const slab = this.slabs.current();
+      const off = this.slabs.readOffset;
+      const n = readAddress(fd, slab.address + off, MAX_READ);
       if (n < 0) {
         if (n === -ERRNO.EAGAIN) break;
         if (n === -ERRNO.EINTR) continue;
@@ -749,33 +768,25 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
         break;
       }
       got++;
-      this.slabOffset = (off + n + 7) & ~7;
+      bytes += n;
+      this.slabs.advance(n);
       try {
-        this.deliver(off, n);
+        this.deliver(slab, off, n);
       } catch (e) {
         this.stats.rxErrors++;
         this.report(e);
       }
       if (!this.dispatcher) break;
     }
+    this.stats.rxSlabs = this.slabs.allocated;
     return got;
   }
 
-  private newSlab(): void {
-    // Zero-filled on purpose: `Bun.allocUnsafe` looked 25x cheaper in an allocation-only loop, but
-    // once the pages are written (read() touches every one) it measured no faster (tun.bench upload,
-    // 2 interleaved pairs on a quiet VM: plain 1.06/1.06 vs 1.01/1.12, offload 3.90/4.02 vs 3.93/4.01
-    // Gbit/s), so uninitialised memory buys nothing here.
-    this.slab = new Uint8Array(SLAB_SIZE);
-    this.slabAddress = ptr(this.slab);
-    this.slabOffset = 0;
-  }
-
   /** Parses framing of the `n` bytes at `slab[off]` and hands the packet to the dispatcher. */
-  private deliver(off: number, n: number): void {
+  private deliver(slab: Slab, off: number, n: number): void {
     const d = this.dispatcher;
     if (!d) return;
-    const data = this.slab.subarray(off, off + n);
+    const data = slab.data.subarray(off, off + n);
     let h = 0;
     let gsoType = 0;
     if (this.vnetHdr) {
@@ -787,9 +798,10 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
       h = VIRTIO_NET_HDR_SIZE;
     }
     const pkt = new PacketBuffer(data, h, n);
-    // Slabs are never written again once a packet is read into them (newSlab starts a fresh one), so
-    // TCP may keep a view of a large segment instead of copying it (packet-buffer.ts).
+    // TCP may keep a view of a large segment instead of copying it, holding the slab (packet-buffer.ts,
+    // receive-slabs.ts): the slab is rewound only once nothing holds it.
     pkt.dataKeepable = true;
+    pkt.lease = slab;
     let proto: number;
     if (this.framing === "ip") {
       // Empty, or an IP version other than 4 and 6.

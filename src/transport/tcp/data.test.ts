@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { TCP_ACK, TCP_PSH } from "../../header/tcp.ts";
 import { seqAdd } from "../../seqnum/seqnum.ts";
-import { ErrConnectStarted, ErrWouldBlock } from "../../tcpip/errors.ts";
+import { ErrClosedForReceive, ErrConnectStarted, ErrWouldBlock } from "../../tcpip/errors.ts";
+import { ShutdownFlags } from "../../tcpip/protocols.ts";
 import { EventIn } from "../../waiter/waiter.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
 import { RawPeer } from "./testing/peer.ts";
@@ -80,6 +81,40 @@ describe("ESTABLISHED: data", () => {
     expect(ep.peek(4).data).toEqual(bytes(10).subarray(0, 4));
     expect(ep.read().data).toEqual(bytes(10));
     expect(() => ep.read()).toThrow(ErrWouldBlock);
+  });
+
+  test("readInto: the bytes arrive exactly into the caller's array; empty it would block; after the FIN it is closed", () => {
+    const pair = new Pair();
+    const { client, server } = pair.connect();
+    const data = bytes(300_000);
+    let off = 0;
+    const got = new Uint8Array(data.length);
+    let n = 0;
+    const dst = new Uint8Array(7000);
+    for (let i = 0; i < 10_000 && n < data.length; i++) {
+      try {
+        if (off < data.length) off += client.write(data.subarray(off));
+      } catch (e) {
+        if (!(e instanceof ErrWouldBlock)) throw e;
+      }
+      pair.run(1);
+      for (;;) {
+        let k: number;
+        try {
+          k = server.readInto(dst);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ErrWouldBlock);
+          break;
+        }
+        got.set(dst.subarray(0, k), n);
+        n += k;
+      }
+    }
+    expect(n).toBe(data.length);
+    expect(got).toEqual(new Uint8Array(data));
+    client.shutdown(ShutdownFlags.Write);
+    pair.run(50);
+    expect(() => server.readInto(dst)).toThrow(ErrClosedForReceive);
   });
 });
 

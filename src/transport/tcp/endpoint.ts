@@ -390,25 +390,53 @@ export class TcpEndpoint implements TransportEndpoint, Endpoint {
     return { data: this.readOrPeek(maxBytes, true), control: NO_CONTROL };
   }
 
+  /**
+   * Like `read`, but copies up to `dst.length` bytes into `dst` and returns how many: nothing is
+   * allocated, and the stack reuses the memory the bytes were in (see `ReceiveState.readInto`). Throws
+   * as `read` does when there is nothing to read.
+   */
+  readInto(dst: Uint8Array): number {
+    const r = this.rcv;
+    if (r.queue.size > 0 && dst.length > 0 && !this.rcvShutdown) {
+      const n = r.readInto(dst);
+      this.afterRead(n);
+      return n;
+    }
+    this.throwUnreadable(dst.length);
+    return 0;
+  }
+
   private readOrPeek(maxBytes: number, peek: boolean): Uint8Array {
     const r = this.rcv;
     if (r.queue.size > 0 && maxBytes > 0 && !this.rcvShutdown) {
       if (peek) return r.queue.slice(0, Math.min(maxBytes, r.queue.size)).slice();
       const out = r.read(maxBytes);
-      onApplicationRead(this, out.length);
-      // RFC 9293 §3.8.6.2.2: tell the peer when reading opened the window enough. With output queued
-      // for the batch's end (a reader running there), it goes then, or on the reader's answer.
-      if (isSynchronized(this.state) && this.state !== "TIME-WAIT" && r.windowUpdateDue()) {
-        if (this.outputDeferred > 0) r.ackNow = true;
-        else this.sendAck();
-      }
+      this.afterRead(out.length);
       return out;
     }
+    this.throwUnreadable(maxBytes);
+    return new Uint8Array(0);
+  }
+
+  private afterRead(n: number): void {
+    const r = this.rcv;
+    onApplicationRead(this, n);
+    // RFC 9293 §3.8.6.2.2: tell the peer when reading opened the window enough. With output queued
+    // for the batch's end (a reader running there), it goes then, or on the reader's answer.
+    if (isSynchronized(this.state) && this.state !== "TIME-WAIT" && r.windowUpdateDue()) {
+      if (this.outputDeferred > 0) r.ackNow = true;
+      else this.sendAck();
+    }
+  }
+
+  /** Nothing to read: throws why, or returns (an empty read) when `maxBytes` is 0 on a connection. */
+  private throwUnreadable(maxBytes: number): void {
+    const r = this.rcv;
     if (this.hardError) throw this.hardError;
     if (this.rcvShutdown || r.finReceived) throw new ErrClosedForReceive();
     if (this.state === "SYN-SENT" || this.state === "SYN-RECEIVED") throw new ErrWouldBlock();
     if (!isSynchronized(this.state)) throw new ErrNotConnected();
-    if (maxBytes <= 0) return new Uint8Array(0);
+    if (maxBytes <= 0) return;
     throw new ErrWouldBlock();
   }
 

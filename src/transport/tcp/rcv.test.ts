@@ -1,5 +1,6 @@
 /** ReceiveState's in-order queue (issue 10): segments copied into shared backing arrays, reads as views. */
 import { describe, expect, test } from "bun:test";
+import type { BufferLease } from "../../buffer/packet-buffer.ts";
 import { seqAdd } from "../../seqnum/seqnum.ts";
 import { ReceiveState } from "./rcv.ts";
 
@@ -79,5 +80,106 @@ describe("ReceiveState queue", () => {
     expect(r.finReceived).toBe(true);
     expect(tail()).toBeUndefined();
     expect(r.read(10_000)).toEqual(pattern(2896, 0));
+  });
+});
+
+/** A lease that counts (`PacketBuffer.lease`): what a link sees of the layer that keeps its bytes. */
+function countingLease(): BufferLease & { holds: number; releases: number } {
+  return {
+    holds: 0,
+    releases: 0,
+    hold() {
+      this.holds++;
+    },
+    release() {
+      this.releases++;
+    },
+  };
+}
+
+describe("ReceiveState with readInto and link leases (issue 10: receive memory reused)", () => {
+  test("readInto copies exactly what read would return, across segments and read sizes", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    const sizes = [1448, 100, 65_000, 1, 600, 70_000, 1448];
+    let sent = 0;
+    for (const n of sizes) {
+      r.accept(r.nxt, pattern(n, sent), false);
+      sent += n;
+    }
+    const got: number[] = [];
+    for (const size of [1, 3000, 10, 1 << 17, 100_000]) {
+      const dst = new Uint8Array(size);
+      const k = r.readInto(dst);
+      got.push(...dst.subarray(0, k));
+    }
+    expect(got.length).toBe(sent);
+    expect(got.every((b, i) => b === (i & 0xff))).toBe(true);
+    expect(r.readInto(new Uint8Array(10))).toBe(0);
+  });
+
+  test("a large keepable segment is queued as the link's bytes under a hold; readInto releases it once read past", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    const lease = countingLease();
+    const seg = pattern(32_768, 0);
+    r.accept(r.nxt, seg, false, true, lease);
+    expect(lease.holds).toBe(1);
+    expect(r.queue.first()!.buffer).toBe(seg.buffer); // no copy
+    const dst = new Uint8Array(20_000);
+    r.readInto(dst);
+    expect(lease.releases).toBe(0); // 12,768 bytes of it still queued
+    r.readInto(dst);
+    expect(lease.releases).toBe(1);
+    expect(pattern(12_768, 20_000)).toEqual(dst.subarray(0, 12_768));
+  });
+
+  test("a segment that went to a reader as a view is never released (the reader may keep it)", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    const a = countingLease();
+    const b = countingLease();
+    r.accept(r.nxt, pattern(32_768, 0), false, true, a);
+    r.accept(r.nxt, pattern(32_768, 32_768), false, true, b);
+    expect(r.read(100).length).toBe(100); // a view of the first segment
+    r.readInto(new Uint8Array(1 << 17));
+    expect(a.releases).toBe(0);
+    expect(b.releases).toBe(1);
+  });
+
+  test("text dropped unread (reading shut down) releases its holds; a reset keeps what is still readable held", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    const a = countingLease();
+    r.accept(r.nxt, pattern(32_768, 0), false, true, a);
+    r.dropQueued();
+    expect(r.queue.size).toBe(0);
+    expect(a.releases).toBe(1);
+    const b = countingLease();
+    r.accept(r.nxt, pattern(32_768, 0), false, true, b);
+    r.clear();
+    expect(b.releases).toBe(0);
+    expect(r.read(1 << 20)).toEqual(pattern(32_768, 0));
+  });
+
+  test("the receive array is rewound once readInto emptied it, but not after a view of it went to a reader", () => {
+    const r = new ReceiveState(1 << 20);
+    r.init(0);
+    const tail = () => (r as unknown as { tail: Uint8Array | undefined }).tail;
+    r.accept(r.nxt, pattern(1448, 0), false);
+    const arr = tail()!;
+    r.readInto(new Uint8Array(4096));
+    r.accept(r.nxt, pattern(1448, 1448), false);
+    // Same array, written again from its start: no new memory per received byte.
+    expect(tail()).toBe(arr);
+    expect(r.queue.first()!.byteOffset).toBe(arr.byteOffset);
+    const view = r.read(4096);
+    expect(view).toEqual(pattern(1448, 1448));
+    r.accept(r.nxt, pattern(1448, 2896), false);
+    // The reader holds `view`: the next segment goes after it, and `view` keeps its bytes.
+    expect(r.queue.first()!.byteOffset).toBe(arr.byteOffset + 1448);
+    r.readInto(new Uint8Array(4096));
+    r.accept(r.nxt, pattern(1448, 4344), false);
+    expect(view).toEqual(pattern(1448, 1448));
   });
 });

@@ -3,6 +3,7 @@
  * receive window with receiver-side silly window avoidance, ACK scheduling,
  * and the SACK / D-SACK blocks our ACKs carry.
  */
+import type { BufferLease } from "../../buffer/packet-buffer.ts";
 import { VectorisedView } from "../../buffer/vectorised-view.ts";
 import { seqAdd, seqGreaterThan, seqLessThan, seqLessThanEq, seqMax, seqSize } from "../../seqnum/seqnum.ts";
 
@@ -32,6 +33,15 @@ const RCV_KEEP_QUEUED_MAX = 256 * 1024;
 /** A read returns a view of the first queued chunk alone, rather than copying across chunks, when that chunk holds at least this much. */
 const READ_VIEW_MIN = 4096;
 
+/** A queued segment whose bytes are the link's, held through its lease; `start`/`end` are stream offsets. */
+interface KeptChunk {
+  lease: BufferLease;
+  start: number;
+  end: number;
+  /** A view of it went to a reader, who may keep it: never released. */
+  given: boolean;
+}
+
 interface OooSegment {
   seq: number;
   data: Uint8Array;
@@ -53,6 +63,13 @@ export class ReceiveState {
   /** The array in-order text is copied into (see RCV_CHUNK); bytes before `tailUsed` are taken. */
   private tail: Uint8Array | undefined;
   private tailUsed = 0;
+  /** The receive array went (in part) to a reader as a view: it is never rewound for new text. */
+  private tailGiven = false;
+  /** Bytes ever queued in order, and ever taken out by reads: stream offsets for `kept`. */
+  private queuedTotal = 0;
+  private takenTotal = 0;
+  /** Queued link buffers held through their lease (`PacketBuffer.lease`), oldest first. */
+  private kept: KeptChunk[] = [];
   /** Out-of-order segments, sorted, not overlapping (bounded by the window, so by the buffer). */
   private ooo: OooSegment[] = [];
   oooBytes = 0;
@@ -158,12 +175,12 @@ export class ReceiveState {
    * (RCV.NXT ≤ seq, end ≤ advertised edge), and a FIN flag. Returns the number
    * of bytes that became readable.
    */
-  accept(seq: number, data: Uint8Array, fin: boolean, keepable = false): number {
+  accept(seq: number, data: Uint8Array, fin: boolean, keepable = false, lease?: BufferLease): number {
     if (data.length > 0 && data.length > this.mss) this.mss = data.length;
     if (seq === this.nxt) {
       const before = this.queue.size;
       if (data.length > 0) {
-        this.enqueue(data, keepable);
+        this.enqueue(data, keepable, lease);
         this.nxt = seqAdd(this.nxt, data.length);
       }
       if (fin) this.oooFin = this.nxt;
@@ -202,22 +219,29 @@ export class ReceiveState {
    * gave them away, for a large segment while little is queued (RCV_KEEP_QUEUED_MAX): a link may reuse
    * its receive buffers, and a held segment pins a whole receive slab.
    */
-  private enqueue(data: Uint8Array, keepable: boolean): void {
+  private enqueue(data: Uint8Array, keepable: boolean, lease: BufferLease | undefined): void {
     const n = data.length;
+    const start = this.queuedTotal;
+    this.queuedTotal = start + n;
     let t = this.tail;
     let used = this.tailUsed;
     if (t === undefined || t.length - used < n) {
       if (n < RCV_CHUNK_MIN_SEGMENT || n >= RCV_CHUNK_MAX_SEGMENT) {
-        this.queue.append(
-          keepable && n >= RCV_CHUNK_MAX_SEGMENT && this.queue.size < RCV_KEEP_QUEUED_MAX
-            ? data
-            : data.slice(),
-        );
+        if (keepable && n >= RCV_CHUNK_MAX_SEGMENT && this.queue.size < RCV_KEEP_QUEUED_MAX) {
+          if (lease !== undefined) {
+            lease.hold();
+            this.kept.push({ lease, start, end: start + n, given: false });
+          }
+          this.queue.append(data);
+        } else {
+          this.queue.append(data.slice());
+        }
         return;
       }
       t = new Uint8Array(Math.max(n, RCV_CHUNK));
       used = 0;
       this.tail = t;
+      this.tailGiven = false;
     }
     t.set(data, used);
     this.queue.appendRange(t, used, n);
@@ -359,10 +383,13 @@ export class ReceiveState {
       first !== undefined && first.length >= READ_VIEW_MIN
         ? Math.min(n, first.length)
         : Math.min(n, this.queue.size);
-    // Queued bytes are our own copies, never written again (`enqueue` only writes past them), or bytes a
-    // link gave away (`dataKeepable`), so a view of one chunk is safe to hand out.
+    // Queued bytes are our own copies, not written again while a reader may hold them (`enqueue` only
+    // writes past them; `tailGiven` stops a rewind), or bytes a link gave away (`dataKeepable`), so a
+    // view of one chunk is safe to hand out.
     const out = this.queue.slice(0, k);
     this.queue.trimFront(k);
+    this.tailGiven = true;
+    this.taken(k, true);
     // Nothing left to read: let go of an array that is nearly full (the next segment would start a new
     // one anyway), so an idle connection does not hold it.
     if (
@@ -376,8 +403,47 @@ export class ReceiveState {
     return out;
   }
 
+  /**
+   * Copies up to `dst.length` readable bytes into `dst` and takes them out of the queue; returns how
+   * many. No view leaves the stack, so the memory behind them is reused: the receive array is rewound
+   * once all of it was read, and link buffers held through a lease are released (issue 10: a reader
+   * that copies, like the discard service, then costs no allocation per received byte).
+   */
+  readInto(dst: Uint8Array): number {
+    const k = this.queue.copyTo(dst, 0, 0, Math.min(dst.length, this.queue.size));
+    this.queue.trimFront(k);
+    this.taken(k, false);
+    if (this.queue.size === 0 && this.tail !== undefined && !this.tailGiven) this.tailUsed = 0;
+    return k;
+  }
+
+  /** Drops the queued text unread (the user shut reading down): held link buffers are released. */
+  dropQueued(): void {
+    const k = this.queue.size;
+    this.queue.trimFront(k);
+    this.taken(k, false);
+  }
+
+  /** Moves the read offset past `k` taken bytes; `viewed`: they left as views (kept buffers stay held). */
+  private taken(k: number, viewed: boolean): void {
+    const end = this.takenTotal + k;
+    this.takenTotal = end;
+    const kept = this.kept;
+    if (kept.length === 0) return;
+    if (viewed) for (let i = 0; i < kept.length && kept[i]!.start < end; i++) kept[i]!.given = true;
+    let done = 0;
+    while (done < kept.length && kept[done]!.end <= end) {
+      const c = kept[done++]!;
+      if (!c.given) c.lease.release();
+    }
+    if (done > 0) kept.splice(0, done);
+  }
+
   /** Drops everything held (on reset). */
   clear(): void {
+    // Queued text stays readable after a reset, so held link buffers stay held (the link leaves them to
+    // the garbage collector); only the records go.
+    this.kept = [];
     this.tail = undefined;
     this.tailUsed = 0;
     this.ooo = [];

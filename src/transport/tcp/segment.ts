@@ -2,7 +2,7 @@
  * An inbound segment, parsed once from its packet. The payload is a view into
  * the packet; the receiver copies what it keeps.
  */
-import type { PacketBuffer } from "../../buffer/packet-buffer.ts";
+import type { BufferLease, PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { checksum, pseudoHeaderChecksum } from "../../header/checksum.ts";
 import {
   newTcpOptions,
@@ -29,6 +29,8 @@ export class Segment {
   payload: Uint8Array = EMPTY;
   /** The link gave the packet's bytes away (`PacketBuffer.dataKeepable`): the receiver may keep `payload` itself. */
   keepable = false;
+  /** With `keepable`: the lease a receiver must hold while it keeps `payload` (`PacketBuffer.lease`). */
+  lease: BufferLease | undefined = undefined;
   /** The ECN field of the IP header it came in (RFC 3168 §5: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE). */
   ipEcn = 0;
   readonly options: TcpOptions = newTcpOptions();
@@ -60,6 +62,7 @@ const pool: Segment[] = [];
 export function releaseSegment(s: Segment): void {
   s.payload = EMPTY;
   s.keepable = false;
+  s.lease = undefined;
   if (pool.length < 64) pool.push(s);
 }
 
@@ -109,6 +112,7 @@ export function parseSegment(
   // A pure ACK gets the shared empty array: no view per ACK (issue 10).
   s.payload = h.payloadOffset < pkt.tail ? pkt.data.subarray(h.payloadOffset, pkt.tail) : EMPTY;
   s.keepable = pkt.dataKeepable;
+  s.lease = pkt.lease;
   s.ipEcn = info.tos & 3;
   stats.tcp.validSegmentsReceived++;
   return s;

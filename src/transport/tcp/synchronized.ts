@@ -243,10 +243,10 @@ export function processText(ep: TcpEndpoint, seg: Segment, start: number): void 
     ep.abort(new ErrConnectionAborted(), true);
     return;
   }
-  const readable = r.accept(seq, data, fin, seg.keepable);
+  const readable = r.accept(seq, data, fin, seg.keepable, seg.lease);
   onDataReceived(ep, data.length, seg.options.timestamp ? seg.options.tsEcr : 0);
   if (readable > 0 && !ep.rcvShutdown) ep.notify(EventIn);
-  if (ep.rcvShutdown && r.queue.size > 0) r.queue.trimFront(r.queue.size);
+  if (ep.rcvShutdown && r.queue.size > 0) r.dropQueued();
   if (r.finReceived && !ep.finNoted) {
     ep.finNoted = true;
     ON_FIN[ep.state]?.(ep);
