@@ -90,6 +90,10 @@ export function newStats() {
       spuriousRetransmits: 0,
       /** RACK reordering timer expiries (RFC 8985 §6.2 step 5). */
       rackReorderTimeouts: 0,
+      /** Timeouts after which F-RTO sent new data to test them (RFC 5682 §2.1/§3 step 2b). */
+      frtoAttempts: 0,
+      /** Timeouts F-RTO found spurious (RFC 5682 step 3b), their window reduction undone (Linux TCPSpuriousRTOs). */
+      spuriousRtos: 0,
       pawsRejected: 0,
       challengeAcksSent: 0,
       timeWaitAssassinationsBlocked: 0,

@@ -425,6 +425,8 @@ export class Cubic implements CongestionControl, CubicSignals {
     const ss = priorSsthresh >= Number.MAX_SAFE_INTEGER ? Number.POSITIVE_INFINITY : priorSsthresh / this.mss;
     this.ssthreshSeg = Math.max(this.ssthreshSeg, ss);
     this.inRecovery = false;
+    // A spurious timeout (F-RTO) undone: RFC 9438 §4.8's first stage after a timeout does not apply.
+    this.afterTimeout = false;
   }
 
   onIdleRestart(): void {

@@ -30,6 +30,14 @@ export interface TcpStackOptions {
    * timestamps show were spurious (RFC 3708). `false`: plain RFC 6675 recovery, the tail left to the RTO.
    */
   rack: boolean;
+  /**
+   * F-RTO (RFC 5682), like Linux's net.ipv4.tcp_frto (on by default): after a retransmission timeout the
+   * sender sends new data on the first ACK instead of going back over the window, and when the next ACK
+   * acknowledges data that was never retransmitted the timeout was spurious and its window reduction is
+   * undone (the RFC 4015 response, as Linux). The SACK-enhanced variant (RFC 5682 §3) on connections that
+   * negotiated SACK, the basic one (§2) otherwise. See frto.ts.
+   */
+  frto: boolean;
   /** Offer and accept timestamps (RFC 7323 §3). */
   timestamps: boolean;
   /** Offer and accept window scaling (RFC 7323 §2). */
@@ -93,6 +101,7 @@ export function defaultTcpStackOptions(): TcpStackOptions {
     finTimeoutMs: 60_000,
     sack: true,
     rack: true,
+    frto: true,
     timestamps: true,
     windowScaling: true,
     synCookies: true,

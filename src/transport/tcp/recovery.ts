@@ -422,7 +422,7 @@ export function sackOnTimeout(ep: TcpEndpoint): boolean {
   rec.active = false;
   rec.prr.active = false;
   rec.tlp.reset();
-  // An RTO ends any undo episode (this sender does not undo timeouts).
+  // An RTO ends any undo episode of a fast recovery (a timeout is undone only by F-RTO, frto.ts).
   rec.undoMarker = undefined;
   rec.undoFirstEnd = undefined;
   rec.sb.onRetransmitTimeout();
@@ -463,7 +463,8 @@ function sackSend(ep: TcpEndpoint): void {
       if (!sendRunsStill(ep)) return;
     }
   }
-  if (!sb.rtoRecovery) return;
+  // While F-RTO tests a timeout (RFC 5682 steps 2 and 3) it alone chooses what is sent: new data, not holes.
+  if (!sb.rtoRecovery || s.frtoStep !== 0) return;
   let budget = Math.max(0, s.cc.cwnd - sb.setPipe());
   if (rec.log !== undefined) {
     // With RACK, a retransmission of this RTO recovery that is lost again (RFC 8985 §6.2: something sent

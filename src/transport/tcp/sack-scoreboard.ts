@@ -478,6 +478,29 @@ export class SackScoreboard {
     this.highRxt = this.highAck;
   }
 
+  /**
+   * The RTO recovery ends early: F-RTO (RFC 5682 step 3b) found the timeout spurious, so the data sent
+   * before it is no longer presumed lost and a new recovery may start (RFC 6675 §5 rules again).
+   */
+  endRtoRecovery(): void {
+    this.rtoRecovery = false;
+    this.rescueRxt = undefined;
+    if (seqLessThan(this.highRxt, this.highAck)) this.highRxt = this.highAck;
+  }
+
+  /** Octets SACKed below `seq` (F-RTO, RFC 5682 §3 step 3b: newly SACKed data sent before the timeout). */
+  sackedBelow(seq: number): number {
+    const r = this.r;
+    let n = 0;
+    for (let i = 0; i + 1 < r.length; i += 2) {
+      const s = r[i]!;
+      if (!seqLessThan(s, seq)) break;
+      const e = r[i + 1]!;
+      n += seqSize(s, seqLessThan(e, seq) ? e : seq);
+    }
+    return n;
+  }
+
   /** Forgets every SACKed range (RFC 2018 §8: after a timeout the receiver may have discarded SACKed data). */
   clear(): void {
     this.r.length = 0;

@@ -20,6 +20,7 @@ import type { CongestionControl } from "./congestion.ts";
 import { ecnNoteReduction, ecnReductionUnderway } from "./ecn.ts";
 import type { TcpEndpoint } from "./endpoint.ts";
 import { EventOut } from "./events.ts";
+import { frtoOnAck, frtoOnTimeout } from "./frto.ts";
 import {
   armPto,
   noteTransmit,
@@ -103,6 +104,25 @@ export class SendState {
   /** ECN: a window reduction is under way until SND.UNA passes `cwrEnd` (SND.MAX when it began). */
   cwrActive = false;
   cwrEnd = 0;
+  /**
+   * RTO recovery (RFC 5682 §2.1 step 1): a timeout fired and `rtoHigh` (SND.MAX then) is not yet
+   * acknowledged; a spurious timeout (F-RTO) ends it.
+   */
+  rtoRecovery = false;
+  rtoHigh = 0;
+  /** F-RTO (frto.ts, RFC 5682): the step waited for (0: none; 2: the first new ACK; 3: the next ACK). */
+  frtoStep = 0;
+  /** F-RTO's "recover": SND.MAX at the timeout (one past its highest sequence number). */
+  frtoRecover = 0;
+  /** End of the segment the timeout retransmitted (§2.1 step 2a: the first ACK must cover it). */
+  frtoRxtEnd = 0;
+  /** cwnd and ssthresh before the timeout's reduction, for the undo (RFC 4015 response, as Linux). */
+  frtoCwnd = 0;
+  frtoSsthresh = 0;
+  /** SACKed bytes below `frtoRecover` when step 3 began (§3 step 3b: newly SACKed old data). */
+  frtoSacked = 0;
+  /** Bytes of new data `trySend` may send beyond cwnd (F-RTO step 2b's two segments). */
+  frtoAllow = 0;
 
   constructor(
     public bufSize: number,
@@ -156,7 +176,9 @@ export function trySend(ep: TcpEndpoint): void {
     const flight = s.flight;
     const maxPayload = ep.maxPayload();
     const limit = Math.min(s.wnd, s.cc.cwnd);
-    const usable = Math.max(0, limit - flight);
+    let usable = Math.max(0, limit - flight);
+    // RFC 5682 §2.1 step 2b: F-RTO's new segments take the place of the retransmissions cwnd allows.
+    if (s.frtoAllow > 0) usable = Math.max(usable, Math.min(s.frtoAllow, s.wnd - flight));
     // A HardwareGSO link takes one super-segment of whole MSS parts (issue 8); only the queue's tail
     // may end in a partial part, unless a cork or MSG_MORE holds it.
     const gsoMax = ep.gsoPayload();
@@ -220,6 +242,7 @@ export function trySend(ep: TcpEndpoint): void {
     s.max = seqMax(s.max, s.nxt);
     if (len < maxPayload || len % maxPayload !== 0) s.smallEnd = s.nxt;
     s.lastSendTime = now;
+    if (s.frtoAllow > 0) s.frtoAllow = Math.max(0, s.frtoAllow - len);
     if (ep.rtxMode !== "rto" || !ep.rtxTimer.pending) ep.armRto();
     noteTransmit(ep, seq, len + (fin ? 1 : 0), retransmit);
     ep.emit(flags, seq, seqSize(s.una, seq), len, retransmit);
@@ -258,6 +281,7 @@ export function processAck(
   synFin: boolean,
   tsEcr: number,
   sackBlocks?: readonly number[],
+  ece = false,
 ): boolean {
   const s = ep.snd;
   // RFC 9293 §3.10.7.4: "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK,
@@ -296,13 +320,13 @@ export function processAck(
       ? sackOnAck(ep, ack, sackBlocks ?? [])
       : undefined;
   const acked = seqGreaterThan(ack, s.una) ? seqSize(s.una, ack) : 0;
-  if (acked > 0) {
-    newAck(ep, ack, tsEcr);
-  } else if (ack === s.una && s.max !== s.una && !hasData && !synFin && !windowChanged) {
-    // RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT": outstanding data, no data, no SYN/FIN, SEG.ACK = SND.UNA,
-    // and an unchanged advertised window.
-    onDupAck(ep);
-  }
+  // RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT": outstanding data, no data, no SYN/FIN, SEG.ACK = SND.UNA,
+  // and an unchanged advertised window.
+  const dup = acked === 0 && ack === s.una && s.max !== s.una && !hasData && !synFin && !windowChanged;
+  if (acked > 0) newAck(ep, ack, tsEcr);
+  else if (dup) onDupAck(ep);
+  // F-RTO (RFC 5682 steps 2 and 3) after a timeout, before SACK recovery sends anything for this ACK.
+  if (s.frtoStep !== 0 && sendRuns(ep.state)) frtoOnAck(ep, ack, acked, dup, ece, sackBlocks, sackUpd);
   if (sackUpd !== undefined && sendRuns(ep.state)) {
     sackAfterAck(ep, sackUpd, ack, acked, tsEcr);
     // RFC 8985 §7.4.2 and §7.2: settle an outstanding probe; re-arm the PTO on an ACK of new data.
@@ -413,6 +437,8 @@ export function onRetransmitTimeout(ep: TcpEndpoint): void {
   s.backoff++;
   ep.stack.stats.tcp.timeouts++;
   if (s.cc.cwnd < s.cc.ssthresh) ep.stack.stats.tcp.slowStartRetransmits++;
+  // RFC 5682 step 1 (F-RTO), before the reduction it may later undo.
+  const frto = frtoOnTimeout(ep);
   s.cc.onRetransmitTimeout(s.flight);
   ecnNoteReduction(ep);
   // RFC 6582 §3.2 step 4: "After a retransmit timeout, record the highest sequence number transmitted in recover".
@@ -422,12 +448,17 @@ export function onRetransmitTimeout(ep: TcpEndpoint): void {
   if (s.sack !== undefined) {
     // RFC 6675 §5.1: resend the holes the scoreboard knows, skipping SACKed data, within cwnd − pipe.
     if (!sackOnTimeout(ep)) retransmitFirst(ep);
+    // RFC 5682 §3 step 1: the first unacknowledged segment went; F-RTO waits for its ACK (step 2), and
+    // sends nothing more until then (`sackSend` holds RTO recovery back while `frtoStep` is set).
+    if (frto) s.frtoStep = 2;
     ep.armRto();
     return;
   }
-  // Go back to SND.UNA: resend the first segment now, the rest as ACKs open the window.
-  s.nxt = s.una;
+  // Go back to SND.UNA: resend the first segment now, the rest as ACKs open the window. F-RTO (RFC 5682
+  // §2.1 step 1) resends the first segment alone and keeps SND.NXT, to send new data on the next ACK.
+  if (!frto) s.nxt = s.una;
   retransmitFirst(ep);
+  if (frto) s.frtoStep = 2;
   ep.armRto();
 }
 

@@ -4,6 +4,7 @@
  * ACK, text, FIN. What differs per state sits in the small handler tables
  * at the bottom (`ON_FIN_ACKED`, `ON_FIN`), not in one switch.
  */
+import { TCP_ECE } from "../../header/tcp.ts";
 import {
   inWindow,
   seqAdd,
@@ -127,6 +128,7 @@ export function handleSynchronized(ep: TcpEndpoint, seg: Segment): void {
       seg.fin,
       opt.timestamp ? opt.tsEcr : 0,
       opt.sackBlocks,
+      ep.ecn && (seg.flags & TCP_ECE) !== 0,
     )
   )
     return;
