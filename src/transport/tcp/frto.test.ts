@@ -8,8 +8,12 @@
  * asserted, never times.
  */
 import { describe, expect, test } from "bun:test";
+import { TCP_ACK, TCP_SYN } from "../../header/tcp.ts";
 import { ErrInvalidOptionValue } from "../../tcpip/errors.ts";
+import type { TcpEndpoint } from "./endpoint.ts";
 import { bytes, drain, Pair } from "./testing/pair.ts";
+import { RawPeer } from "./testing/peer.ts";
+import type { SegmentFields } from "./testing/segments.ts";
 
 const SPIKE_AT = 35;
 const SPIKE_MS = 300;
@@ -139,7 +143,7 @@ describe("F-RTO (RFC 5682)", () => {
       expect(off.spuriousRtos).toBe(0);
       expect(off.cwndAfter).toBeLessThan(off.cwndBefore);
       expect(off.ssthreshAfter).toBeLessThan(off.cwndBefore);
-      expect(off.retransmits).toBe(sack ? 38 : 48);
+      expect(off.retransmits).toBe(sack ? 49 : 48);
       if (sack) {
         expect(on.spuriousRetransmits).toBe(1);
         expect(off.spuriousRetransmits).toBe(off.retransmits);
@@ -198,5 +202,135 @@ describe("F-RTO (RFC 5682)", () => {
     pair.a.tcp.setOption("frto", false);
     expect(pair.a.tcp.option("frto")).toBe(false);
     expect(() => pair.a.tcp.setOption("frto", 1)).toThrow(ErrInvalidOptionValue);
+  });
+});
+
+describe("F-RTO segment by segment (RawPeer, 20 ms RTT, RTO 200 ms)", () => {
+  /**
+   * ESTABLISHED with one RTT sample of 20 ms and 20 KB written: the first window (12 segments of 1000
+   * bytes) is out, the rest queued; then the RTO. With SACK (and the default `rack`) the scoreboard exists
+   * by then and a tail loss probe (new data) goes 40 ms before the RTO.
+   */
+  const setup = (sack: boolean, frto = true) => {
+    const p = new RawPeer({ tcp: { frto } });
+    const { ep: listener } = p.newEndpoint();
+    listener.bind({ port: p.localPort });
+    listener.listen(1);
+    const irs = 5000;
+    const options = { mss: 1000, windowScale: 7, ...(sack ? { sackPermitted: true } : {}) };
+    p.send({ flags: TCP_SYN, seq: irs, window: 65535, options });
+    const iss = p.next().seq;
+    p.advance(20);
+    p.send({ flags: TCP_ACK, seq: irs + 1, ack: iss + 1, window: 65535 });
+    const ep = listener.accept().endpoint as TcpEndpoint;
+    const ackOf = (ack: number, sackBlocks?: number[]) =>
+      p.send({
+        flags: TCP_ACK,
+        seq: irs + 1,
+        ack,
+        window: 65535,
+        ...(sackBlocks ? { options: { sackBlocks } } : {}),
+      });
+    // Two segments, acknowledged one at a time: the first ACK leaves data in flight, which makes the SACK
+    // scoreboard (recovery.ts) on a SACK connection.
+    ep.write(bytes(2000, 1));
+    taken(p);
+    p.advance(20);
+    ackOf(iss + 1001);
+    ackOf(iss + 2001);
+    const first = iss + 2001;
+    ep.write(bytes(20_000, 2));
+    const cwndBefore = ep.snd.cc.cwnd;
+    // Nothing comes back: the RTO (200 ms minimum) resends the first segment, and only that one.
+    const t = p.stack.stats.tcp;
+    for (let i = 0; i < 400 && t.timeouts === 0; i++) p.advance(1);
+    const sent = taken(p);
+    const rxt = sent.pop()!;
+    expect(rxt.seq).toBe(first);
+    // Before it: the window of new data (and with SACK the probe, one more new segment).
+    expect(sent.map((f) => f.seq)).toEqual(sent.map((_, i) => first + i * 1000));
+    expect(sent.length).toBe(sack ? 13 : 12);
+    expect(t.tlpRetransmits).toBe(sack ? 1 : 0);
+    expect(ep.snd.sack !== undefined).toBe(sack);
+    const max = first + sent.length * 1000;
+    return { p, ep, ackOf, first, max, cwndBefore };
+  };
+
+  const taken = (p: RawPeer): SegmentFields[] => {
+    const out: SegmentFields[] = [];
+    while (p.sent.length > 0) out.push(p.next());
+    return out;
+  };
+
+  for (const sack of [false, true]) {
+    const variant = sack ? "SACK (§3)" : "basic (§2.1)";
+
+    test(`${variant}: late ACKs: two new segments after the first, then undo and new data only`, () => {
+      const { p, ep, ackOf, first, max, cwndBefore } = setup(sack);
+      // Step 2: the first ACK covers the retransmitted segment and one more, not "recover".
+      ackOf(first + 2000);
+      const fresh = taken(p);
+      expect(fresh.map((f) => f.seq)).toEqual([max, max + 1000]);
+      expect(p.stack.stats.tcp.frtoAttempts).toBe(1);
+      // Step 3: the next ACK acknowledges segments that were never retransmitted: spurious.
+      ackOf(first + 4000);
+      const t = p.stack.stats.tcp;
+      expect(t.spuriousRtos).toBe(1);
+      expect(ep.snd.cc.cwnd).toBeGreaterThanOrEqual(cwndBefore);
+      // Sending resumes with new data at once: cwnd is 12 MSS again with 10 in flight (11 with SACK's probe;
+      // 3 MSS of slow start after the timeout would allow none), and none of it is a retransmission.
+      const after = taken(p);
+      expect(after.map((f) => f.seq)).toEqual(sack ? [max + 2000] : [max + 2000, max + 3000]);
+      expect(t.retransmits).toBe(1);
+    });
+
+    test(`${variant}: the new segments arrive over a hole: no undo, the holes are resent`, () => {
+      const { p, ackOf, first, max } = setup(sack);
+      // Only the retransmitted segment arrived; the rest of the window was lost.
+      ackOf(first + 1000);
+      expect(taken(p).map((f) => f.seq)).toEqual([max, max + 1000]);
+      // Step 3: the receiver reports the first new segment past the hole (a duplicate ACK; with SACK, a
+      // block above "recover").
+      ackOf(first + 1000, sack ? [max, max + 1000] : undefined);
+      const t = p.stack.stats.tcp;
+      expect(t.spuriousRtos).toBe(0);
+      // Conventional RTO recovery: the hole at SND.UNA goes next (slow start's cwnd of 2 MSS, minus the
+      // new segment still in flight with SACK).
+      const rxt = taken(p);
+      expect(rxt[0]?.seq).toBe(first + 1000);
+      expect(rxt.length).toBe(sack ? 1 : 2);
+      if (!sack) expect(rxt[1]?.seq).toBe(first + 2000);
+    });
+
+    test(`${variant}: with frto off, the first ACK after the timeout brings retransmissions, not new data`, () => {
+      const { p, ackOf, first } = setup(sack, false);
+      ackOf(first + 2000);
+      const rxt = taken(p);
+      expect(rxt.map((f) => f.seq)).toEqual([first + 2000, first + 3000]);
+      expect(p.stack.stats.tcp.frtoAttempts).toBe(0);
+    });
+  }
+
+  test("nothing new to send at step 2b: no test, conventional recovery (§2.1 step 2b)", () => {
+    const p = new RawPeer({ tcp: { rack: false } });
+    const { ep: listener } = p.newEndpoint();
+    listener.bind({ port: p.localPort });
+    listener.listen(1);
+    p.send({ flags: TCP_SYN, seq: 5000, window: 65535, options: { mss: 1000, windowScale: 7 } });
+    const iss = p.next().seq;
+    p.advance(20);
+    p.send({ flags: TCP_ACK, seq: 5001, ack: iss + 1, window: 65535 });
+    const ep = listener.accept().endpoint as TcpEndpoint;
+    // Four segments, all sent at once: nothing is queued behind them.
+    ep.write(bytes(4000, 3));
+    expect(taken(p).length).toBe(4);
+    p.advance(200);
+    expect(p.next().seq).toBe(iss + 1);
+    p.send({ flags: TCP_ACK, seq: 5001, ack: iss + 2001, window: 65535 });
+    // Go-back-N from SND.UNA as before.
+    expect(taken(p).map((f) => f.seq)).toEqual([iss + 2001, iss + 3001]);
+    const t = p.stack.stats.tcp;
+    expect(t.frtoAttempts).toBe(0);
+    expect(t.spuriousRtos).toBe(0);
   });
 });

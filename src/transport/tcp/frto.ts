@@ -25,8 +25,11 @@
  *     SND.MAX). Otherwise the loss was real and conventional RTO recovery goes
  *     on: go-back-N from SND.UNA without SACK, RFC 6675 §5.1's hole walk with it.
  *
- * The SACK-enhanced variant (RFC 5682 §3) runs on connections that negotiated
- * SACK, the basic one (§2.1) otherwise. As Linux, F-RTO does not start on a
+ * The SACK-enhanced variant (RFC 5682 §3) runs when the timeout finds the
+ * connection's SACK scoreboard (recovery.ts: made on a SACK connection by the
+ * first ACK that SACKs something or, with `rack`, leaves data in flight), as
+ * RTO recovery then walks its holes; the basic one (§2.1) otherwise, with the
+ * go-back-N the timeout does there. As Linux, F-RTO does not start on a
  * timeout during fast recovery (a loss is already known there), nor on a
  * repeated timeout of the same RTO recovery (§2.1 step 1: "If the TCP sender
  * is already in RTO recovery AND "recover" is larger than or equal to
@@ -61,6 +64,7 @@ export function frtoOnTimeout(ep: TcpEndpoint): boolean {
   s.frtoAllow = 0;
   if (!ep.opts.frto || inRtoRecovery || inFastRecovery) return false;
   s.frtoRecover = s.max;
+  s.frtoSack = s.sack !== undefined;
   const len = Math.min(s.buf.size, ep.maxPayload());
   s.frtoRxtEnd = seqAdd(s.una, len > 0 ? len : 1);
   s.frtoCwnd = s.cc.cwnd;
@@ -82,7 +86,8 @@ export function frtoOnAck(
   u: SackUpdate | undefined,
 ): void {
   const s = ep.snd;
-  const sack = s.sack;
+  // The variant the timeout chose stays, even if this ACK's SACK blocks made the scoreboard since.
+  const sack = s.frtoSack ? s.sack : undefined;
   const recover = s.frtoRecover;
   if (ece && (acked > 0 || dup)) {
     // A congestion signal during the test: the reduction stands (RFC 4015's response does not restore the
@@ -166,7 +171,7 @@ function revert(ep: TcpEndpoint): void {
   const s = ep.snd;
   s.frtoStep = STEP_NONE;
   s.frtoAllow = 0;
-  if (s.sack === undefined) s.nxt = seqLessThan(s.una, s.frtoRxtEnd) ? s.frtoRxtEnd : s.una;
+  if (!s.frtoSack) s.nxt = seqLessThan(s.una, s.frtoRxtEnd) ? s.frtoRxtEnd : s.una;
 }
 
 /**

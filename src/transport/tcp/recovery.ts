@@ -425,7 +425,7 @@ export function sackOnTimeout(ep: TcpEndpoint): boolean {
   // An RTO ends any undo episode of a fast recovery (a timeout is undone only by F-RTO, frto.ts).
   rec.undoMarker = undefined;
   rec.undoFirstEnd = undefined;
-  rec.sb.onRetransmitTimeout();
+  rec.sb.onRetransmitTimeout(ep.snd.max);
   const before = ep.stack.stats.tcp.retransmits;
   sackSend(ep);
   return ep.stack.stats.tcp.retransmits !== before;

@@ -251,6 +251,35 @@ describe("SackScoreboard: recovery, SetPipe and NextSeg (RFC 6675 §4, §5)", ()
     sb.clear();
     expect(sb.sackedBytes).toBe(0);
   });
+
+  test("an RTO's RecoveryPoint is SND.MAX at the timeout, not at the last ACK (§5.1 'HighData')", () => {
+    const sb = sent(1000, 10);
+    sb.update(1000, [], 2000);
+    // 2000 more bytes went out after that ACK; all of it is lost.
+    sb.onRetransmitTimeout(4000);
+    expect(sb.recoveryPoint).toBe(4000);
+    // An ACK past the old SND.MAX does not end RTO recovery: [2500, 4000) is still presumed lost.
+    expect(sb.update(2500, [], 4000).exitedRecovery).toBe(false);
+    expect(sb.rtoRecovery).toBe(true);
+    expect(sb.isLost(2500)).toBe(true);
+    expect(sb.update(4000, [], 4000).exitedRecovery).toBe(true);
+  });
+
+  test("F-RTO helpers: SACKed octets below a sequence number; ending RTO recovery early", () => {
+    const sb = sent(1000, 10);
+    sb.update(1000, [1200, 1400, 1600, 1700], 2000);
+    expect(sb.sackedBelow(1000)).toBe(0);
+    expect(sb.sackedBelow(1300)).toBe(100);
+    expect(sb.sackedBelow(1650)).toBe(250);
+    expect(sb.sackedBelow(2000)).toBe(300);
+    sb.onRetransmitTimeout(2000);
+    expect(sb.isLost(1500)).toBe(true);
+    sb.endRtoRecovery();
+    expect(sb.rtoRecovery).toBe(false);
+    // Back to RFC 6675's IsLost: 1500 has one SACKed segment above it, not DupThresh.
+    expect(sb.isLost(1500)).toBe(false);
+    expect(sb.isLost(1000)).toBe(true);
+  });
 });
 
 /**

@@ -469,7 +469,9 @@ export class SackScoreboard {
    * go-back-N that skips SACKed data with `nextSeg` and `markSent` as in
    * fast recovery, with cwnd − pipe as the budget.
    */
-  onRetransmitTimeout(): void {
+  onRetransmitTimeout(highData?: number): void {
+    // HighData is SND.MAX now: data sent since the last ACK (whose `update` last set it) counts too.
+    if (highData !== undefined && seqGreaterThan(highData, this.highData)) this.highData = highData >>> 0;
     this.recoveryPoint = this.highData;
     this.inRecovery = false;
     this.rtoRecovery = true;

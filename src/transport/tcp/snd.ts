@@ -112,6 +112,11 @@ export class SendState {
   rtoHigh = 0;
   /** F-RTO (frto.ts, RFC 5682): the step waited for (0: none; 2: the first new ACK; 3: the next ACK). */
   frtoStep = 0;
+  /**
+   * F-RTO runs its SACK-enhanced variant (RFC 5682 §3): the timeout found the SACK scoreboard made, so RTO
+   * recovery walks its holes; otherwise the basic one (§2.1) with go-back-N, as the timeout itself chose.
+   */
+  frtoSack = false;
   /** F-RTO's "recover": SND.MAX at the timeout (one past its highest sequence number). */
   frtoRecover = 0;
   /** End of the segment the timeout retransmitted (§2.1 step 2a: the first ACK must cover it). */
