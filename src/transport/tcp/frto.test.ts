@@ -29,6 +29,7 @@ interface Run {
   spuriousRtos: number;
   spuriousRetransmits: number;
   fastRetransmit: number;
+  eceReceived: number;
   /** The sender's cwnd (bytes) when the event began, and 1 ms after the held ACKs (or the first new ACK) came. */
   cwndBefore: number;
   cwndAfter: number;
@@ -46,10 +47,12 @@ function transfer(o: {
   event: "spike" | "blackout";
   spikeMs?: number;
   cc?: string;
+  /** ECN on both ends, and the data sent in the 10 ms before the event arrives CE-marked. */
+  ce?: boolean;
 }): Run {
   const pair = new Pair({
     delay: 5,
-    tcp: { sack: o.sack, frto: o.frto, congestionControl: o.cc ?? "reno" },
+    tcp: { sack: o.sack, frto: o.frto, congestionControl: o.cc ?? "reno", ...(o.ce ? { ecn: 1 } : {}) },
   });
   const { client, server } = pair.connect();
   const start = pair.clock.now();
@@ -58,6 +61,8 @@ function transfer(o: {
   let held = 0;
   let cwndBefore = -1;
   let firstAckAfter = -1;
+  if (o.ce)
+    pair.ceMark = (_seg, from) => from === "a" && pair.clock.now() >= t0 - 10 && pair.clock.now() < t0;
   pair.filter = (seg, from) => {
     const now = pair.clock.now();
     if (o.event === "spike" && from === "b" && now >= t0 && now < release) {
@@ -107,6 +112,7 @@ function transfer(o: {
     spuriousRtos: t.spuriousRtos,
     spuriousRetransmits: t.spuriousRetransmits,
     fastRetransmit: t.fastRetransmit,
+    eceReceived: t.ecnEceReceived,
     cwndBefore,
     cwndAfter,
     ssthreshAfter,
@@ -194,6 +200,19 @@ describe("F-RTO (RFC 5682)", () => {
     expect(on.cwndAfter).toBeGreaterThanOrEqual(on.cwndBefore);
     expect(off.cwndAfter).toBeLessThan(off.cwndBefore);
     expect(off.retransmits).toBeGreaterThan(10);
+  });
+
+  test("ECN-Echo on the late ACKs (a congestion signal) ends the test without undo", () => {
+    const ce = transfer({ sack: true, frto: true, event: "spike", ce: true });
+    expect(ce.intact).toBe(true);
+    expect(ce.timeouts).toBe(1);
+    expect(ce.eceReceived).toBeGreaterThan(0);
+    expect(ce.frtoAttempts).toBe(0);
+    expect(ce.spuriousRtos).toBe(0);
+    expect(ce.cwndAfter).toBeLessThan(ce.cwndBefore);
+    // The same spike without the marks is undone (the test above).
+    const clean = transfer({ sack: true, frto: true, event: "spike", ce: false });
+    expect(clean.spuriousRtos).toBe(1);
   });
 
   test("the stack-wide switch `frto` is a boolean option", () => {
