@@ -177,17 +177,23 @@ describe("F-RTO (RFC 5682)", () => {
       expect(off.retransmits).toBe(74);
     });
 
-    test(`${variant}: a spike past two RTOs gets no F-RTO at the repeated timeout (§2.1 step 1), as before`, () => {
+    test(`${variant}: a spike past two RTOs: the recurring timeout restarts F-RTO (§3 step 2), undone once`, () => {
       const on = transfer({ sack, frto: true, event: "spike", spikeMs: 700 });
       const off = transfer({ sack, frto: false, event: "spike", spikeMs: 700 });
+      console.log(`700 ms spike, ${variant}:`, { on, off });
       expect(on.intact).toBe(true);
+      expect(off.intact).toBe(true);
+      // 200 ms, then 400 ms backed off: both fire inside the 700 ms.
       expect(on.timeouts).toBe(2);
-      // "If the TCP sender is already in RTO recovery AND recover is larger than or equal to SND.UNA, do
-      // not enter step 2": the second timeout ends the first one's test, and recovery is conventional.
-      expect(on.frtoAttempts).toBe(0);
-      expect(on.spuriousRtos).toBe(0);
-      expect(on.retransmits).toBe(off.retransmits);
-      expect(on.cwndAfter).toBeLessThan(on.cwndBefore);
+      expect(off.timeouts).toBe(2);
+      // "If the retransmission timeout expires again, go to step 1": no ACK moved SND.UNA between the two,
+      // so the second timeout is tested too, against the window from before the first.
+      expect(on.frtoAttempts).toBe(1);
+      expect(on.spuriousRtos).toBe(1);
+      expect(on.retransmits).toBe(2);
+      expect(on.cwndAfter).toBeGreaterThanOrEqual(on.cwndBefore);
+      expect(off.cwndAfter).toBeLessThan(off.cwndBefore);
+      expect(off.retransmits).toBeGreaterThan(on.retransmits);
     });
   }
 
@@ -319,6 +325,17 @@ describe("F-RTO segment by segment (RawPeer, 20 ms RTT, RTO 200 ms)", () => {
       expect(rxt[0]?.seq).toBe(first + 1000);
       expect(rxt.length).toBe(sack ? 1 : 2);
       if (!sack) expect(rxt[1]?.seq).toBe(first + 2000);
+      // Those retransmissions are lost too: a timeout inside conventional RTO recovery is not tested
+      // (§2.1 step 1): it resends SND.UNA, and the next ACK brings retransmissions, not new data.
+      for (let i = 0; i < 1000 && t.timeouts === 1; i++) p.advance(1);
+      expect(t.timeouts).toBe(2);
+      expect(taken(p).map((f) => f.seq)).toEqual([first + 1000]);
+      ackOf(first + 3000, sack ? [max, max + 1000] : undefined);
+      const next = taken(p);
+      expect(next[0]?.seq).toBe(first + 3000);
+      for (const f of next) expect(f.seq < max).toBe(true);
+      expect(t.frtoAttempts).toBe(1);
+      expect(t.spuriousRtos).toBe(0);
     });
 
     test(`${variant}: with frto off, the first ACK after the timeout brings retransmissions, not new data`, () => {

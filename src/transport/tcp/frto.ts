@@ -31,9 +31,10 @@
  * RTO recovery then walks its holes; the basic one (§2.1) otherwise, with the
  * go-back-N the timeout does there. As Linux, F-RTO does not start on a
  * timeout during fast recovery (a loss is already known there), nor on a
- * repeated timeout of the same RTO recovery (§2.1 step 1: "If the TCP sender
+ * timeout during conventional RTO recovery (§2.1 step 1: "If the TCP sender
  * is already in RTO recovery AND "recover" is larger than or equal to
- * SND.UNA, do not enter step 2").
+ * SND.UNA, do not enter step 2"); a timeout that recurs while F-RTO still
+ * waits for its first new ACK starts it again (§3 step 2, Linux alike).
  *
  * Where the RFC's "recover" is the highest sequence number sent, `frtoRecover`
  * is one past it (SND.MAX): an ACK "covers recover" at `ack === frtoRecover`
@@ -56,7 +57,12 @@ const STEP_SECOND_ACK = 3;
  */
 export function frtoOnTimeout(ep: TcpEndpoint): boolean {
   const s = ep.snd;
-  const inRtoRecovery = s.rtoRecovery && seqLessThan(s.una, s.rtoHigh);
+  // §3 step 2: "If the retransmission timeout expires again, go to step 1": a timeout that recurs while
+  // F-RTO still waits for the first new ACK (SND.UNA unmoved) is tested again, against the window from
+  // before the first one (Linux: "recurring timeout(s) on the same SND.UNA"). Once conventional RTO
+  // recovery has begun, a later timeout of it is not (§2.1 step 1).
+  const recurring = s.frtoStep === STEP_FIRST_ACK;
+  const inRtoRecovery = s.rtoRecovery && seqLessThan(s.una, s.rtoHigh) && !recurring;
   const inFastRecovery = s.sack !== undefined ? s.sack.active : s.cc.inRecovery;
   s.rtoRecovery = true;
   s.rtoHigh = s.max;
@@ -67,8 +73,10 @@ export function frtoOnTimeout(ep: TcpEndpoint): boolean {
   s.frtoSack = s.sack !== undefined;
   const len = Math.min(s.buf.size, ep.maxPayload());
   s.frtoRxtEnd = seqAdd(s.una, len > 0 ? len : 1);
-  s.frtoCwnd = s.cc.cwnd;
-  s.frtoSsthresh = s.cc.ssthresh;
+  if (!recurring) {
+    s.frtoCwnd = s.cc.cwnd;
+    s.frtoSsthresh = s.cc.ssthresh;
+  }
   return true;
 }
 
