@@ -323,6 +323,30 @@ describe("CUBIC undo of a spurious congestion event (RFC 9438 §4.9)", () => {
     expect(cc.cwnd).toBeGreaterThanOrEqual(before.cwnd);
   });
 
+  test("an undone timeout (F-RTO) takes back RFC 9438 §4.8's after-timeout stage: a later loss gets K > 0", () => {
+    const run = (undoTimeout: boolean) => {
+      const cc = grown(50);
+      lossAndRecover(cc);
+      const t = rounds(cc, 0, 100, 5);
+      const cwnd = cc.cwnd;
+      const ssthresh = cc.ssthresh;
+      if (undoTimeout) {
+        cc.onRetransmitTimeout(cwnd);
+        expect(cc.cwnd).toBe(MSS);
+        cc.undo(cwnd, ssthresh);
+        expect(cc.cwnd).toBe(cwnd);
+      }
+      // A real loss later: its congestion avoidance stage starts from the W_max the loss set (K > 0), as
+      // it would had the timeout never happened; a timeout left in force would make it K = 0, W_max = cwnd.
+      lossAndRecover(cc);
+      rounds(cc, t, 100, 1);
+      return cc.state.k;
+    };
+    const k = run(false);
+    expect(k).toBeGreaterThan(0);
+    expect(run(true)).toBeCloseTo(k, 3);
+  });
+
   test("from slow start, ssthresh returns to 'none'", () => {
     const cc = grown(30);
     const cwnd = cc.cwnd;

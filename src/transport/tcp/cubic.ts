@@ -127,6 +127,7 @@ export class Cubic implements CongestionControl, CubicSignals {
         k: number;
         wEst: number;
         alpha: number;
+        afterTimeout: boolean;
       }
     | undefined;
 
@@ -340,7 +341,16 @@ export class Cubic implements CongestionControl, CubicSignals {
   private reduce(flightSize: number): number {
     const cwnd = this.w;
     if (this.prior === undefined)
-      this.prior = { wMax: 0, cwndPrior: 0, epochStart: 0, cwndEpoch: 0, k: 0, wEst: 0, alpha: 0 };
+      this.prior = {
+        wMax: 0,
+        cwndPrior: 0,
+        epochStart: 0,
+        cwndEpoch: 0,
+        k: 0,
+        wEst: 0,
+        alpha: 0,
+        afterTimeout: false,
+      };
     const p = this.prior;
     p.wMax = this.wMax;
     p.cwndPrior = this.cwndPrior;
@@ -349,6 +359,7 @@ export class Cubic implements CongestionControl, CubicSignals {
     p.k = this.k;
     p.wEst = this.wEst;
     p.alpha = this.alpha;
+    p.afterTimeout = this.afterTimeout;
     // RFC 9438 §4.7: "if (cwnd < W_max and fast convergence enabled) W_max = cwnd * (1 + β_cubic) / 2
     // else W_max = cwnd".
     this.wMax =
@@ -420,13 +431,13 @@ export class Cubic implements CongestionControl, CubicSignals {
       this.k = p.k;
       this.wEst = p.wEst;
       this.alpha = p.alpha;
+      // An undone timeout (F-RTO) takes back RFC 9438 §4.8's first stage after it, too.
+      this.afterTimeout = p.afterTimeout;
     }
     this.w = Math.max(this.w, priorCwnd / this.mss);
     const ss = priorSsthresh >= Number.MAX_SAFE_INTEGER ? Number.POSITIVE_INFINITY : priorSsthresh / this.mss;
     this.ssthreshSeg = Math.max(this.ssthreshSeg, ss);
     this.inRecovery = false;
-    // A spurious timeout (F-RTO) undone: RFC 9438 §4.8's first stage after a timeout does not apply.
-    this.afterTimeout = false;
   }
 
   onIdleRestart(): void {
