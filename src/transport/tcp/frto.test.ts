@@ -307,6 +307,13 @@ describe("F-RTO segment by segment (RawPeer, 20 ms RTT, RTO 200 ms)", () => {
       const after = taken(p);
       expect(after.map((f) => f.seq)).toEqual(sack ? [max + 2000] : [max + 2000, max + 3000]);
       expect(t.retransmits).toBe(1);
+      if (!sack) {
+        // "recover" moved to SND.UNA (§2.1 step 3b): a loss in the rest of this window is repaired by
+        // fast retransmit on the third duplicate ACK (RFC 6582 §3.2 step 1), not left to the next RTO.
+        for (let i = 0; i < 3; i++) ackOf(first + 4000);
+        expect(taken(p).map((f) => f.seq)).toEqual([first + 4000]);
+        expect(t.fastRetransmit).toBe(1);
+      }
     });
 
     test(`${variant}: the new segments arrive over a hole: no undo, the holes are resent`, () => {

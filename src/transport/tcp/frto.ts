@@ -17,8 +17,9 @@
  *     reduction; SND.NXT stays where it was.
  *  2. (step 2) on the first ACK that advances SND.UNA, sends up to two
  *     segments of new data instead of retransmissions (`frtoAllow` lets
- *     `trySend` past cwnd for them, RFC 5682 §2.1 step 2b: "An F-RTO TCP
- *     sender simply chooses different segments to transmit").
+ *     `trySend` past cwnd for them: RFC 5682 §2.1 step 2b notes that
+ *     congestion control allows two segments here, F-RTO only picks other
+ *     ones).
  *  3. (step 3) if the next ACK acknowledges data that was never retransmitted
  *     (and, with SACK, shows no newer data arriving past a hole), the timeout
  *     was spurious: undo, and go on with new data (RFC 4015: SND.NXT stays at
@@ -59,7 +60,7 @@ export function frtoOnTimeout(ep: TcpEndpoint): boolean {
   const s = ep.snd;
   // §3 step 2: "If the retransmission timeout expires again, go to step 1": a timeout that recurs while
   // F-RTO still waits for the first new ACK (SND.UNA unmoved) is tested again, against the window from
-  // before the first one (Linux: "recurring timeout(s) on the same SND.UNA"). Once conventional RTO
+  // before the first one (Linux likewise restarts F-RTO on timeouts that recur at the same SND.UNA). Once conventional RTO
   // recovery has begun, a later timeout of it is not (§2.1 step 1).
   const recurring = s.frtoStep === STEP_FIRST_ACK;
   const inRtoRecovery = s.rtoRecovery && seqLessThan(s.una, s.rtoHigh) && !recurring;
@@ -120,8 +121,8 @@ export function frtoOnAck(
       revert(ep);
       return;
     }
-    // Step 2b: "transmit up to two new (previously unsent) segments and enter step 3"; with no new data
-    // or no receive window for it, "refrain from entering step 3" and recover conventionally.
+    // Step 2b: up to two new (never sent) segments, then step 3; with no new data or no receive window
+    // for it, the RFC recommends not entering step 3 but recovering conventionally.
     if (!sendNewData(ep)) {
       revert(ep);
       return;
@@ -193,8 +194,8 @@ function spurious(ep: TcpEndpoint): void {
   s.rtoRecovery = false;
   ep.stack.stats.tcp.spuriousRtos++;
   // RFC 4015's response resumes with previously unsent data (no go-back-N): SND.NXT never went back.
-  // RFC 5682 step 3b: "set the value of the recover variable to SND.UNA", so a later loss in this window
-  // may start fast retransmit (RFC 6582 §3.2 step 1 wants the ACK to cover more than recover).
+  // RFC 5682 step 3b moves "recover" to SND.UNA, so that a later loss in this window may start fast
+  // retransmit; here one below it, as `onDupAck` (RFC 6582 §3.2 step 1) wants SND.UNA above `recover`.
   s.recover = seqSub(s.una, 1);
   // SACK: end RFC 6675 §5.1's RTO recovery, so losses are again found by RACK or DupThresh.
   s.sack?.sb.endRtoRecovery();
@@ -205,7 +206,7 @@ function spurious(ep: TcpEndpoint): void {
 
 /**
  * Step 2b: up to two segments of new data from SND.NXT = SND.MAX, within the receive window but past cwnd,
- * overriding Nagle for the first (§2.1 step 2b: "the TCP sender MAY override the Nagle algorithm").
+ * overriding Nagle for the first (§2.1 step 2b allows it).
  * Returns whether any was sent.
  */
 function sendNewData(ep: TcpEndpoint): boolean {
