@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { cleanupNetns, Netns, type RunResult, uniqueName, uniqueSubnet24, until } from "../netns.ts";
+import type { Impairment } from "./drivers/impaired-link.ts";
 
 export { canNetns } from "../netns.ts";
 
@@ -22,17 +23,8 @@ export interface LinkOptions {
   mode?: "tun" | "tap";
   mtu?: number;
   offload?: boolean;
-  /** Loss, duplication and reordering inside the driver, between the device and the stack. */
-  impair?: {
-    lossIn?: number;
-    lossOut?: number;
-    dupIn?: number;
-    reorderIn?: number;
-    /** Probability of marking an inbound / outbound ECN-capable packet CE (drivers/impaired-link.ts). */
-    ceIn?: number;
-    ceOut?: number;
-    seed?: number;
-  };
+  /** Loss, duplication, reordering and CE marks inside the driver, between the device and the stack. */
+  impair?: Impairment;
   /** Extra routes for the stack, "DEST/LEN,GATEWAY" (`{kernel4}` and `{kernel6}` stand for the kernel's addresses). */
   routes?: string[];
 }
