@@ -19,7 +19,16 @@ import {
   writeFd,
 } from "../rawfile/index.ts";
 import { FdEndpoint, type FdEndpointOptions } from "./fd-endpoint.ts";
-import { Recorder, SocketPairs, TCP4_GSO_VIRTIO, tcp4Gso, tcpSegment, vnet } from "./testing/fixtures.ts";
+import {
+  expectBatchBytesLimited,
+  expectSlabsReused,
+  Recorder,
+  SocketPairs,
+  TCP4_GSO_VIRTIO,
+  tcp4Gso,
+  tcpSegment,
+  vnet,
+} from "./testing/fixtures.ts";
 
 /** fcntl(2) O_ASYNC (asm-generic). */
 const O_ASYNC = 0o20000;
@@ -38,10 +47,6 @@ function setup(opts: Omit<FdEndpointOptions, "fd" | "mtu"> & { mtu?: number }): 
 }
 
 afterEach(() => pairs.closeAll());
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 function ipv4Packet(len: number, marker = 0): Uint8Array {
   const b = new Uint8Array(len);
@@ -156,44 +161,7 @@ describe("FdEndpoint, IP framing", () => {
 
   test("a slab nothing holds is rewound; a held one keeps its bytes until released, then is reused (receive-slabs.ts)", async () => {
     const { ep, peer } = setup({ framing: "ip" });
-    const rec = new Recorder();
-    /** Packets to hold when they arrive, like TCP keeping a view of a segment: it holds the lease first. */
-    const holdAt = new Set([0, 3000]);
-    ep.attach({
-      deliverNetworkPacket(protocol, pkt) {
-        if (holdAt.has(rec.got.length)) pkt.lease!.hold();
-        rec.deliverNetworkPacket(protocol, pkt);
-      },
-    });
-    // 3000 packets of 1400 B: four 1 MiB slabs' worth.
-    const send = async (from: number, n: number): Promise<void> => {
-      let sent = from;
-      const pump = (): void => {
-        while (sent < from + n && writeFd(peer, ipv4Packet(1400, sent)) > 0) sent++;
-        if (sent < from + n) setImmediate(pump);
-      };
-      pump();
-      await rec.until(from + n);
-    };
-    await send(0, 3000);
-    // The first packet's slab is held (retired); one more slab is rewound again and again.
-    expect(ep.stats.rxSlabs).toBe(2);
-    const first = rec.got[0]!.pkt;
-    for (const g of rec.got)
-      if (g.pkt.data.buffer === first.data.buffer) expect(g.pkt.bytes()).toEqual(g.bytes);
-    // The rewound slab's earlier packets now show later bytes: the memory really is reused.
-    const overwritten = rec.got.filter(
-      (g) => g.pkt.data.buffer !== first.data.buffer && !equalBytes(g.pkt.bytes(), g.bytes),
-    );
-    expect(overwritten.length).toBeGreaterThan(0);
-    // Released, the first slab is free again: when packet 3000 holds the current slab, the first one
-    // takes its place instead of a third allocation.
-    first.lease!.release();
-    await send(3000, 3000);
-    expect(ep.stats.rxSlabs).toBe(2);
-    const second = rec.got[3000]!.pkt;
-    expect(second.data.buffer).not.toBe(first.data.buffer);
-    expect(second.bytes()).toEqual(rec.got[3000]!.bytes);
+    await expectSlabsReused(ep, peer, (i) => ipv4Packet(1400, i));
   });
 
   test("writePackets writes each packet from its head", () => {
@@ -787,27 +755,13 @@ describe("FdEndpoint, batches (issue 10)", () => {
 
   test("a batch also ends once batchBytes were read, so its ACK is not held back by a long run of big packets", async () => {
     const { ep, peer } = setup({ framing: "ip", batchBytes: 4000 });
-    const sizes: number[] = [];
-    let bytes = 0;
     const rec = new Recorder();
-    ep.attach({
-      beginBatch: () => {
-        bytes = 0;
-      },
-      endBatch: () => {
-        sizes.push(bytes);
-      },
-      deliverNetworkPacket: (protocol, pkt) => {
-        bytes += pkt.size;
-        rec.deliverNetworkPacket(protocol, pkt);
-      },
-    });
+    ep.attach(rec);
     for (let i = 0; i < 20; i++) writeFd(peer, ipv4Packet(1500, i));
     await rec.until(20);
     await new Promise((r) => setImmediate(r));
     // A batch stops at the first packet that reaches 4000 bytes: three of 1500.
-    for (const b of sizes) expect(b).toBeLessThanOrEqual(4500);
-    expect(sizes.reduce((a, b) => a + b, 0)).toBe(20 * 1500);
+    expectBatchBytesLimited(rec, 4000, 20, 1500);
     expect(ep.stats.rxBatchLimited).toBeGreaterThan(0);
   });
 });

@@ -29,7 +29,7 @@ import {
   POLL_STOP,
   type PollWorkerStart,
 } from "./poll-protocol.ts";
-import { ReceiveSlabs, type Slab } from "./receive-slabs.ts";
+import { DEFAULT_BATCH_BYTES, RECEIVE_SLAB_SIZE, ReceiveSlabs, type Slab } from "./receive-slabs.ts";
 import { SignalReadiness, type SignalSleeper } from "./signal-readiness.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
 import { fillTxHeader, rxGsoType, setRxOffload } from "./virtio-offload.ts";
@@ -44,12 +44,8 @@ const MIN_ETHERTYPE = 0x0600;
 
 /** Largest packet one read can return: an IPv4/IPv6 packet (or GSO super-packet) of 64 KiB, plus framing. */
 const MAX_READ = 65535 + ETHERNET_HEADER_SIZE + VIRTIO_NET_HDR_SIZE + 1;
-/** Receive slab size: packets are read back to back into one slab (see "Receive buffers" below). */
-const SLAB_SIZE = 1 << 20;
 /** Most packets read per wake-up before yielding to the event loop (bun-io research §6.2). */
 const DEFAULT_BATCH = 256;
-/** See `batchBytes`. */
-const DEFAULT_BATCH_BYTES = 256 * 1024;
 /**
  * Default adaptive spin after traffic (see `spinMs`). Measured over TUN in one
  * `netstack serve` (issue 10, noisy 2-vCPU VM, 3 interleaved runs): at load ~6,
@@ -305,7 +301,7 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
   private readonly mac: Uint8Array;
 
   // Receive state.
-  private readonly slabs = new ReceiveSlabs(SLAB_SIZE, MAX_READ);
+  private readonly slabs = new ReceiveSlabs(RECEIVE_SLAB_SIZE, MAX_READ);
   private lastSrc: LinkAddress | undefined;
   private lastDst: LinkAddress | undefined;
   private rxStopped = false;

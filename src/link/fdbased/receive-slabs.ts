@@ -28,6 +28,12 @@ export class Slab implements BufferLease {
   }
 }
 
+/** Bytes per receive slab: packets are copied or read back to back into one. */
+export const RECEIVE_SLAB_SIZE = 1 << 20;
+
+/** Default `batchBytes` of both fd endpoints, which fill these slabs (see that option). */
+export const DEFAULT_BATCH_BYTES = 256 * 1024;
+
 /** Held slabs kept for reuse once released; past this many the oldest is left to the garbage collector. */
 const MAX_RETIRED = 8;
 

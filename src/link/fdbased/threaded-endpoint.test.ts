@@ -18,7 +18,16 @@ import {
   socketpair,
   writeFd,
 } from "../rawfile/index.ts";
-import { Recorder, SocketPairs, TCP4_GSO_VIRTIO, tcp4Gso, tcpSegment, vnet } from "./testing/fixtures.ts";
+import {
+  expectBatchBytesLimited,
+  expectSlabsReused,
+  Recorder,
+  SocketPairs,
+  TCP4_GSO_VIRTIO,
+  tcp4Gso,
+  tcpSegment,
+  vnet,
+} from "./testing/fixtures.ts";
 import { ThreadedFdEndpoint, type ThreadedFdEndpointOptions } from "./threaded-endpoint.ts";
 
 const pairs = new SocketPairs<ThreadedFdEndpoint>();
@@ -98,8 +107,12 @@ describe("ThreadedFdEndpoint inbound", () => {
     expect(rec.got.map((g) => g.bytes)).toEqual(sent);
     expect(ep.stats.rxPackets).toBe(3);
     expect(ep.stats.rxBytes).toBe(20 + 1500 + 41);
-    // Every packet owns its array: a layer above may keep it.
+    // Each packet is its own view of a receive slab, the slab its lease: a layer above may keep it
+    // by holding the lease.
     expect(rec.got.every((g) => g.pkt.dataKeepable && g.pkt.data.length === g.bytes.length)).toBe(true);
+    expect(rec.got.every((g) => g.pkt.lease !== undefined && g.pkt.lease === rec.got[0]!.pkt.lease)).toBe(
+      true,
+    );
   });
 
   test("more packets than the ring holds arrive in order: the reader waits for room", async () => {
@@ -135,6 +148,32 @@ describe("ThreadedFdEndpoint inbound", () => {
       const k = kept[i]!;
       expect(Array.from(k.data.subarray(k.head, k.tail))).toEqual(Array.from(sent[i]!));
     }
+  });
+
+  test("a slab nothing holds is rewound; a held one keeps its bytes until released, then is reused (receive-slabs.ts)", async () => {
+    const { ep, peer } = setup();
+    await expectSlabsReused(ep, peer, (i) => ipPacket(i, 1400));
+  });
+
+  test("a batch also ends once batchBytes were copied, so its ACK is not held back by a long run of big packets", async () => {
+    const { ep, peer } = setup({ batchBytes: 4000 });
+    const rec = new Recorder();
+    ep.attach(rec);
+    await feed(peer, [ipPacket(0, 1500)]);
+    await rec.until(1);
+    // Detached, the next 20 wait in the ring: the drain after attach finds them all.
+    ep.attach(undefined);
+    await feed(
+      peer,
+      Array.from({ length: 20 }, (_, i) => ipPacket(i + 1, 1500)),
+    );
+    while (ep.workerCounts.rxQueued < 20) await Bun.sleep(1);
+    ep.attach(rec);
+    await rec.until(21);
+    await new Promise((r) => setImmediate(r));
+    // A batch stops at the first packet that reaches 4000 bytes: three of 1500.
+    expectBatchBytesLimited(rec, 4000, 21, 1500);
+    expect(ep.stats.rxBatchLimited).toBeGreaterThan(0);
   });
 
   test("packets that are neither IPv4 nor IPv6, or larger than the MTU, are counted and dropped", async () => {

@@ -27,6 +27,7 @@ import {
 } from "./io-protocol.ts";
 import { ipProtocolOf } from "./ip-version.ts";
 import { memcpy } from "./memcpy.ts";
+import { DEFAULT_BATCH_BYTES, RECEIVE_SLAB_SIZE, ReceiveSlabs, type Slab } from "./receive-slabs.ts";
 import { TcpGsoCoalescer } from "./tcp-gso-coalescer.ts";
 import { fillTxHeader, rxGsoType, setRxOffload } from "./virtio-offload.ts";
 import { workerUrl } from "./worker-url.ts";
@@ -77,6 +78,12 @@ export interface ThreadedFdEndpointOptions {
   /** Packets delivered per event-loop turn (default 256). */
   batchSize?: number;
   /**
+   * Bytes delivered per batch before it ends (default 256 KiB, as `FdEndpoint`'s): the batch's one
+   * ACK then goes out. With 64 KiB GRO packets, 256 of them made a 16 MiB batch and 20–35 ms without
+   * an ACK, and the kernel sender fired a tail-loss probe 8–19 times per GiB (issue 10).
+   */
+  batchBytes?: number;
+  /**
    * After a drain that found packets, keep draining from the event loop for
    * this many milliseconds before sleeping: no reader notify or main-thread
    * wake-up while traffic is dense, at the price of a busy core. Default 0
@@ -122,7 +129,7 @@ export interface ThreadedFdEndpointStats {
   rxErrors: number;
   /** Times the main thread slept and was woken by the reader. */
   rxWakeups: number;
-  /** Drains that stopped at `batchSize` with more packets in the ring. */
+  /** Drains that stopped at `batchSize` or `batchBytes` with more packets in the ring. */
   rxBatchLimited: number;
   /** Drains made from the event loop while spinning (no wake-up). */
   rxSpinDrains: number;
@@ -144,6 +151,8 @@ export interface ThreadedFdEndpointStats {
   txInline: number;
   /** GRO super-packets received (virtio gso_type != 0). */
   rxGsoPackets: number;
+  /** 1 MiB receive slabs allocated; a slab nothing holds is rewound instead (receive-slabs.ts). */
+  rxSlabs: number;
   /** Super-segments sent with a GSO virtio header. */
   txGsoPackets: number;
 }
@@ -157,10 +166,14 @@ export interface ThreadedFdEndpointStats {
  *
  * Inbound: the reader (io-worker.ts) reads packets straight into the slots of
  * a SharedArrayBuffer ring and wakes the main thread only when it sleeps. The
- * main thread copies each packet out of its slot into an array of its own (so
- * the stack may keep packets, e.g. out of order, without holding ring slots),
- * frees the slot and hands the packet up; a drain is one `beginBatch`/`endBatch`
- * batch of up to `batchSize` packets. It drains again from the event loop
+ * main thread copies each packet out of its slot, back to back into a 1 MiB
+ * receive slab as `FdEndpoint` reads into (so the stack never holds ring
+ * slots), frees the slot and hands the packet up as its own view of the slab.
+ * A full slab is rewound if no layer holds it (TCP holds it while it queues a
+ * view of a large segment, `pkt.lease`), else a free retired one or a fresh
+ * one takes its place (receive-slabs.ts). A drain is one
+ * `beginBatch`/`endBatch` batch of up to `batchSize` packets and about
+ * `batchBytes` bytes. It drains again from the event loop
  * (`setImmediate`) while the ring holds packets. Once a drain leaves it
  * empty, the next task blocks in `Atomics.wait` for up to `parkMs` (a futex
  * wake from the reader ends it: no CPU spent, no trip through the event
@@ -210,6 +223,8 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     rxGsoPackets: 0,
     txGsoPackets: 0,
   };
+  /** Where received packets are copied out of the ring (see the class comment). */
+  private readonly slabs: ReceiveSlabs;
   /** The last error passed to `onError` (or that would have been). */
   lastError: unknown;
 
@@ -218,6 +233,9 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   private readonly onClosed: (() => void) | undefined;
   private readonly onError: ((e: unknown) => void) | undefined;
   private readonly batchSize: number;
+  private readonly batchBytes: number;
+  /** The last drain stopped at `batchBytes` with more packets in the ring. */
+  private batchBytesFull = false;
   private readonly spinMs: number;
   private readonly parkMs: number;
   private readonly slotSize: number;
@@ -272,6 +290,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     this.onClosed = opts.onClosed;
     this.onError = opts.onError;
     this.batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH);
+    this.batchBytes = Math.max(1, opts.batchBytes ?? DEFAULT_BATCH_BYTES);
     this.spinMs = Math.max(0, opts.spinMs ?? DEFAULT_SPIN_MS);
     this.parkMs = Math.max(0, opts.parkMs ?? DEFAULT_PARK_MS);
     this.vnetHdr = opts.vnetHdr === true;
@@ -288,6 +307,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     // One byte more than the largest packet: a read that fills the whole slot was truncated.
     const largest = this.vnetHdr ? VIRTIO_NET_HDR_SIZE + MAX_IP_PACKET : opts.mtu;
     this.slotSize = (largest + 1 + 63) & ~63;
+    this.slabs = new ReceiveSlabs(RECEIVE_SLAB_SIZE, this.slotSize);
     if (this.vnetHdr && opts.txCoalesce !== false) {
       this.coalescer = new TcpGsoCoalescer(this.writeCoalesced, this.gsoMaxSize, this.flushCoalesced);
     }
@@ -306,6 +326,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
       rxMalformed: this.counters.rxMalformed + Atomics.load(c, RX_EMPTY),
       txDroppedEagain: this.counters.txDroppedEagain + Atomics.load(c, TX_EAGAIN),
       txErrors: this.counters.txErrors + Atomics.load(c, TX_ERRORS),
+      rxSlabs: this.slabs.allocated,
     };
   }
 
@@ -314,11 +335,15 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     return this.started && this.running === 2 && !this.rxStopped;
   }
 
-  /** Times the reader woke the sleeping main thread, and times it found the fd empty and polled (diagnostics). */
-  get workerCounts(): { rxNotifies: number; rxPolls: number } {
+  /**
+   * Times the reader woke the sleeping main thread, times it found the fd empty and polled, and
+   * packets waiting in the RX ring now (diagnostics).
+   */
+  get workerCounts(): { rxNotifies: number; rxPolls: number; rxQueued: number } {
     return {
       rxNotifies: Atomics.load(this.control, RX_NOTIFIES),
       rxPolls: Atomics.load(this.control, RX_POLLS),
+      rxQueued: (Atomics.load(this.control, RX_HEAD) - this.rxTail) | 0,
     };
   }
 
@@ -496,7 +521,7 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   private pump(): void {
     const got = this.drain();
     if (this.rxStopped || !this.dispatcher) return;
-    if (got === this.batchSize) {
+    if (got === this.batchSize || this.batchBytesFull) {
       this.counters.rxBatchLimited++;
       this.scheduleImmediate();
       return;
@@ -543,35 +568,47 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   }
 
   /**
-   * Copies up to `batchSize` packets out of the RX ring and delivers them as
-   * one batch (`beginBatch`/`endBatch`); returns how many it took.
+   * Copies up to `batchSize` packets (stopping once `batchBytes` were copied)
+   * out of the RX ring and delivers them as one batch
+   * (`beginBatch`/`endBatch`); returns how many it took.
    */
   private drain(): number {
     const c = this.control;
     let tail = this.rxTail;
+    this.batchBytesFull = false;
     const avail = (Atomics.load(c, RX_HEAD) - tail) | 0;
     if (avail === 0) return 0;
     const n = Math.min(avail, this.batchSize);
     const d = this.dispatcher;
     const mask = this.rxSlots - 1;
     const slotSize = this.slotSize;
+    const slabs = this.slabs;
     let got = 0;
+    let bytes = 0;
     this.inlineBudget = INLINE_WRITES_PER_DRAIN;
     d?.beginBatch?.();
     try {
       while (got < n) {
+        if (bytes >= this.batchBytes) {
+          this.batchBytesFull = true;
+          break;
+        }
         const slot = tail & mask;
         const len = this.rxLengths[slot]!;
-        // Each packet gets its own array: the stack may keep it (out of order) as long as it likes.
-        // (Back-to-back slabs as FdEndpoint reads into cost a page fault per 4 KiB of fresh slab here:
-        // 0.7-1.3 us per 1,500-B packet against 0.25 us for a small array from the GC heap.)
-        const bytes = packetArray(len);
-        memcpy(ptr(bytes), this.rxAddress + slot * slotSize, len);
+        // Into the receive slab (a slot is at most `slotSize`, the slabs' largest copy). A fresh
+        // slab costs a page fault per 4 KiB written and, at gigabits per second, a garbage
+        // collection every few MiB; a rewound one neither. (An array per packet cost 0.25 us for
+        // 1,500 B and a zero-fill or allocUnsafeSlow per GRO packet, and garbage all the same.)
+        const slab = slabs.current();
+        const off = slabs.readOffset;
+        memcpy(slab.address + off, this.rxAddress + slot * slotSize, len);
+        slabs.advance(len);
         tail = (tail + 1) | 0;
         Atomics.store(c, RX_TAIL, tail);
         got++;
+        bytes += len;
         try {
-          this.deliver(bytes, len);
+          this.deliver(slab, slab.data.subarray(off, off + len), len);
         } catch (e) {
           this.counters.rxErrors++;
           this.report(e);
@@ -595,13 +632,13 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
   }
 
   /**
-   * Checks the `n` bytes of `bytes` (a virtio header first with `vnetHdr`) and hands the packet up.
-   * The checks are FdEndpoint's for IP framing (virtio-offload.ts, ip-version.ts); what differs is
-   * on purpose: only IP framing (this endpoint serves a TUN, no Ethernet framings), a read that
-   * filled its slot is truncated (a fixed-size ring slot, where FdEndpoint reads 64 KiB at a
-   * time), and the packet's array is its own, not a slab view.
+   * Checks the `n` bytes of `bytes` (a view of `slab`, a virtio header first with `vnetHdr`) and
+   * hands the packet up. The checks are FdEndpoint's for IP framing (virtio-offload.ts,
+   * ip-version.ts); what differs is on purpose: only IP framing (this endpoint serves a TUN, no
+   * Ethernet framings) and a read that filled its slot is truncated (a fixed-size ring slot, where
+   * FdEndpoint reads 64 KiB at a time).
    */
-  private deliver(bytes: Uint8Array, n: number): void {
+  private deliver(slab: Slab, bytes: Uint8Array, n: number): void {
     const d = this.dispatcher;
     if (!d) return;
     let h = 0;
@@ -628,9 +665,10 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     const pkt = new PacketBuffer(bytes, h, n);
     pkt.networkHeader = h;
     pkt.networkProtocol = proto;
-    // Each packet has an array of its own that this endpoint never writes again: a layer above
-    // may keep views of it instead of copying (packet-buffer.ts).
+    // TCP may keep a view of a large segment instead of copying it, holding the slab (packet-buffer.ts,
+    // receive-slabs.ts): the slab is rewound only once nothing holds it.
     pkt.dataKeepable = true;
+    pkt.lease = slab;
     if (this.vnetHdr) {
       // A TUN: the kernel counts offsets from the IP header as the stack does (no link bytes).
       setRxOffload(pkt, bytes, gsoType, 0);
@@ -800,23 +838,6 @@ export class ThreadedFdEndpoint implements LinkEndpoint {
     this.txStalled = true;
     return false;
   }
-}
-
-/** Above this size a received packet's array is not zero-filled first (see `packetArray`). */
-const UNZEROED_ABOVE = 4096;
-
-/**
- * A plain `Uint8Array` of `len` bytes that the caller overwrites whole at
- * once. Large ones (GRO super-packets) skip the zero-fill: `new Uint8Array`
- * of 64 KiB plus the copy measured 8-18 us here against 4-7 us from
- * `Buffer.allocUnsafeSlow` (an ArrayBuffer of its own, never a shared pool),
- * viewed as a plain Uint8Array so no Buffer semantics (a `slice` that does not
- * copy) reach the stack.
- */
-function packetArray(len: number): Uint8Array {
-  if (len <= UNZEROED_ABOVE) return new Uint8Array(len);
-  const b = Buffer.allocUnsafeSlow(len);
-  return new Uint8Array(b.buffer, b.byteOffset, len);
 }
 
 function powerOfTwo(n: number): number {
