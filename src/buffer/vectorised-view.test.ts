@@ -1,5 +1,7 @@
+import { describe as jscDescribe } from "bun:jsc";
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { SeededRandom } from "../tcpip/random.ts";
 import { VectorisedView } from "./vectorised-view.ts";
 
 const b = (...xs: number[]) => Uint8Array.from(xs);
@@ -210,4 +212,39 @@ test("copyTo stays right across its scan hint: later, earlier and overlapping ra
     check(0, 40);
     check(Math.floor(ref.length / 3), 120);
   }
+});
+
+test("a queue of thousands of chunks trimmed from the front stays right through compaction, and its array stays contiguous", () => {
+  // Like a TCP send queue: small writes appended, acknowledged bytes trimmed, segments copied out.
+  let ref: number[] = [];
+  const v = new VectorisedView();
+  const rnd = new SeededRandom(11);
+  let next = 0;
+  for (let step = 0; step < 3000; step++) {
+    const chunk = new Uint8Array(1 + (rnd.u32() % 40));
+    for (let i = 0; i < chunk.length; i++) chunk[i] = next++ & 0xff;
+    v.append(chunk);
+    ref.push(...chunk);
+    if (step % 3 === 2) {
+      const n = rnd.u32() % 90;
+      v.trimFront(n);
+      ref = ref.slice(Math.min(n, ref.length));
+    }
+    if (step % 97 === 0 && ref.length > 0) {
+      const from = rnd.u32() % ref.length;
+      const out = new Uint8Array(60);
+      const k = v.copyTo(out, from);
+      expect([...out.subarray(0, k)]).toEqual(ref.slice(from, from + 60));
+      expect(v.first()![0]).toBe(ref[0]!);
+    }
+  }
+  expect(v.size).toBe(ref.length);
+  expect(flat(v)).toEqual(ref);
+  expect(v.views.reduce((n, c) => n + c.length, 0)).toBe(ref.length);
+  // `shift()` on a long array would have turned it into ArrayStorage (see `head` in vectorised-view.ts).
+  const chunks = (v as unknown as { chunks: Uint8Array[] }).chunks;
+  expect(jscDescribe(chunks)).toContain("ArrayWithContiguous");
+  v.trimFront(v.size);
+  expect(v.size).toBe(0);
+  expect(v.first()).toBeUndefined();
 });

@@ -4,8 +4,20 @@
  * Chunks are referenced, not copied; `toBytes` copies once when a flat view
  * is needed.
  */
+const EMPTY = new Uint8Array(0);
+/** Taken chunks are compacted away once there are this many and they are most of the array. */
+const COMPACT_MIN = 64;
+
 export class VectorisedView {
+  /**
+   * The chunks are `chunks[head]` onwards. `trimFront` advances `head` rather than calling
+   * `shift()`: on an array of a few hundred elements `shift` turns its storage into JSC's
+   * ArrayStorage, and a TCP send queue that went back and forth between the two storage kinds made
+   * the JIT's array speculation fail in `copyTo` again and again (issue 10, BUN_JSC_printEachOSRExit:
+   * thousands of BadCache exits in a plain-TUN download).
+   */
   private chunks: Uint8Array[];
+  private head = 0;
   private total: number;
   /**
    * Where the last `copyTo` started: chunk `hintIndex` begins at byte `hintStart`. A TCP send
@@ -28,7 +40,7 @@ export class VectorisedView {
   }
 
   get views(): readonly Uint8Array[] {
-    return this.chunks;
+    return this.head === 0 ? this.chunks : this.chunks.slice(this.head);
   }
 
   append(chunk: Uint8Array): void {
@@ -45,7 +57,7 @@ export class VectorisedView {
   appendContiguous(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const n = this.chunks.length;
-    const last = n > 0 ? this.chunks[n - 1]! : undefined;
+    const last = n > this.head ? this.chunks[n - 1]! : undefined;
     if (
       last !== undefined &&
       last.buffer === chunk.buffer &&
@@ -66,7 +78,7 @@ export class VectorisedView {
   appendRange(arr: Uint8Array, off: number, len: number): void {
     if (len === 0) return;
     const n = this.chunks.length;
-    const last = n > 0 ? this.chunks[n - 1]! : undefined;
+    const last = n > this.head ? this.chunks[n - 1]! : undefined;
     const at = arr.byteOffset + off;
     if (last !== undefined && last.byteOffset + last.length === at && last.buffer === arr.buffer) {
       this.chunks[n - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + len);
@@ -80,27 +92,41 @@ export class VectorisedView {
   trimFront(n: number): void {
     if (n > this.total) n = this.total;
     this.total -= n;
-    // The hinted chunk moves down by the chunks removed, and starts `n` bytes earlier.
     const trimmed = n;
-    let removed = 0;
+    const chunks = this.chunks;
+    let h = this.head;
     while (n > 0) {
-      const c = this.chunks[0]!;
+      const c = chunks[h]!;
       if (c.length <= n) {
-        this.chunks.shift();
-        removed++;
+        chunks[h] = EMPTY; // let go of the bytes
+        h++;
         n -= c.length;
       } else {
-        this.chunks[0] = c.subarray(n);
+        chunks[h] = c.subarray(n);
         n = 0;
       }
     }
-    if (this.hintIndex <= removed) {
-      this.hintIndex = 0;
+    // The hinted chunk (an index into `chunks`) stays where it is and starts `trimmed` bytes earlier,
+    // unless it was taken.
+    if (this.hintIndex <= h) {
+      this.hintIndex = h;
       this.hintStart = 0;
     } else {
-      this.hintIndex -= removed;
       this.hintStart -= trimmed;
     }
+    if (h === chunks.length) {
+      // Empty: start over at index 0 (length 0 keeps the array's storage kind).
+      chunks.length = 0;
+      h = 0;
+      this.hintIndex = 0;
+      this.hintStart = 0;
+    } else if (h >= COMPACT_MIN && h * 2 >= chunks.length) {
+      chunks.copyWithin(0, h);
+      chunks.length -= h;
+      this.hintIndex -= h;
+      h = 0;
+    }
+    this.head = h;
   }
 
   /** Keeps the first `n` bytes. */
@@ -108,7 +134,8 @@ export class VectorisedView {
     if (n >= this.total) return;
     let left = n;
     const kept: Uint8Array[] = [];
-    for (const c of this.chunks) {
+    for (let i = this.head; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
       if (left === 0) break;
       if (c.length <= left) {
         kept.push(c);
@@ -119,6 +146,7 @@ export class VectorisedView {
       }
     }
     this.chunks = kept;
+    this.head = 0;
     this.total = n;
     this.hintIndex = 0;
     this.hintStart = 0;
@@ -126,13 +154,13 @@ export class VectorisedView {
 
   /** A view of the first chunk (no copy). */
   first(): Uint8Array | undefined {
-    return this.chunks[0];
+    return this.head < this.chunks.length ? this.chunks[this.head] : undefined;
   }
 
   /** A new view over the same chunks (shallow: the bytes are shared). */
   clone(): VectorisedView {
     const v = new VectorisedView();
-    v.chunks = this.chunks.slice();
+    v.chunks = this.chunks.slice(this.head);
     v.total = this.total;
     return v;
   }
@@ -144,9 +172,9 @@ export class VectorisedView {
   copyTo(dst: Uint8Array, from = 0, dstOff = 0, len = dst.length - dstOff): number {
     let w = 0;
     const chunks = this.chunks;
-    let i = 0;
+    let i = this.head;
     let start = 0;
-    if (from >= this.hintStart && this.hintIndex < chunks.length) {
+    if (from >= this.hintStart && this.hintIndex >= i && this.hintIndex < chunks.length) {
       i = this.hintIndex;
       start = this.hintStart;
     }
@@ -181,7 +209,9 @@ export class VectorisedView {
   /** The bytes in `[from, from + len)`: a view when they lie in one chunk, else one copy. */
   slice(from: number, len: number): Uint8Array {
     let off = from;
-    for (const c of this.chunks) {
+    const chunks = this.chunks;
+    for (let i = this.head; i < chunks.length; i++) {
+      const c = chunks[i]!;
       if (off < c.length) {
         if (off + len <= c.length) return c.subarray(off, off + len);
         break;
@@ -195,7 +225,7 @@ export class VectorisedView {
 
   /** All bytes flat: the only chunk itself if there is one, else one copy. */
   toBytes(): Uint8Array {
-    if (this.chunks.length === 1) return this.chunks[0]!;
+    if (this.chunks.length - this.head === 1) return this.chunks[this.head]!;
     const out = new Uint8Array(this.total);
     this.copyTo(out);
     return out;
