@@ -1,4 +1,4 @@
-import { describe as jscDescribe } from "bun:jsc";
+import { jscDescribe } from "bun:jsc";
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { SeededRandom } from "../tcpip/random.ts";
