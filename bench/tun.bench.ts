@@ -57,7 +57,7 @@ function option(name: string): string | undefined {
 }
 if (flag("--help")) {
   console.log(
-    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--io-threads] [--pin] [--repeat N] [--idle N] [--idle-cpu-conns N] [--scale N] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
+    "usage: bun bench/tun.bench.ts [--bytes 256MiB] [--quick] [--no-offload] [--io-threads] [--io-uring] [--pin] [--repeat N] [--idle N] [--idle-cpu-conns N] [--scale N] [--client native|bun] [--bin PATH | --source] [--out FILE] [--no-write]",
   );
   process.exit(0);
 }
@@ -79,6 +79,8 @@ const opts = {
   offload: !flag("--no-offload"),
   /** `--io-threads`: also measure `netstack serve --io-threads` (TUN syscalls on worker threads). */
   ioThreads: flag("--io-threads"),
+  /** `--io-uring`: also measure `netstack serve --io-uring` (plain TUN reads/writes batched through io_uring). */
+  ioUring: flag("--io-uring"),
   pin: flag("--pin"),
   client: option("--client") ?? "native",
   out: resolve(option("--out") ?? join(import.meta.dir, "results/latest.json")),
@@ -90,11 +92,12 @@ const opts = {
 
 // ------------------------------------------------------------------ figures
 
-type Side = "kernel" | "netstack" | "netstack+offload" | "netstack+io-threads";
+type Side = "kernel" | "netstack" | "netstack+offload" | "netstack+io-threads" | "netstack+io-uring";
 /** The netstack sides besides the plain one: each is `netstack serve` with one more flag. */
 const VARIANTS: { side: Side; flag: string }[] = [
   { side: "netstack+offload", flag: "--offload" },
   { side: "netstack+io-threads", flag: "--io-threads" },
+  { side: "netstack+io-uring", flag: "--io-uring" },
 ];
 type Kind = "upload" | "download" | "rr" | "tail" | "cps" | "ping" | "memory" | "idlecpu" | "scale";
 
@@ -987,6 +990,7 @@ try {
   }
   if (opts.offload) envs.push(await stackEnv("netstack+offload", cmd.argv));
   if (opts.ioThreads) envs.push(await stackEnv("netstack+io-threads", cmd.argv));
+  if (opts.ioUring) envs.push(await stackEnv("netstack+io-uring", cmd.argv));
   // Interleaved: each figure is measured on every side back to back, so a burst of load from
   // other work on the machine hits the sides of one ratio alike as far as possible.
   for (let round = 1; round <= opts.repeat; round++) {

@@ -108,7 +108,11 @@ export class Appliance implements Controller {
     this.config = o.config;
     this.store = o.store;
     this.log = o.log;
-    this.opener = o.opener ?? (o.config.ioThreads ? tunOpenerWith({ ioThreads: true }) : tunOpener);
+    this.opener =
+      o.opener ??
+      (o.config.ioThreads || o.config.ioUring
+        ? tunOpenerWith({ ioThreads: o.config.ioThreads === true, ioUring: o.config.ioUring === true })
+        : tunOpener);
     this.stack = o.stack ?? buildStack();
     const statusApp = createStatusApp({
       version: this.version,

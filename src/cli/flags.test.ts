@@ -111,6 +111,16 @@ describe("serve flags", () => {
     expect(flagOf(() => parse(["--io-threads", "--tap", "tap0"]))).toBe("--io-threads");
   });
 
+  test("--io-uring: TUN or TAP without --offload or --io-threads; also from the environment and the config file", () => {
+    expect(parse([]).ioUring).toBeUndefined();
+    expect(parse(["--io-uring"]).ioUring).toBe(true);
+    expect(parse(["--io-uring", "--tap", "tap0"]).ioUring).toBe(true);
+    expect(parse([], { NETSTACK_IO_URING: "1" }).ioUring).toBe(true);
+    expect(parse(["--config", "c"], {}, '{"io-uring":true}').ioUring).toBe(true);
+    expect(flagOf(() => parse(["--io-uring", "--offload"]))).toBe("--io-uring");
+    expect(flagOf(() => parse(["--io-uring", "--io-threads"]))).toBe("--io-uring");
+  });
+
   test("service, route and api grammar", () => {
     expect(parseService("chargen")).toEqual({ kind: "chargen", protocol: "tcp", port: 19 });
     expect(() => parseService("chargen/udp")).toThrow(FlagError);

@@ -33,6 +33,8 @@ export interface TunOpenerOptions {
    * TAP NICs keep the `FdEndpoint`.
    */
   ioThreads?: boolean;
+  /** `serve --io-uring`: `FdEndpoint` NICs read and write through io_uring (fd-endpoint.ts `ioUring`). */
+  ioUring?: boolean;
 }
 
 /**
@@ -43,7 +45,10 @@ export interface TunOpenerOptions {
 export function tunOpenerWith(o: TunOpenerOptions): LinkOpener {
   return {
     open(spec, clock, onError) {
-      const tun = o.ioThreads && spec.kind === "tun" ? openThreaded(spec, onError) : openFd(spec, onError);
+      const tun =
+        o.ioThreads && spec.kind === "tun"
+          ? openThreaded(spec, onError)
+          : openFd(spec, onError, o.ioUring === true);
       const unwatchClock = hotPoller.addClock(clock);
       let pcapFd: number | undefined;
       try {
@@ -88,8 +93,9 @@ interface OpenedDevice {
   mtu: number;
 }
 
-function openFd(spec: NicSpec, onError: (e: unknown) => void): OpenedDevice {
+function openFd(spec: NicSpec, onError: (e: unknown) => void, ioUring = false): OpenedDevice {
   const tun = openTunEndpoint({
+    ...(ioUring && { ioUring }),
     name: spec.name,
     mode: spec.kind,
     vnetHdr: spec.offload ?? false,

@@ -39,6 +39,11 @@ export const SERVE_FLAGS: FlagSpec[] = [
     help: "TUN: packet read()/write() on worker threads (more bulk throughput, more latency)",
   },
   {
+    name: "io-uring",
+    kind: "bool",
+    help: "read and write packets in batches through io_uring, not one syscall each (not with --offload or --io-threads; falls back to read/write where io_uring is off)",
+  },
+  {
     name: "api",
     kind: "string",
     value: "HOST:PORT|unix:PATH",
@@ -118,6 +123,8 @@ export interface ServeConfig {
   offload: boolean;
   /** --io-threads: TUN NICs do their packet syscalls on worker threads (link-opener.ts). */
   ioThreads?: boolean;
+  /** --io-uring: FdEndpoint NICs batch their reads and writes through io_uring (fd-endpoint.ts `ioUring`). */
+  ioUring?: boolean;
   api: ApiAddress;
   apiOpenReads: boolean;
   tokenFile: string;
@@ -243,6 +250,11 @@ export function serveConfig(f: ParsedFlags): ServeConfig {
   if (bool(f, "io-threads")) {
     if (device.kind !== "tun") throw new FlagError("--io-threads", "only applies to --tun devices");
     cfg.ioThreads = true;
+  }
+  if (bool(f, "io-uring")) {
+    if (cfg.offload) throw new FlagError("--io-uring", "does not apply with --offload (virtio-net header)");
+    if (cfg.ioThreads) throw new FlagError("--io-uring", "does not apply with --io-threads");
+    cfg.ioUring = true;
   }
   const pcap = str(f, "pcap");
   if (pcap !== undefined) cfg.pcap = pcap;

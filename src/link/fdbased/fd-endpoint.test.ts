@@ -38,12 +38,17 @@ const OTHER_MAC = new LinkAddress(Uint8Array.of(0x02, 0, 0, 0, 0, 0x03));
 
 const pairs = new SocketPairs<FdEndpoint>();
 
+/** FD_ENDPOINT_IO_URING=1: every endpoint here reads and writes through io_uring (uring-io.test.ts runs this file so). */
+const ioUring = process.env.FD_ENDPOINT_IO_URING === "1";
+
 /** An endpoint over one end of a SOCK_SEQPACKET pair; the test plays the device on `peer`. */
 function setup(opts: Omit<FdEndpointOptions, "fd" | "mtu"> & { mtu?: number }): {
   ep: FdEndpoint;
   peer: number;
 } {
-  return pairs.open((fd) => new FdEndpoint({ mtu: 1500, ...opts, fd, ownsFd: true }));
+  const r = pairs.open((fd) => new FdEndpoint({ mtu: 1500, ioUring, ...opts, fd, ownsFd: true }));
+  if (ioUring && !opts.vnetHdr) expect(r.ep.usesIoUring).toBe(true);
+  return r;
 }
 
 afterEach(() => pairs.closeAll());

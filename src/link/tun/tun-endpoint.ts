@@ -6,7 +6,14 @@ export interface TunEndpointOptions
   extends OpenTunOptions,
     Pick<
       FdEndpointOptions,
-      "batchSize" | "spinMs" | "hotMs" | "readiness" | "onError" | "promiscuous" | "txChecksumOffload"
+      | "batchSize"
+      | "spinMs"
+      | "hotMs"
+      | "readiness"
+      | "onError"
+      | "promiscuous"
+      | "txChecksumOffload"
+      | "ioUring"
     > {
   /**
    * The stack's own MAC on a TAP device (default: the device's MAC with its
@@ -42,6 +49,7 @@ export function openTunEndpoint(opts: TunEndpointOptions): TunEndpoint {
       ...(opts.onError !== undefined && { onError: opts.onError }),
       ...(opts.promiscuous !== undefined && { promiscuous: opts.promiscuous }),
       ...(opts.txChecksumOffload !== undefined && { txChecksumOffload: opts.txChecksumOffload }),
+      ...(opts.ioUring !== undefined && { ioUring: opts.ioUring }),
     });
     return { device, endpoint };
   } catch (e) {
