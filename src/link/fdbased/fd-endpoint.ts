@@ -848,10 +848,13 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
       // Each empty read is kernel work too: ask next time for twice what came (2..uringReads).
       this.uringNext = Math.max(2, Math.min(this.uringReads, filled === count ? count * 2 : filled * 2));
       if (end > 0) this.slabs.advance(end);
+      // A read may find the queue empty and a later one of the same batch find a packet that came
+      // in between: deliver every packet of the batch, then end the drain if one read was empty.
+      let empty = false;
       for (let i = 0; i < count && more; i++) {
         const n = results[i]!;
         if (n < 0) {
-          if (n === -ERRNO.EAGAIN) more = false;
+          if (n === -ERRNO.EAGAIN) empty = true;
           else if (n !== -ERRNO.EINTR) {
             this.stats.rxErrors++;
             this.rxStopped = true;
@@ -882,6 +885,7 @@ export class FdEndpoint implements LinkEndpoint, HotMember {
         }
         if (!this.dispatcher) more = false;
       }
+      if (empty) more = false;
     }
     this.stats.rxSlabs = this.slabs.allocated;
     return got;
