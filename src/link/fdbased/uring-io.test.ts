@@ -1,4 +1,4 @@
-import { ptr } from "bun:ffi";
+import { ptr, toArrayBuffer } from "bun:ffi";
 import { afterEach, expect, test } from "bun:test";
 import { PacketBuffer } from "../../buffer/packet-buffer.ts";
 import { close, ERRNO, Errno, readFd, writeFd } from "../rawfile/index.ts";
@@ -90,6 +90,37 @@ test("FdEndpoint ioUring: used for a plain fd; not with a virtio-net header or a
   expect(plain.ep.writePackets([PacketBuffer.withPayload(0, Uint8Array.of(0x45, 0, 0, 4))])).toBe(1);
   const buf = new Uint8Array(16);
   expect(readFd(plain.peer, buf)).toBe(4);
+});
+
+test("FdEndpoint ioUring: a packet after an empty read of the same batch is delivered (not dropped)", async () => {
+  const { ep, peer } = endpoints.open(
+    (fd) =>
+      new FdEndpoint({ fd, mtu: 1500, framing: "ip", ioUring: true, ownsFd: true, readiness: "signal" }),
+  );
+  const real = (ep as unknown as { uring: UringIo }).uring;
+  expect(real).toBeDefined();
+  // A stand-in for the ring's first batch: read 0 finds the queue empty, read 1 a 20-byte packet
+  // that came in between (what the kernel can return); later batches go to the real ring.
+  let first = true;
+  const fake = Object.create(real) as UringIo;
+  fake.reads = (address, stride, len, count) => {
+    if (!first) return real.reads(address, stride, len, count);
+    first = false;
+    const pkt = Uint8Array.of(0x45, 0, 0, 20, ...new Array<number>(16).fill(7));
+    new Uint8Array(toArrayBuffer(address + stride, 0, 20)).set(pkt);
+    real.results[0] = -ERRNO.EAGAIN;
+    real.results[1] = 20;
+    for (let i = 2; i < count; i++) real.results[i] = -ERRNO.EAGAIN;
+    return 0;
+  };
+  (ep as unknown as { uring: UringIo }).uring = fake;
+  const got: Uint8Array[] = [];
+  ep.attach({ deliverNetworkPacket: (_p, pkt) => void got.push(pkt.bytes()) });
+  writeFd(peer, Uint8Array.of(0x45, 0, 0, 20, ...new Array<number>(16).fill(9)));
+  for (let i = 0; i < 100 && got.length < 2; i++) await Bun.sleep(5);
+  expect(got.length).toBe(2);
+  expect(got[0]![19]).toBe(7);
+  expect(got[1]![19]).toBe(9);
 });
 
 test("FdEndpoint's behaviour tests pass with ioUring on (fd-endpoint.test.ts, FD_ENDPOINT_IO_URING=1)", async () => {
