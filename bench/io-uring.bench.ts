@@ -18,17 +18,24 @@
  *
  *   bun bench/io-uring.bench.ts [--secs 3] [--rounds 2] [--batch 32] [--rate PPS] [--only rx|tx]
  *
- * Measured 2026-11-25 (shared 2-vCPU VM, Linux 6.18, load ~0.7; batch 32, 3 s per run, 2 rounds;
- * CPU is the whole Bun process per packet):
+ * Measured 2026-11-25 (shared 2-vCPU VM, Linux 6.18, load 0.7-1.1; batch 32, 3 s per run, 2 rounds
+ * each; CPU is the whole Bun process per packet):
  *
  *   rx read             480 / 528k pkt/s   1985 / 1890 ns CPU/packet
- *   rx uring-nw 32      765 / 750k pkt/s   1289 / 1315 ns   (+50 %, -33 % CPU)
- *   rx uring-arm 32     518 / 533k pkt/s   1911 / 1861 ns   (armed reads: every arrival wakes
- *                                                            all pending polls; no gain)
- *   tx write            403k pkt/s         2494 ns
- *   tx uring 32        1256k pkt/s          810 ns          (3.1x; the kernel's UDP saw each one)
- *   tx uring-async      296k pkt/s         4862 ns          (IOSQE_ASYNC: io-wq hand-off costs more
- *                                                            than it saves on 2 vCPUs; not used)
+ *   rx uring-nw 32      765 / 750k pkt/s   1289 / 1315 ns   (+45-60 %, -31..-35 % CPU)
+ *   rx uring-arm 32     518 / 533k pkt/s   1911 / 1861 ns   (no gain flat out: every arrival wakes
+ *                                                            the pending polls)
+ *   --rate 200000 (the sender paced; CPU per packet at the same load):
+ *   rx read             200k pkt/s         2016 / 2059 ns
+ *   rx uring-nw 32      200k pkt/s         1077 / 1150 ns
+ *   rx uring-arm 32     200k pkt/s         1047 / 1082 ns
+ *   tx write            403 / 438k; 434 / 457k pkt/s   2494 / 2282; 2319 / 2207 ns
+ *   tx uring 32        1256 /1502k; 1487 /1370k pkt/s    810 /  677;  682 /  741 ns  (3-3.4x)
+ *   tx uring-nw 32     1476 / 1494k pkt/s                688 / 681 ns  (RWF_NOWAIT: the same)
+ *   tx uring-async      296 / 321k; 317 / 325k pkt/s   4862 / 4497; 4478 / 4385 ns  (IOSQE_ASYNC:
+ *                                                            the io-wq hand-off costs more than it
+ *                                                            saves on 2 vCPUs; not used)
+ * (tx: the kernel's UDP counters saw every written packet but the last few in flight.)
  *
  * A syscall's entry/exit on this hypervisor is most of a small packet's cost, and one
  * io_uring_enter for many reads or writes pays it once. Note: io_uring ignores a file's
