@@ -68,8 +68,8 @@ export class ReceiveState {
   /** Bytes ever queued in order, and ever taken out by reads: stream offsets for `kept`. */
   private queuedTotal = 0;
   private takenTotal = 0;
-  /** Queued link buffers held through their lease (`PacketBuffer.lease`), oldest first. */
-  private kept: KeptChunk[] = [];
+  /** Queued link buffers held through their lease (`PacketBuffer.lease`), oldest first; made on first use. */
+  private kept: KeptChunk[] | undefined = undefined;
   /** Out-of-order segments, sorted, not overlapping (bounded by the window, so by the buffer). */
   private ooo: OooSegment[] = [];
   oooBytes = 0;
@@ -230,7 +230,7 @@ export class ReceiveState {
         if (keepable && n >= RCV_CHUNK_MAX_SEGMENT && this.queue.size < RCV_KEEP_QUEUED_MAX) {
           if (lease !== undefined) {
             lease.hold();
-            this.kept.push({ lease, start, end: start + n, given: false });
+            (this.kept ??= []).push({ lease, start, end: start + n, given: false });
           }
           this.queue.append(data);
         } else {
@@ -429,7 +429,7 @@ export class ReceiveState {
     const end = this.takenTotal + k;
     this.takenTotal = end;
     const kept = this.kept;
-    if (kept.length === 0) return;
+    if (kept === undefined || kept.length === 0) return;
     if (viewed) for (let i = 0; i < kept.length && kept[i]!.start < end; i++) kept[i]!.given = true;
     let done = 0;
     while (done < kept.length && kept[done]!.end <= end) {
@@ -443,7 +443,7 @@ export class ReceiveState {
   clear(): void {
     // Queued text stays readable after a reset, so held link buffers stay held (the link leaves them to
     // the garbage collector); only the records go.
-    this.kept = [];
+    this.kept = undefined;
     this.tail = undefined;
     this.tailUsed = 0;
     this.ooo = [];
