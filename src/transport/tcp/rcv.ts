@@ -230,7 +230,8 @@ export class ReceiveState {
         if (keepable && n >= RCV_CHUNK_MAX_SEGMENT && this.queue.size < RCV_KEEP_QUEUED_MAX) {
           if (lease !== undefined) {
             lease.hold();
-            (this.kept ??= []).push({ lease, start, end: start + n, given: false });
+            this.kept ??= [];
+            this.kept.push({ lease, start, end: start + n, given: false });
           }
           this.queue.append(data);
         } else {
