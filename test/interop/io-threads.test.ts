@@ -11,23 +11,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chargenChunk } from "../../src/services/chargen.ts";
 import { compiledBinary } from "../build.ts";
 import { Netns, uniqueName, uniqueSubnet24, until } from "../netns.ts";
 import { pattern, sha256 } from "./drivers/pattern.ts";
 import { BUN, canNetns, KERNEL_TOOL } from "./harness.ts";
+import { chargenPrefix, serveArgs } from "./serve-args.ts";
 
 const MB = 1 << 20;
 const SIZE = 32 * MB;
 const SEED = 0x10ad5eed;
-
-function chargenPrefix(size: number): string {
-  const chunk = chargenChunk(1);
-  const b = new Uint8Array(size);
-  for (let off = 0; off < size; off += chunk.length)
-    b.set(chunk.subarray(0, Math.min(chunk.length, size - off)), off);
-  return sha256(b);
-}
 
 describe.skipIf(!canNetns)("netstack serve --io-threads (compiled) against the kernel over TUN", () => {
   for (const offload of [false, true])
@@ -55,30 +47,17 @@ function configuration(offload: boolean): void {
     await ns.sh(["ip", "link", "set", tun, "up"]);
     let out = "";
     const p = Bun.spawn(
-      ns.argv([
-        bin,
-        "serve",
-        "--tun",
-        tun,
-        "--io-threads",
-        ...(offload ? ["--offload"] : []),
-        "--addr",
-        `${stack4}/24`,
-        "--addr",
-        `${stack6}/64`,
-        "--mtu",
-        "1500",
-        "--api",
-        "127.0.0.1:7070",
-        "--db",
-        join(dir, "netstack.db"),
-        "--token-file",
-        join(dir, "token"),
-        "--service",
-        "chargen",
-        "--service",
-        "echo",
-      ]),
+      ns.argv(
+        serveArgs({
+          bin,
+          tun,
+          flags: ["--io-threads", ...(offload ? ["--offload"] : [])],
+          addrs: [`${stack4}/24`, `${stack6}/64`],
+          mtu: 1500,
+          dir,
+          services: ["chargen", "echo"],
+        }),
+      ),
       { stdout: "pipe", stderr: "pipe", cwd: dir },
     );
     serve = p;

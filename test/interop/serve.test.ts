@@ -10,24 +10,16 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chargenChunk } from "../../src/services/chargen.ts";
 import { compiledBinary } from "../build.ts";
 import { Netns, uniqueName, uniqueSubnet24, until } from "../netns.ts";
 import { pattern, sha256 } from "./drivers/pattern.ts";
 import { BUN, canNetns, KERNEL_TOOL } from "./harness.ts";
+import { chargenPrefix, serveArgs } from "./serve-args.ts";
 
 const MB = 1 << 20;
 /** Bytes read from chargen and written into discard per configuration. */
 const SIZE = 8 * MB;
 const API = "http://127.0.0.1:7070";
-
-function chargenPrefix(size: number): string {
-  const chunk = chargenChunk(1);
-  const b = new Uint8Array(size);
-  for (let off = 0; off < size; off += chunk.length)
-    b.set(chunk.subarray(0, Math.min(chunk.length, size - off)), off);
-  return sha256(b);
-}
 
 const dirs: string[] = [];
 const procs: ReturnType<typeof Bun.spawn>[] = [];
@@ -83,31 +75,17 @@ describe.skipIf(!canNetns)("netstack serve (compiled) against the kernel", () =>
         await ns.sh(["ip", "link", "set", tun, "up"]);
         let out = "";
         serve = Bun.spawn(
-          ns.argv([
-            bin,
-            "serve",
-            "--tun",
-            tun,
-            "--addr",
-            `${stack4}/24`,
-            "--addr",
-            `${stack6}/64`,
-            "--mtu",
-            String(c.mtu),
-            ...(c.offload ? ["--offload"] : []),
-            "--api",
-            "127.0.0.1:7070",
-            "--db",
-            join(dir, "netstack.db"),
-            "--token-file",
-            join(dir, "token"),
-            "--service",
-            "chargen",
-            "--service",
-            "discard",
-            "--service",
-            "echo",
-          ]),
+          ns.argv(
+            serveArgs({
+              bin,
+              tun,
+              addrs: [`${stack4}/24`, `${stack6}/64`],
+              mtu: c.mtu,
+              flags: c.offload ? ["--offload"] : [],
+              dir,
+              services: ["chargen", "discard", "echo"],
+            }),
+          ),
           { stdout: "pipe", stderr: "pipe", cwd: dir },
         );
         procs.push(serve);
