@@ -155,28 +155,30 @@ class StreamConnection implements Entry, BatchDeferred {
         this.onPeerFin();
         return;
       }
-      let data: Uint8Array;
+      let data: Uint8Array | undefined;
+      let n: number;
       try {
         // RFC 863: discard drops what it reads, so it reads into one scratch array: the stack then
         // reuses the memory the bytes were in (issue 10: a fresh array per read cost a garbage
         // collection every few MiB, stalling the link for ~10 ms each).
-        data =
-          this.service.kind === "discard" && ep.readInto
-            ? DISCARD_SCRATCH.subarray(0, ep.readInto(DISCARD_SCRATCH))
-            : ep.read(READ_MAX).data;
+        if (this.service.kind === "discard" && ep.readInto) n = ep.readInto(DISCARD_SCRATCH);
+        else {
+          data = ep.read(READ_MAX).data;
+          n = data.length;
+        }
       } catch (e) {
         if (e instanceof ErrWouldBlock) return;
         if (e instanceof ErrClosedForReceive) this.onPeerFin();
         else this.destroy();
         return;
       }
-      if (data.length === 0) {
+      if (n === 0) {
         // Readable with nothing to read: a failed connection (the next read throws) or none.
         if ((ep.readiness(EventErr | EventHUp) & (EventErr | EventHUp)) === 0) return;
         continue;
       }
-      counters.bytesIn += data.length;
-      if (this.service.kind === "echo") {
+      counters.bytesIn += n;
+      if (this.service.kind === "echo" && data !== undefined) {
         // RFC 862: "Once a connection is established any data received is sent back."
         this.pending = data;
         this.flushPending();
